@@ -1,0 +1,175 @@
+"""The ``balanced`` command line: one verb per pipeline stage.
+
+    balanced config show [--preset P] [--config FILE] [--set k=v ...]
+    balanced build [--force] [--json]
+    balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis]
+    balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--no-figures]
+    balanced doctor
+
+Every failure a user can cause ends with a one-paragraph message on stderr and exit code
+2 (bad input) or 1 (a run or build that failed), never a traceback. NEST is imported only
+by the verbs that simulate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _param_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, help="parameter preset (default: tutorial); see `balanced config presets`")
+    p.add_argument("--config", default=None, metavar="FILE", help="TOML parameter file applied on top of the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter (repeatable), e.g. --set N_E=1000 --set neuron_model=iaf_psc_exp")
+
+
+def _resolve(args):
+    from .params import resolve
+    return resolve(args.preset, args.config, args.overrides)
+
+
+def _preset_name(args) -> str:
+    from .params import DEFAULT_PRESET
+    return args.preset or DEFAULT_PRESET
+
+
+# ----------------------------------------------------------------------------- verbs
+def cmd_config_show(args) -> int:
+    from .params import to_toml
+    from .theory import diagnose_params, format_diagnosis
+    params = _resolve(args)
+    header = f"balanced {__version__}: resolved parameters (preset: {_preset_name(args)})"
+    print(to_toml(params, header=header), end="")
+    print("\n# ---- regime diagnosis (not parameters)")
+    print("\n".join(f"# {line}" for line in format_diagnosis(diagnose_params(params)).splitlines()))
+    return 0
+
+
+def cmd_config_presets(args) -> int:
+    from .params import preset_names
+    print("\n".join(preset_names()))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build_model
+    result = build_model(force=args.force)
+    if args.json:
+        print(json.dumps({"module": result.module, "model": result.model, "cached": result.cached,
+                          "key": result.key, "seconds": round(result.seconds, 3),
+                          "nest_version": result.nest_version}))
+    else:
+        state = "cached" if result.cached else f"built in {result.seconds:.1f} s"
+        print(f"model {result.model}: {state}\n  module {result.module}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .run import run_network
+    from .theory import diagnose_params, format_diagnosis
+    params = _resolve(args)
+    diagnosis = format_diagnosis(diagnose_params(params)).splitlines()
+    out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
+    manifest = run_network(params, out, threads=args.threads, overwrite=args.overwrite,
+                           preset=_preset_name(args), progress=not args.quiet, diagnosis=diagnosis)
+    if manifest.get("status") == "complete" and not args.no_analysis:
+        return _analyze(out, None, None, figures=True)
+    return 0
+
+
+def _analyze(run_dir, t_start, t_stop, figures: bool) -> int:
+    from .analysis.report import analyze_run, format_table
+    stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures)
+    print(format_table(stats))
+    print(f"\nstatistics: {Path(run_dir) / 'analysis' / 'stats.json'}")
+    if figures:
+        print(f"figures:    {Path(run_dir) / 'analysis'}/")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=not args.no_figures)
+
+
+def cmd_doctor(args) -> int:
+    from .build import module_status
+    status = module_status()
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    width = max(len(k) for k in status)
+    for key, value in status.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="balanced", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"balanced {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    config = verbs.add_parser("config", help="show resolved parameters and presets")
+    config_verbs = config.add_subparsers(dest="config_verb", required=True, metavar="ACTION")
+    show = config_verbs.add_parser("show", help="print the fully resolved parameters as TOML")
+    _param_args(show)
+    show.set_defaults(func=cmd_config_show)
+    config_verbs.add_parser("presets", help="list the presets").set_defaults(func=cmd_config_presets)
+
+    build = verbs.add_parser("build", help="compile the NESTML neuron into a NEST module (cached)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    build.add_argument("--json", action="store_true", help="print one JSON object (module, model, cached)")
+    build.set_defaults(func=cmd_build)
+
+    run = verbs.add_parser("run", help="simulate a network and write a run directory (then analyse it)")
+    _param_args(run)
+    run.add_argument("--threads", type=int, default=1, help="OpenMP threads per MPI rank (default 1)")
+    run.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/PRESET)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run in DIR")
+    run.add_argument("--no-analysis", action="store_true", help="stop after writing spikes and the manifest")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    analyze = verbs.add_parser("analyze", help="statistics and figures of a run directory")
+    analyze.add_argument("run_dir")
+    analyze.add_argument("--t-start", type=float, default=None, help="analysis window start, ms (default 50)")
+    analyze.add_argument("--t-stop", type=float, default=None, help="analysis window end, ms (default T - 50)")
+    analyze.add_argument("--no-figures", action="store_true")
+    analyze.set_defaults(func=cmd_analyze)
+
+    doctor = verbs.add_parser("doctor", help="what a user needs to know before a run")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    from .build import BuildError
+    from .params import ParamError
+    from .rundir import RunDirError
+    from .run import RunError
+    from .kernel import NestUnavailable
+    try:
+        return args.func(args)
+    except ParamError as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (BuildError, RunDirError, RunError, NestUnavailable) as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("balanced: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

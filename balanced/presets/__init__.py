@@ -1,0 +1,1 @@
+"""Parameter presets shipped as TOML files (one file per preset)."""

@@ -1,0 +1,325 @@
+"""Run directories: the manifest, spike and state files, per-rank writing and merging.
+
+Imports no NEST: the simulation writes through this module and the analysis reads
+through it, so the on-disk format is defined in exactly one place (see docs/design.md).
+
+Layout of a run directory::
+
+    manifest.json   status ("running" -> "complete" | "failed"), parameters, versions, ...
+    params.toml     resolved parameters, accepted back by ``--config``
+    spikes.npz      merged spikes: ``neuron`` (int32, 0-based global index, E first),
+                    ``time`` (float64, ms), sorted by (time, neuron)
+    state.npz       sampled ``V_m`` (mV), ``I_syn_ex``, ``I_syn_in`` (pA), shape (n, m),
+                    with ``neuron`` (n,) and ``time`` (m,) -- only if recorded
+    spikes/         per-rank raw files while the run is going; removed once merged
+    analysis/       statistics and figures written by ``balanced analyze``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+PARAMS_FILE = "params.toml"
+SPIKES_FILE = "spikes.npz"
+STATE_FILE = "state.npz"
+RANK_SPIKE_DIR = "spikes"
+RANK_STATE_DIR = "state"
+SCHEMA = 1
+
+# One record per spike in the per-rank files: global neuron index and time (ms).
+SPIKE_RECORD = np.dtype([("neuron", "<i4"), ("time", "<f8")])
+
+
+class RunDirError(Exception):
+    """A run directory that cannot be used: missing, incomplete or corrupted."""
+
+
+# --------------------------------------------------------------------------- atomic IO
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez`` through a temporary file and a rename (uncompressed: fast to reopen)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- manifest
+def write_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Atomically (re)write ``manifest.json``."""
+    atomic_write_text(Path(run_dir) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``manifest.json``; :class:`RunDirError` if absent or not valid JSON."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: no {MANIFEST}; not a run directory (make one with `balanced run --out DIR`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc}); the run directory is corrupted") from exc
+    if not isinstance(manifest, dict) or "status" not in manifest:
+        raise RunDirError(f"{path}: has no 'status' field; not a manifest written by balanced")
+    return manifest
+
+
+def require_complete(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Return the manifest of a complete run, or raise :class:`RunDirError` saying why not."""
+    manifest = read_manifest(run_dir)
+    status = manifest.get("status")
+    if status != "complete":
+        detail = f": {manifest['error']}" if manifest.get("error") else ""
+        raise RunDirError(
+            f"{run_dir}: run status is {status!r}, not 'complete'{detail}; "
+            "it was interrupted or failed. Rerun it with `balanced run --out DIR --overwrite`."
+        )
+    return manifest
+
+
+# --------------------------------------------------------------------------- writing spikes per rank
+class RankSpikeWriter:
+    """Appends one rank's spikes, chunk by chunk, to ``spikes/rank-RRRRR.bin``.
+
+    Records are :data:`SPIKE_RECORD` (int32 neuron, float64 time in ms), unsorted.
+    Nothing is gathered across ranks: every rank writes its own file; :func:`merge_spikes`
+    combines them after the simulation.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, rank: int):
+        self.directory = Path(run_dir) / RANK_SPIKE_DIR
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"rank-{rank:05d}.bin"
+        self._fh = open(self.path, "wb")
+        self.count = 0
+
+    def append(self, neuron: np.ndarray, time: np.ndarray) -> None:
+        records = np.empty(len(neuron), dtype=SPIKE_RECORD)
+        records["neuron"] = neuron
+        records["time"] = time
+        self._fh.write(records.tobytes())
+        self.count += len(records)
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def __enter__(self) -> "RankSpikeWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._fh.closed:
+            self.close()
+
+
+def merge_spikes(run_dir: str | os.PathLike, n_ranks: int) -> int:
+    """Merge the per-rank spike files into ``spikes.npz`` sorted by (time, neuron).
+
+    Sorting makes the merged file independent of how neurons were spread over ranks
+    and threads. Returns the number of spikes. Removes the per-rank files afterwards.
+    """
+    run_dir = Path(run_dir)
+    parts = []
+    for rank in range(n_ranks):
+        path = run_dir / RANK_SPIKE_DIR / f"rank-{rank:05d}.bin"
+        if not path.is_file():
+            raise RunDirError(f"{path}: missing; rank {rank} did not write its spikes")
+        if path.stat().st_size % SPIKE_RECORD.itemsize:
+            raise RunDirError(f"{path}: truncated (size not a multiple of {SPIKE_RECORD.itemsize} bytes)")
+        parts.append(np.fromfile(path, dtype=SPIKE_RECORD))
+    records = np.concatenate(parts) if parts else np.empty(0, SPIKE_RECORD)
+    order = np.lexsort((records["neuron"], records["time"]))
+    atomic_save_npz(
+        run_dir / SPIKES_FILE,
+        neuron=np.ascontiguousarray(records["neuron"][order]),
+        time=np.ascontiguousarray(records["time"][order]),
+    )
+    shutil.rmtree(run_dir / RANK_SPIKE_DIR, ignore_errors=True)
+    return len(records)
+
+
+# --------------------------------------------------------------------------- state (V_m, currents)
+STATE_FIELDS = ("V_m", "I_syn_ex", "I_syn_in")
+
+
+def write_rank_state(run_dir: str | os.PathLike, rank: int, neuron: np.ndarray, time: np.ndarray,
+                     values: dict[str, np.ndarray]) -> None:
+    """Write one rank's sampled state as flat event arrays (as NEST's multimeter gives them)."""
+    directory = Path(run_dir) / RANK_STATE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_save_npz(directory / f"rank-{rank:05d}.npz", neuron=np.asarray(neuron, np.int32),
+                    time=np.asarray(time, np.float64),
+                    **{k: np.asarray(values[k], np.float64) for k in STATE_FIELDS})
+
+
+def merge_state(run_dir: str | os.PathLike, n_ranks: int) -> tuple[int, int] | None:
+    """Merge per-rank state files into ``state.npz`` with (neuron x time) matrices.
+
+    Returns (number of neurons, number of samples), or None when nothing was recorded.
+    """
+    run_dir = Path(run_dir)
+    directory = run_dir / RANK_STATE_DIR
+    if not directory.is_dir():
+        return None
+    parts = [np.load(directory / f"rank-{rank:05d}.npz") for rank in range(n_ranks)
+             if (directory / f"rank-{rank:05d}.npz").is_file()]
+    neuron = np.concatenate([p["neuron"] for p in parts])
+    time = np.concatenate([p["time"] for p in parts])
+    values = {k: np.concatenate([p[k] for p in parts]) for k in STATE_FIELDS}
+    neurons = np.unique(neuron)
+    times = np.unique(time)
+    row = np.searchsorted(neurons, neuron)
+    col = np.searchsorted(times, time)
+    matrices = {}
+    for key in STATE_FIELDS:
+        m = np.full((len(neurons), len(times)), np.nan)
+        m[row, col] = values[key]
+        matrices[key] = m
+    atomic_save_npz(run_dir / STATE_FILE, neuron=neurons.astype(np.int32), time=times, **matrices)
+    shutil.rmtree(directory, ignore_errors=True)
+    return len(neurons), len(times)
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class Population:
+    """A contiguous block of global neuron indices."""
+
+    name: str
+    first: int
+    size: int
+
+    @property
+    def stop(self) -> int:
+        return self.first + self.size
+
+
+@dataclass(frozen=True)
+class Spikes:
+    """All spikes of a run as flat arrays: ``neuron`` (int32) and ``time`` (float64, ms)."""
+
+    neuron: np.ndarray
+    time: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass(frozen=True)
+class State:
+    """Sampled membrane potential (mV) and synaptic currents (pA), each (n_neurons, n_times)."""
+
+    neuron: np.ndarray
+    time: np.ndarray
+    V_m: np.ndarray
+    I_syn_ex: np.ndarray
+    I_syn_in: np.ndarray
+
+
+@dataclass(frozen=True)
+class Run:
+    """A complete run directory opened for analysis."""
+
+    path: Path
+    manifest: dict[str, Any]
+    spikes: Spikes
+    state: State | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.manifest["params"]
+
+    @property
+    def populations(self) -> list[Population]:
+        return [Population(p["name"], int(p["first"]), int(p["size"])) for p in self.manifest["populations"]]
+
+    @property
+    def t_stop_ms(self) -> float:
+        return float(self.manifest["params"]["T"])
+
+    @property
+    def dt_ms(self) -> float:
+        return float(self.manifest["params"]["dt"])
+
+
+def load_spikes(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Spikes:
+    """Read ``spikes.npz`` and check it against the manifest (size, dtype, index range)."""
+    run_dir = Path(run_dir)
+    manifest = manifest if manifest is not None else read_manifest(run_dir)
+    path = run_dir / manifest.get("files", {}).get("spikes", SPIKES_FILE)
+    try:
+        with np.load(path) as data:
+            neuron, time = data["neuron"], data["time"]
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{path}: missing although the manifest says the run is complete") from exc
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, KeyError, EOFError ...
+        raise RunDirError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is corrupted") from exc
+    if neuron.shape != time.shape or neuron.ndim != 1:
+        raise RunDirError(f"{path}: 'neuron' and 'time' differ in shape {neuron.shape} vs {time.shape}")
+    n_total = sum(int(p["size"]) for p in manifest["populations"])
+    if len(neuron) and (neuron.min() < 0 or neuron.max() >= n_total):
+        raise RunDirError(f"{path}: neuron indices outside 0..{n_total - 1}; the file does not belong to this run")
+    expected = manifest.get("counts", {}).get("spikes")
+    if expected is not None and expected != len(neuron):
+        raise RunDirError(f"{path}: holds {len(neuron)} spikes, the manifest says {expected}; the file is corrupted")
+    return Spikes(neuron=neuron.astype(np.int32, copy=False), time=time.astype(np.float64, copy=False))
+
+
+def load_state(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = None) -> State | None:
+    """Read ``state.npz`` if the run recorded state, else None."""
+    run_dir = Path(run_dir)
+    manifest = manifest if manifest is not None else read_manifest(run_dir)
+    name = manifest.get("files", {}).get("state")
+    if not name:
+        return None
+    path = run_dir / name
+    try:
+        with np.load(path) as data:
+            return State(**{k: data[k] for k in ("neuron", "time", *STATE_FIELDS)})
+    except Exception as exc:
+        raise RunDirError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is corrupted") from exc
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Open a complete run directory: manifest, spikes and (if recorded) state."""
+    run_dir = Path(run_dir)
+    manifest = require_complete(run_dir)
+    return Run(path=run_dir, manifest=manifest, spikes=load_spikes(run_dir, manifest),
+               state=load_state(run_dir, manifest))

@@ -1,0 +1,1 @@
+"""NESTML model sources, installed as the package ``balanced.models``."""

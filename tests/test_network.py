@@ -1,0 +1,176 @@
+"""Network tier: connectivity read back from NEST, reproducibility, the tutorial's numbers,
+NESTML vs built-in equivalence, run directories and interrupted runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from balanced import params as P
+from balanced import rundir
+from balanced.derived import derive
+from balanced.run import RunError, run_network
+
+TUTORIAL_WINDOW = (50.0, 950.0)
+
+
+def run(tmp_path, name, *overrides, preset="tutorial", threads=1, **kw):
+    p = P.resolve(preset, overrides=list(overrides))
+    out = tmp_path / name
+    manifest = run_network(p, out, threads=threads, preset=preset, progress=False, **kw)
+    return manifest, rundir.load_run(out)
+
+
+def per_neuron(spikes, n, window=TUTORIAL_WINDOW):
+    """Rates (Hz) and ISI CVs (ddof 0, neurons with >= 3 spikes) computed directly with numpy."""
+    t0, t1 = window
+    sel = (spikes.time >= t0) & (spikes.time < t1)
+    neuron, t = spikes.neuron[sel], spikes.time[sel]
+    order = np.lexsort((t, neuron))
+    neuron, t = neuron[order], t[order]
+    counts = np.bincount(neuron, minlength=n)
+    rates = counts / ((t1 - t0) / 1000.0)
+    cvs = []
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for i in range(n):
+        if counts[i] >= 3:
+            isi = np.diff(t[starts[i]:starts[i + 1]])
+            cvs.append(isi.std() / isi.mean())
+    return rates, np.array(cvs)
+
+
+# ----------------------------------------------------------------------------- connectivity
+@pytest.fixture(scope="module")
+def nest_kernel():
+    from balanced.kernel import import_nest
+    return import_nest()
+
+
+def _build(nest, built_model, *overrides):
+    from balanced.kernel import setup_kernel
+    from balanced.network import build_network
+    p = P.resolve(overrides=list(overrides))
+    setup_kernel(nest, dt=p.dt, seed=p.seed, threads=1, module=built_model)
+    return p, build_network(nest, p, derive(p), built_model.model)
+
+
+@pytest.mark.parametrize("synapse_model", ["static_synapse", "static_synapse_hom_w"])
+def test_fixed_indegree_read_back(nest_kernel, built_model, synapse_model):
+    nest = nest_kernel
+    p, net = _build(nest, built_model, f"synapse_model={synapse_model}")
+    d = derive(p)
+    for target_pop, t in (("E", 0), ("I", 1)):
+        targets = net.E if target_pop == "E" else net.I
+        for source_pop, s in (("E", 0), ("I", 1)):
+            sources = net.E if source_pop == "E" else net.I
+            conns = nest.GetConnections(source=sources, target=targets)
+            tgt = np.asarray(conns.get("target"))
+            counts = np.bincount(tgt - targets[0].global_id, minlength=len(targets))
+            assert np.all(counts == d.indegree[t][s]), (target_pop, source_pop, np.unique(counts))
+            np.testing.assert_allclose(conns.get("weight"), d.weight_pA[t][s], rtol=0, atol=1e-15)
+            np.testing.assert_allclose(conns.get("delay"), p.delay)
+            # allow_multapses = false: no repeated (source, target) pair
+            pairs = np.stack([np.asarray(conns.get("source")), tgt], axis=1)
+            assert len(np.unique(pairs, axis=0)) == len(pairs)
+
+
+def test_fixed_outdegree_read_back(nest_kernel, built_model):
+    nest = nest_kernel
+    p, net = _build(nest, built_model, "connectivity=fixed_outdegree")
+    for sources in (net.E, net.I):
+        for targets in (net.E, net.I):
+            src = np.asarray(nest.GetConnections(source=sources, target=targets).get("source"))
+            counts = np.bincount(src - sources[0].global_id, minlength=len(sources))
+            assert np.all(counts == 50)
+
+
+# ----------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_spikes_other_seed_differs(tmp_path):
+    _, a = run(tmp_path, "a", "T=300", "record_n=0")
+    _, b = run(tmp_path, "b", "T=300", "record_n=0")
+    _, c = run(tmp_path, "c", "T=300", "record_n=0", "seed=7")
+    assert len(a.spikes) > 1000
+    assert np.array_equal(a.spikes.neuron, b.spikes.neuron) and np.array_equal(a.spikes.time, b.spikes.time)
+    assert len(a.spikes) != len(c.spikes) or not np.array_equal(a.spikes.neuron, c.spikes.neuron)
+
+
+def test_nestml_network_equals_builtin(tmp_path):
+    _, a = run(tmp_path, "nestml", "T=500", "neuron_model=nestml")
+    _, b = run(tmp_path, "builtin", "T=500", "neuron_model=iaf_psc_exp")
+    assert np.array_equal(a.spikes.neuron, b.spikes.neuron)
+    assert np.array_equal(a.spikes.time, b.spikes.time)
+    np.testing.assert_allclose(a.state.V_m, b.state.V_m, rtol=0, atol=1e-9)
+
+
+def test_threads_do_not_change_spikes_at_fixed_seed(tmp_path):
+    # 2 threads = 2 virtual processes: a different (but reproducible) realisation than 1 VP.
+    _, a = run(tmp_path, "t2a", "T=200", "record_n=0", threads=2)
+    _, b = run(tmp_path, "t2b", "T=200", "record_n=0", threads=2)
+    assert np.array_equal(a.spikes.time, b.spikes.time) and np.array_equal(a.spikes.neuron, b.spikes.neuron)
+
+
+# ----------------------------------------------------------------------------- the tutorial's numbers
+# Ranges measured in NEST, Brian2 and a BrainPy replica over 10 seeds (shared/notes/science.md).
+@pytest.mark.parametrize("connectivity, cv_range, sd_range", [
+    ("fixed_indegree", (0.005, 0.015), (0.35, 0.8)),
+    ("fixed_outdegree", (0.015, 0.022), (1.45, 1.95)),
+    ("pairwise_bernoulli", (0.015, 0.022), (1.45, 1.95)),
+])
+def test_tutorial_statistics(tmp_path, connectivity, cv_range, sd_range):
+    for seed in (1, 2):
+        _, r = run(tmp_path, f"{connectivity}-{seed}", f"connectivity={connectivity}", f"seed={seed}")
+        rates, cvs = per_neuron(r.spikes, 1000)
+        for pop in (slice(0, 500), slice(500, 1000)):
+            assert abs(rates[pop].mean() - 41.5) <= 1.0, rates[pop].mean()
+        assert cv_range[0] <= cvs.mean() <= cv_range[1], cvs.mean()
+        assert sd_range[0] <= rates[:500].std() <= sd_range[1], rates[:500].std()
+        # balance of inputs (sampled neurons, mV = pA): E about +0.59, I about -0.59, net about 0
+        w = (r.state.time >= 50) & (r.state.time < 950)
+        exc, inh = r.state.I_syn_ex[:, w].mean(), r.state.I_syn_in[:, w].mean()
+        assert 0.54 <= exc <= 0.64 and -0.64 <= inh <= -0.54 and abs(exc + inh) <= 0.05, (exc, inh)
+
+
+# ----------------------------------------------------------------------------- run directory
+def test_manifest_contents(tmp_path):
+    manifest, r = run(tmp_path, "m", "T=100")
+    m = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert m == manifest
+    assert m["status"] == "complete" and m["seed"] == 12345 and m["preset"] == "tutorial"
+    assert m["layout"] == {"mpi_ranks": 1, "threads_per_rank": 1, "virtual_processes": 1}
+    assert set(m["versions"]) >= {"balanced", "nest", "nestml", "python"}
+    assert m["populations"] == [{"name": "E", "first": 0, "size": 500}, {"name": "I", "first": 500, "size": 500}]
+    assert m["counts"]["synapses"] == 100_000
+    assert {"build", "kernel", "create_connect", "simulate", "merge", "total"} <= set(m["timers_s"])
+    assert P.resolve(config=tmp_path / "m" / "params.toml") == P.resolve(overrides=["T=100"])
+    assert not (tmp_path / "m" / "spikes").exists()  # per-rank files merged and removed
+    assert r.state.V_m.shape == (40, 100)
+
+
+def test_rerun_into_complete_directory_refuses(tmp_path):
+    run(tmp_path, "x", "T=50", "record_n=0")
+    with pytest.raises(RunError, match="already holds a run .status 'complete'.; pass --overwrite"):
+        run(tmp_path, "x", "T=50", "record_n=0")
+    run(tmp_path, "x", "T=50", "record_n=0", overwrite=True)
+
+
+def test_killed_run_is_not_complete(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "balanced", "run", "--set", "T=100000", "--set", "record_n=0",
+                             "--out", str(out), "--no-analysis", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "spikes").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    with pytest.raises(rundir.RunDirError, match="run status is 'running', not 'complete'"):
+        rundir.load_run(out)

@@ -84,5 +84,9 @@ def setup_kernel(nest, *, dt: float, seed: int, threads: int = 1, module: BuildR
     if module is not None:
         load_module(nest, module)
     ranks = nest.NumProcesses()
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.ERROR  # "resolution has changed" is expected here
     nest.set(resolution=dt, total_num_virtual_procs=ranks * threads, rng_seed=seed, print_time=False)
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.WARNING
     return Layout(mpi_ranks=ranks, threads_per_rank=threads, virtual_processes=ranks * threads, rank=nest.Rank())

@@ -30,6 +30,7 @@ class Network:
     multimeter: object | None
     sampled: np.ndarray           # global indices of the neurons whose state is recorded
     poisson: object | None
+    n_synapses: int               # recurrent connections (all ranks), devices not counted
 
     @property
     def neurons(self):
@@ -86,6 +87,7 @@ def build_network(nest, p: Params, d: Derived, model: str) -> Network:
     for target, source in PROJECTIONS:
         nest.Connect(pops[source], pops[target], connection_rule(p, d, target, source),
                      synapse_spec(nest, p, d, target, source))
+    n_synapses = int(nest.num_connections)  # before any device is connected
 
     poisson = None
     if p.nu_ext > 0:
@@ -103,4 +105,4 @@ def build_network(nest, p: Params, d: Derived, model: str) -> Network:
                                                        "interval": p.record_interval, "record_to": "memory"})
         nest.Connect(multimeter, nest.NodeCollection((sampled + first_id).tolist()))
     return Network(E=E, I=I, first_id=first_id, spike_recorder=spike_recorder, multimeter=multimeter,
-                   sampled=sampled, poisson=poisson)
+                   sampled=sampled, poisson=poisson, n_synapses=n_synapses)

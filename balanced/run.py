@@ -157,32 +157,33 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, ove
     try:
         with timers.phase("create_connect"):
             net = build_network(nest, params, d, model)
-        manifest["counts"]["synapses"] = int(nest.num_connections)
+        manifest["counts"]["synapses"] = net.n_synapses
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
         t_sim = time.perf_counter()
         with rundir.RankSpikeWriter(out, rank) as writer:
-            with nest.RunManager():
-                t_done = 0.0
-                for edge in _chunk_edges(params.T, chunk_ms, params.dt, perturbation and perturbation.time_ms):
-                    with timers.phase("simulate"):
-                        nest.Run(edge - t_done)
-                    t_done = edge
-                    if perturbation is not None and abs(edge - perturbation.time_ms) < params.dt / 2:
-                        target = nest.NodeCollection([net.first_id + perturbation.neuron])
-                        target.V_m = params.V_th + 1.0  # finite kick: fires in the next step
-                    with timers.phase("write"):
-                        ev = net.spike_recorder.events
-                        writer.append(np.asarray(ev["senders"]) - net.first_id, np.asarray(ev["times"]))
-                        net.spike_recorder.n_events = 0
-                        if net.multimeter is not None:
-                            mev = net.multimeter.events
-                            state_parts["neuron"].append(np.asarray(mev["senders"]) - net.first_id)
-                            state_parts["time"].append(np.asarray(mev["times"]))
-                            for key in rundir.STATE_FIELDS:
-                                state_parts[key].append(np.asarray(mev[key]))
-                            net.multimeter.n_events = 0
-                    if progress:
-                        _progress(t_done, params.T, t_sim)
+            # Simulate (not Run under a RunManager): recorders may be emptied only between
+            # simulations, and emptying them after every chunk keeps memory flat.
+            t_done = 0.0
+            for edge in _chunk_edges(params.T, chunk_ms, params.dt, perturbation and perturbation.time_ms):
+                with timers.phase("simulate"):
+                    nest.Simulate(edge - t_done)
+                t_done = edge
+                if perturbation is not None and abs(edge - perturbation.time_ms) < params.dt / 2:
+                    target = nest.NodeCollection([net.first_id + perturbation.neuron])
+                    target.V_m = params.V_th + 1.0  # finite kick: fires in the next step
+                with timers.phase("write"):
+                    ev = net.spike_recorder.events
+                    writer.append(np.asarray(ev["senders"]) - net.first_id, np.asarray(ev["times"]))
+                    net.spike_recorder.n_events = 0
+                    if net.multimeter is not None:
+                        mev = net.multimeter.events
+                        state_parts["neuron"].append(np.asarray(mev["senders"]) - net.first_id)
+                        state_parts["time"].append(np.asarray(mev["times"]))
+                        for key in rundir.STATE_FIELDS:
+                            state_parts[key].append(np.asarray(mev[key]))
+                        net.multimeter.n_events = 0
+                if progress:
+                    _progress(t_done, params.T, t_sim)
         with timers.phase("write"):
             if net.multimeter is not None:
                 rundir.write_rank_state(out, rank, np.concatenate(state_parts["neuron"]),
@@ -208,4 +209,4 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, ove
             manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now())
             rundir.write_manifest(out, manifest)
         raise
-    return manifest
+    return rundir.read_manifest(out) if rank == 0 else manifest

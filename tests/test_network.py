@@ -148,7 +148,7 @@ def test_manifest_contents(tmp_path):
     assert {"build", "kernel", "create_connect", "simulate", "merge", "total"} <= set(m["timers_s"])
     assert P.resolve(config=tmp_path / "m" / "params.toml") == P.resolve(overrides=["T=100"])
     assert not (tmp_path / "m" / "spikes").exists()  # per-rank files merged and removed
-    assert r.state.V_m.shape == (40, 100)
+    assert r.state.V_m.shape == (40, 99)  # samples at 1, 2, ..., 99 ms (NEST records before each step)
 
 
 def test_rerun_into_complete_directory_refuses(tmp_path):

@@ -1,0 +1,175 @@
+"""Report of a run: ``RUN_DIR/analysis/stats.json``, figures (PNG and PDF), a printed table.
+
+``analyze_run`` validates everything first (a run that is not complete, or a missing or
+corrupted spike file, raises :class:`balanced.rundir.RunDirError` before anything is
+created), computes the statistics and renders the figures in memory, and only then
+creates the output folder and writes each file atomically (temporary file + rename),
+stats.json last. The keys of stats.json, with units and definitions, are listed in
+``docs/analysis.md`` (generated from :data:`balanced.analysis.stats.STATS_KEYS`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, load_run
+
+from . import stats as _stats
+
+STATS_FILE = "stats.json"
+ANALYSIS_DIR = "analysis"
+FIGURE_FORMATS = ("png", "pdf")
+FIGURE_STEMS = ("raster_rate", "distributions", "spectrum", "balance")
+POPULATION_KEYS = ("rate_mean_hz", "rate_sd_hz", "cv_isi_mean", "lv_mean", "fano_mean", "corr_mean", "corr_sd")
+NETWORK_KEYS = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
+BALANCE_KEYS = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
+
+
+def json_ready(obj: Any) -> Any:
+    """Plain JSON types; NaN and infinities become None (null)."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_ready(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
+
+
+def _validate_manifest(run) -> None:
+    params = run.manifest.get("params")
+    if not isinstance(params, dict) or "T" not in params or "dt" not in params:
+        raise RunDirError(f"{run.path}: the manifest has no params.T / params.dt; cannot analyse")
+    if not run.manifest.get("populations"):
+        raise RunDirError(f"{run.path}: the manifest has no population table; cannot analyse")
+
+
+def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
+                   params: _stats.AnalysisParams | None = None) -> tuple[_stats.RunStatistics, dict[str, Any]]:
+    """Open the run and compute its statistics; returns (RunStatistics, stats.json dict).
+
+    Writes nothing. The notebook and the CLI can use this to get the data behind the figures.
+    """
+    run = load_run(run_dir)
+    _validate_manifest(run)
+    result = _stats.compute_statistics(run, t_start, t_stop, params)
+    summary = result.summary()
+    if "diagnosis" in run.manifest and run.manifest["diagnosis"] is not None:
+        summary["diagnosis"] = [str(x) for x in run.manifest["diagnosis"]]
+        summary["meta"].pop("diagnosis", None)
+    return result, json_ready(summary)
+
+
+def render_figures(result: _stats.RunStatistics) -> dict[str, bytes]:
+    """Render the report figures to bytes in memory: {file name: content}."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    files: dict[str, bytes] = {}
+    for stem, fig in plots.report_figures(result).items():
+        try:
+            for fmt in FIGURE_FORMATS:
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, bbox_inches="tight")
+                files[f"{stem}.{fmt}"] = buf.getvalue()
+        finally:
+            plt.close(fig)
+    return files
+
+
+def analyze_run(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
+                out_dir: str | os.PathLike | None = None, figures: bool = True,
+                params: _stats.AnalysisParams | None = None) -> dict[str, Any]:
+    """Analyse a complete run directory; write ``stats.json`` and figures; return the stats dict.
+
+    ``out_dir`` defaults to ``RUN_DIR/analysis``. Window in ms, default (50, T - 50).
+    Raises :class:`RunDirError` (incomplete or corrupted run) or ValueError (bad window)
+    before anything is written.
+    """
+    run_dir = Path(run_dir)
+    result, summary = compute_report(run_dir, t_start, t_stop, params)
+    rendered = render_figures(result) if figures else {}
+    summary["figures"] = sorted(rendered)
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    out = Path(out_dir) if out_dir is not None else run_dir / ANALYSIS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in rendered.items():
+        atomic_write_bytes(out / name, data)
+    if figures:  # a figure an earlier analysis wrote but this one did not (e.g. balance) would mislead
+        for stem in FIGURE_STEMS:
+            for fmt in FIGURE_FORMATS:
+                stale = out / f"{stem}.{fmt}"
+                if stale.name not in rendered and stale.is_file():
+                    stale.unlink()
+    atomic_write_text(out / STATS_FILE, text)
+    return summary
+
+
+# --------------------------------------------------------------------------- terminal table
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+_ROW_LABELS = {
+    "n_neurons": "neurons", "n_spikes": "spikes in window", "rate_mean_hz": "rate mean (Hz)",
+    "rate_sd_hz": "rate SD (Hz)", "n_silent": "silent neurons", "cv_isi_mean": "ISI CV mean",
+    "lv_mean": "LV mean", "cv2_mean": "CV2 mean", "n_cv_neurons": "neurons with >= 3 spikes",
+    "fano_mean": "Fano factor mean", "corr_mean": "correlation mean", "corr_sd": "correlation SD",
+    "n_corr_pairs": "correlation pairs", "chi": "synchrony chi", "pop_rate_mean_hz": "pop. rate mean (Hz)",
+    "pop_rate_sd_hz": "pop. rate SD (Hz)",
+}
+
+
+def format_table(stats: dict[str, Any]) -> str:
+    """A readable table of a stats.json dict (as :func:`analyze_run` returns it)."""
+    pops = [k for k in ("E", "I") if k in stats] + [k for k in stats if isinstance(stats.get(k), dict)
+                                                    and "rate_mean_hz" in stats[k] and k not in ("E", "I")]
+    lines = []
+    w = stats.get("window_ms")
+    meta = stats.get("meta", {})
+    head = f"run {meta.get('run_id', '?')}"
+    if meta.get("preset"):
+        head += f" (preset {meta['preset']}, seed {meta.get('seed')})"
+    if w:
+        head += f", window {w[0]:g}-{w[1]:g} ms"
+    lines.append(head)
+    label_w = max(len(v) for v in _ROW_LABELS.values()) + 2
+    lines.append(f"{'':<{label_w}}" + "".join(f"{p:>12}" for p in pops))
+    for key, label in _ROW_LABELS.items():
+        if any(key in stats[p] for p in pops):
+            lines.append(f"{label:<{label_w}}" + "".join(f"{_fmt(stats[p].get(key)):>12}" for p in pops))
+    net = stats.get("network", {})
+    if net:
+        lines.append("network: " + ", ".join(
+            f"{lab} {_fmt(net.get(k))}" for k, lab in (("chi", "chi"), ("pop_rate_mean_hz", "rate mean (Hz)"),
+                                                      ("pop_rate_sd_hz", "rate SD (Hz)"),
+                                                      ("peak_freq_hz", "peak frequency (Hz)"))))
+    bal = stats.get("balance")
+    if bal:
+        lines.append("balance ({} recorded neurons): E input {} pA, I input {} pA, net {} pA; "
+                     "V mean {} mV, V SD {} mV".format(bal.get("n_neurons"), _fmt(bal.get("mean_exc_input")),
+                                                       _fmt(bal.get("mean_inh_input")), _fmt(bal.get("mean_net_input")),
+                                                       _fmt(bal.get("v_mean")), _fmt(bal.get("v_sd"))))
+    if stats.get("diagnosis"):
+        lines.append("diagnosis:")
+        lines.extend(f"  - {d}" for d in stats["diagnosis"])
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""Tests for balanced.theory: hand-computed values, no NEST, fast (< 5 s)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, signal
+
+from balanced import theory as th
+
+# The recommended `balanced` preset (scaled form): K = 400, balance rates 10 / 15 Hz.
+PRESET_J = np.array([[30.0, -60.0], [60.0, -75.0]])
+PRESET_I = np.array([1.2, 1.05])
+PRESET_K = 400
+
+# The tutorial network: N_E = N_I = 500, p = 0.1 (K = 50), J_E = 1/sqrt(50), J_I = -1/sqrt(50), Ib = 3.
+TUT = dict(p=0.1, J_E=1 / math.sqrt(50), J_I=-1 / math.sqrt(50), Ib=3.0, N_E=500, N_I=500)
+
+
+# ----------------------------------------------------------------------------- balance
+
+
+def test_balance_rates_simple_system():
+    # j = [[10, -20], [10, -15]], i = [0.3, 0.2], tau_s = 2 (rates in 1/ms):
+    #   0.3 + 2 (10 nE - 20 nI) = 0  ->  10 nE - 20 nI = -0.15
+    #   0.2 + 2 (10 nE - 15 nI) = 0  ->  10 nE - 15 nI = -0.10
+    #   subtract: -5 nI = -0.05 -> nI = 0.01/ms = 10 Hz; 10 nE = -0.15 + 0.2 -> nE = 5 Hz
+    #   det = 10 (-15) - (-20)(10) = 50
+    sol = th.balance_rates([[10, -20], [10, -15]], [0.3, 0.2], tau_s=2.0)
+    assert sol.exists
+    np.testing.assert_allclose(sol.rates_hz, [5.0, 10.0], rtol=1e-12)
+    assert sol.determinant == pytest.approx(50.0)
+    np.testing.assert_allclose(sol.rates_per_ms, [0.005, 0.01])
+    # 1998 form: J_E = 20/10 = 2, J_I = 15/10 = 1.5, E = 0.3/10, I = 0.2/10:
+    #   E/I = 1.5 > J_E/J_I = 4/3 > 1
+    c = th.balance_condition_vvs([[10, -20], [10, -15]], [0.3, 0.2])
+    assert c.holds
+    assert c.E_over_I == pytest.approx(1.5)
+    assert c.JE_over_JI == pytest.approx(4 / 3)
+    assert "both inequalities hold" in c.statement
+
+
+def test_balance_existence_fails_first_inequality():
+    # i = [0.2, 0.2]: 10 nE - 20 nI = -0.1 and 10 nE - 15 nI = -0.1 -> nI = 0, nE = -0.01/ms = -10 Hz
+    # E/I = 1 < J_E/J_I = 4/3: first inequality fails
+    sol = th.balance_rates([[10, -20], [10, -15]], [0.2, 0.2], tau_s=2.0)
+    assert not sol.exists
+    np.testing.assert_allclose(sol.rates_hz, [-10.0, 0.0], atol=1e-12)
+    c = th.balance_condition_vvs([[10, -20], [10, -15]], [0.2, 0.2])
+    assert not c.holds
+    assert "first inequality fails" in c.statement
+    assert "J_E/J_I = 1.333 > 1 holds" in c.statement
+
+
+def test_balance_unstable_branch():
+    # j = [[10, -15], [10, -20]], i = [0.2, 0.3]: J_E/J_I = 0.75, E/I = 2/3 < 0.75 < 1
+    #   10 nE - 15 nI = -0.1, 10 nE - 20 nI = -0.15 -> nI = 0.01 (10 Hz), nE = 0.005 (5 Hz): positive,
+    #   but the 1998 condition fails (the paper's unstable branch)
+    sol = th.balance_rates([[10, -15], [10, -20]], [0.2, 0.3], tau_s=2.0)
+    assert sol.exists
+    np.testing.assert_allclose(sol.rates_hz, [5.0, 10.0])
+    c = th.balance_condition_vvs([[10, -15], [10, -20]], [0.2, 0.3])
+    assert not c.holds
+    assert "second inequality fails" in c.statement and "unstable" in c.statement
+    d = th.diagnose_regime([[10, -15], [10, -20]], [0.2, 0.3], 400, mean_field=False)
+    assert any("unstable" in w for w in d.warnings)
+
+
+def test_tutorial_is_degenerate():
+    # J_E sqrt(K) = 1, J_I sqrt(K) = -1 with K = 50: j = [[1, -1], [1, -1]], det = -1 + 1 = 0
+    f = th.tutorial_to_scaled(**TUT)
+    np.testing.assert_allclose(f.j, [[1, -1], [1, -1]], rtol=1e-12)
+    np.testing.assert_allclose(f.i, [3 / math.sqrt(50)] * 2)
+    np.testing.assert_allclose(f.J, [[TUT["J_E"], TUT["J_I"]]] * 2)
+    np.testing.assert_allclose(f.I_drive, [3.0, 3.0])
+    sol = th.balance_rates(f.j, f.i, 2.0)
+    assert not sol.exists and sol.rates_hz is None
+    assert sol.determinant == pytest.approx(0.0, abs=1e-12)
+    assert "singular" in sol.reason and "identical" in sol.reason
+    c = th.balance_condition_vvs(f.j, f.i)
+    assert not c.holds
+    assert c.E_over_I == pytest.approx(1.0) and c.JE_over_JI == pytest.approx(1.0)
+    assert "with equality" in c.statement
+
+
+def test_tutorial_to_scaled_uneven_populations():
+    # 4:1 with p = 0.1: K_E = 400, K_I = 100, J_E = 1/20, J_I = -1/10, reference K = K_E:
+    #   j_aE = 400 (1/20) / 20 = 1, j_aI = 100 (-1/10) / 20 = -0.5
+    f = th.tutorial_to_scaled(0.1, 0.05, -0.1, 3.0, 4000, 1000)
+    assert f.K == 400 and f.K_source == (400, 100)
+    np.testing.assert_allclose(f.j, [[1, -0.5], [1, -0.5]])
+    np.testing.assert_allclose(f.J, [[0.05, -0.1], [0.05, -0.1]])
+
+
+# ----------------------------------------------------------------------------- f-I curve
+
+
+def test_fi_curve_continuous_and_grid():
+    # tutorial neuron, drive 3: mu = -49, T = 10 ln((-49 + 60)/(-49 + 50)) = 10 ln 11 = 23.979 ms
+    assert th.lif_isi_constant_input(-49.0) == pytest.approx(10 * math.log(11))
+    assert th.lif_rate_constant_input(-49.0) == pytest.approx(1000 / (10 * math.log(11)))
+    assert th.lif_rate_constant_input(-49.0) == pytest.approx(41.70, abs=0.005)
+    # on the 0.1 ms grid: ceil(239.79) = 240 steps = 24.0 ms, 41.67 Hz
+    assert th.lif_isi_constant_input(-49.0, dt=0.1) == pytest.approx(24.0)
+    assert th.lif_rate_constant_input(-49.0, dt=0.1) == pytest.approx(1000 / 24)
+    # silent at or below threshold
+    assert th.lif_rate_constant_input(-50.0) == 0.0
+    assert th.lif_rate_constant_input(-51.0, dt=0.1) == 0.0
+    assert th.lif_isi_constant_input(-50.0) == math.inf
+
+
+@pytest.mark.parametrize("I_e,t_ref,isi_nest", [
+    # measured in NEST 3.10 iaf_psc_exp (C_m 10, tau_m 10, E_L -52, V_th -50, V_reset -60, dt 0.1)
+    (2.5, 0.0, 30.5), (3.0, 0.0, 24.0), (4.0, 0.0, 18.0), (6.0, 0.0, 12.6),
+    (2.5, 2.0, 32.5), (3.0, 2.0, 26.0), (4.0, 2.0, 20.0), (6.0, 2.0, 14.6),
+])
+def test_fi_grid_matches_nest(I_e, t_ref, isi_nest):
+    assert th.lif_isi_constant_input(-52.0 + I_e, t_ref=t_ref, dt=0.1) == pytest.approx(isi_nest)
+
+
+def test_fi_vectorised():
+    r = th.lif_rate_constant_input(np.array([-51.0, -49.0, -48.0]), dt=0.1)
+    np.testing.assert_allclose(r, [0.0, 1000 / 24, 1000 / 18])
+
+
+def test_siegert_limits():
+    # small noise -> deterministic f-I curve
+    assert th.siegert_rate(-49.0, 1e-12) == pytest.approx(th.lif_rate_constant_input(-49.0), rel=1e-9)
+    assert th.siegert_rate(-49.0, 0.01) == pytest.approx(th.lif_rate_constant_input(-49.0), rel=1e-3)
+    # far below threshold: zero; monotone in mu and in sigma below threshold
+    assert th.siegert_rate(-200.0, 1.0) == 0.0
+    r = [th.siegert_rate(m, 2.0) for m in (-56, -54, -52, -50)]
+    assert all(a < b for a, b in zip(r, r[1:]))
+    assert th.siegert_rate(-53, 1.0) < th.siegert_rate(-53, 3.0)
+    # the Fourcaud-Brunel shift lowers the rate (threshold moves up)
+    assert th.siegert_rate(-52, 3.0, tau_s=2.0) < th.siegert_rate(-52, 3.0, tau_s=0.0)
+    assert th.FB_ALPHA_HALF == pytest.approx(1.03263, abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- Campbell
+
+
+@pytest.mark.parametrize("tau_m,tau_s", [(10.0, 2.0), (20.0, 5.0), (10.0, 10.0)])
+def test_psp_kernel_integrals_numerical(tau_m, tau_s):
+    # closed form: int h = tau_s, int h^2 = tau_s^2 / (2 (tau_m + tau_s)); (10, 2) -> 2 and 4/24
+    h = lambda t: float(th.psp_kernel(t, tau_m, tau_s))  # noqa: E731
+    i1, _ = integrate.quad(h, 0, np.inf)
+    i2, _ = integrate.quad(lambda t: h(t) ** 2, 0, np.inf)
+    c1, c2 = th.psp_kernel_integrals(tau_m, tau_s)
+    assert i1 == pytest.approx(c1, rel=1e-8)
+    assert i2 == pytest.approx(c2, rel=1e-8)
+    # the kernel solves tau_m h' = -h + exp(-t/tau_s) with h(0) = 0
+    t = np.linspace(0.1, 30, 50)
+    dh = (th.psp_kernel(t + 1e-6, tau_m, tau_s) - th.psp_kernel(t - 1e-6, tau_m, tau_s)) / 2e-6
+    np.testing.assert_allclose(tau_m * dh, -th.psp_kernel(t, tau_m, tau_s) + np.exp(-t / tau_s), atol=1e-6)
+    assert th.psp_kernel(0.0, tau_m, tau_s) == 0.0 and th.psp_kernel(-1.0, tau_m, tau_s) == 0.0
+
+
+def test_free_membrane_moments_hand_values():
+    # rates 5 and 10 Hz (0.005, 0.01 /ms), K = 400, J = (0.5, -1) mV, tau_m 10, tau_s 2, drive 6:
+    #   mean = -52 + 6 + 2 (400*0.5*0.005 - 400*1*0.01) = -46 + 2 (1 - 4) = -52
+    #   var  = 4/24 (400*0.25*0.005 + 400*1*0.01) = (1/6)(0.5 + 4) = 0.75 -> SD 0.8660
+    m, sd = th.free_membrane_moments([5.0, 10.0], 400, [0.5, -1.0], 10.0, 2.0, -52.0, 6.0)
+    assert float(m) == pytest.approx(-52.0)
+    assert float(sd) == pytest.approx(math.sqrt(0.75))
+    # matrix form, [target][source]
+    m2, sd2 = th.free_membrane_moments([5.0, 10.0], 400, [[0.5, -1.0], [1.0, -1.0]], I_drive=[6.0, 0.0])
+    assert m2.shape == (2,)
+    assert m2[0] == pytest.approx(-52.0) and sd2[0] == pytest.approx(math.sqrt(0.75))
+    # target I: mean = -52 + 2 (2 - 4) = -56, var = (1/6)(400*0.005 + 400*0.01) = 1 -> SD 1
+    assert m2[1] == pytest.approx(-56.0) and sd2[1] == pytest.approx(1.0)
+    # diffusion sigma^2 = (tau_s^2/tau_m) sum K J^2 nu = 0.4 * 4.5 = 1.8
+    mu, sig = th.diffusion_parameters([5.0, 10.0], 400, [0.5, -1.0], I_drive=6.0)
+    assert float(mu) == pytest.approx(-52.0) and float(sig) == pytest.approx(math.sqrt(1.8))
+
+
+def test_free_membrane_moments_shot_noise_simulation():
+    # Poisson shot noise through the two exponential filters, simulated on a fine grid
+    rng = np.random.default_rng(1)
+    dt, T, tau_m, tau_s = 0.02, 60_000.0, 10.0, 2.0
+    n = int(T / dt)
+    K, J, nu = np.array([400, 400]), np.array([0.5, -1.0]), np.array([5.0, 10.0])
+    x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu))
+    a_s, a_m = math.exp(-dt / tau_s), math.exp(-dt / tau_m)
+    I = signal.lfilter([1.0], [1.0, -a_s], x.astype(float))            # synaptic current (mV)
+    V = signal.lfilter([(1 - a_m)], [1.0, -a_m], I)                     # membrane (mV), E_L = drive = 0
+    V = V[int(100 / dt):]
+    m, sd = th.free_membrane_moments(nu, K, J, tau_m, tau_s, 0.0, 0.0)
+    assert V.mean() == pytest.approx(float(m), abs=0.05)
+    assert V.std() == pytest.approx(float(sd), rel=0.04)
+
+
+# ----------------------------------------------------------------------------- mean field
+
+
+def test_mean_field_tends_to_balance():
+    bal = th.balance_rates(PRESET_J, PRESET_I, 2.0)
+    np.testing.assert_allclose(bal.rates_hz, [10.0, 15.0])
+    dev = {}
+    for K in (1e4, 1e6):
+        mf = th.mean_field_rates(PRESET_J, PRESET_I, K)
+        assert mf.converged, mf.message
+        dev[K] = np.max(np.abs(mf.rates_hz / bal.rates_hz - 1))
+    assert dev[1e4] < 0.03
+    # finite-K deviation ~ 1/sqrt(K): a factor 100 in K gives about a factor 10
+    assert 0.05 < dev[1e6] / dev[1e4] < 0.2
+
+
+def test_mean_field_preset_finite_k():
+    # K = 400: within 10% of the balance solution (NEST gives 10.1 / 15.9 Hz at K = 400)
+    mf = th.mean_field_rates(PRESET_J, PRESET_I, PRESET_K)
+    assert mf.converged
+    np.testing.assert_allclose(mf.rates_hz, [10.0, 15.0], rtol=0.10)
+    assert np.all(mf.mu < -50.0)          # fluctuation-driven: mean input below threshold
+    assert np.all(np.abs(mf.residual) < 1e-8)
+
+
+def test_mean_field_tutorial_close_to_fi_curve():
+    # tutorial: mean recurrent input cancels, mu = -49; weak noise (sigma 0.18 mV) -> near the
+    # f-I curve 41.70 Hz (the synaptic-filtering shift lowers it slightly; NEST gives 41.5 Hz)
+    f = th.tutorial_to_scaled(**TUT)
+    mf = th.mean_field_rates(f.j, f.i, f.K, K_source=f.K_source)
+    assert mf.converged
+    np.testing.assert_allclose(mf.rates_hz, [41.5, 41.5], rtol=0.05)
+    np.testing.assert_allclose(mf.mu, [-49.0, -49.0], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- diagnosis
+
+
+def test_diagnose_tutorial():
+    d = th.diagnose_tutorial(**TUT)
+    assert d.regime == "mean-driven" and d.mean_driven and d.drive_alone_above_threshold
+    assert d.balance is not None and not d.balance.exists
+    assert any("degenerate" in n for n in d.notes)
+    assert any("mean-driven" in w for w in d.warnings)
+    assert not any("silent state" in w for w in d.warnings)   # sqrt(K) i = 3 > 2
+    np.testing.assert_allclose(d.free_mean, [-49.0, -49.0], atol=1e-6)
+    text = th.format_diagnosis(d)
+    assert "regime: mean-driven" in text and "singular" in text
+
+
+def test_diagnose_preset():
+    d = th.diagnose_regime(PRESET_J, PRESET_I, PRESET_K)
+    assert d.regime == "fluctuation-driven" and not d.mean_driven
+    assert d.drive_alone_above_threshold          # sqrt(400) 1.2 = 24 mV above rest
+    assert d.balance.exists and d.condition.holds
+    np.testing.assert_allclose(d.predicted_rates_hz, [10.0, 15.0])
+    assert d.mean_field.converged
+    assert np.all(d.free_mean < -50.0) and np.all(d.free_sd > 1.0)
+    assert d.warnings == []
+    assert len(d.lines()) >= 5
+
+
+def test_diagnose_silent_state_warning():
+    # sqrt(K) i_E = 20 * 0.09 = 1.8 mV <= V_th - V_rest = 2 mV
+    d = th.diagnose_regime(PRESET_J, PRESET_I * 0.075, PRESET_K, mean_field=False)
+    assert any("silent state is stable" in w for w in d.warnings)

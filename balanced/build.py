@@ -369,6 +369,16 @@ def _nest_facts(python: str, cache_root: Path, *, allow_probe: bool = True) -> d
 # ------------------------------------------------------------ toolchain, flags
 
 
+def cached_nest_facts(python: str | None = None, cache_dir: str | None = None) -> dict | None:
+    """What is known about the NEST of ``python`` (``have_mpi``, version, ...) without importing
+    it and without a probe; None when it has not been inspected yet (``balanced build`` does)."""
+    try:
+        root = Path(cache_dir) if cache_dir else default_cache_dir()
+        return _nest_facts(_resolve_python(python), root, allow_probe=False)
+    except BuildError:
+        return None
+
+
 def _compiler() -> str:
     return os.environ.get(CXX_ENV, "g++")
 

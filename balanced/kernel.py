@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .build import BuildResult, load_module, mpi_world_size_from_env
+from .build import BuildResult, cached_nest_facts, load_module, mpi_world_size_from_env
 
 
 class NestUnavailable(RuntimeError):
@@ -35,6 +35,12 @@ def import_nest():
     """
     global _RANK
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner
+    world = mpi_world_size_from_env()
+    # A NEST without MPI exits the process at import under mpirun (code 127): decide first,
+    # from the facts `balanced build` recorded about this NEST.
+    facts = cached_nest_facts() if world > 1 else None
+    if facts is not None and not facts.get("have_mpi"):
+        raise NestUnavailable(_no_mpi_message(world, facts.get("version", "?")))
     try:
         import nest  # noqa: PLC0415 (imported lazily: the package must import without NEST)
     except ImportError as exc:
@@ -42,17 +48,18 @@ def import_nest():
             f"NEST cannot be imported ({exc}). Install it with `make setup` (PyPI wheel, threads) or "
             "`make mpi-env` (MPI build); see README, Installation."
         ) from exc
-    world = mpi_world_size_from_env()
     if world > 1 and nest.NumProcesses() == 1:
-        raise NestUnavailable(
-            f"started under MPI with {world} ranks, but this NEST ({nest.__version__}) was built without MPI: "
-            f"every rank would run its own full copy of the network. Use the MPI-enabled environment: "
-            f"`make mpi-env`, then `mpirun -np {world} .venv-mpi/bin/balanced run ...` (README, MPI)."
-        )
+        raise NestUnavailable(_no_mpi_message(world, nest.__version__))
     _RANK = nest.Rank()
     if hasattr(nest, "VerbosityLevel"):
         nest.verbosity = nest.VerbosityLevel.WARNING
     return nest
+
+
+def _no_mpi_message(world: int, version: str) -> str:
+    return (f"started under MPI with {world} ranks, but this NEST ({version}) was built without MPI: "
+            f"every rank would run its own full copy of the network. Use the MPI-enabled environment: "
+            f"`make mpi-env`, then `mpirun -np {world} .venv-mpi/bin/balanced run ...` (README, MPI).")
 
 
 @dataclass(frozen=True)

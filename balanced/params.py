@@ -237,10 +237,10 @@ def validate(values: dict[str, Any]) -> Params:
         _require(0 < p.p <= 1, "p", p.p, "must be in (0, 1]")
         for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):
             k = p.p * n
+            _require(k >= 1 - 1e-9, "p", p.p, f"gives in-degree p * {key} = {k:g}; must be >= 1")
             if p.connectivity == "fixed_indegree":
                 _require(abs(k - round(k)) < 1e-9, "p", p.p,
                          f"with connectivity 'fixed_indegree' p * {key} = {k:g} must be a whole number of inputs")
-            _require(round(k) >= 1, "p", p.p, f"gives in-degree p * {key} = {k:g}; must be >= 1")
     else:
         _require(p.K >= 1, "K", p.K, "must be an integer >= 1")
         for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):

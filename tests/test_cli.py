@@ -1,0 +1,95 @@
+"""The command line end to end: config round trip, build --json, run -> stats and figures,
+analyze, doctor, and the error paths (clear message, non-zero exit, no traceback)."""
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from balanced import params as P
+from test_notebook import check_executed, execute_notebook
+
+
+def balanced(*args, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "balanced", *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.parametrize("preset", ["tutorial", "balanced"])
+def test_config_show_round_trip(tmp_path, preset):
+    out = balanced("config", "show", "--preset", preset, "--set", "seed=3").stdout
+    tomllib.loads(out)  # valid TOML, diagnosis included as comments
+    assert "# regime:" in out
+    path = tmp_path / "p.toml"
+    path.write_text(out)
+    again = balanced("config", "show", "--config", str(path)).stdout
+    assert tomllib.loads(again) == tomllib.loads(out)
+    assert P.resolve(config=path) == P.resolve(preset, overrides=["seed=3"])
+
+
+def test_config_show_diagnoses_both_presets():
+    tutorial = balanced("config", "show").stdout
+    assert "regime: mean-driven" in tutorial and "singular balance equations" in tutorial
+    bal = balanced("config", "show", "--preset", "balanced").stdout
+    assert "regime: fluctuation-driven" in bal and "nu_E = 10 Hz, nu_I = 15 Hz" in bal
+
+
+def test_build_json():
+    first = json.loads(balanced("build", "--json").stdout)
+    assert set(first) >= {"module", "model", "cached"}
+    assert first["model"] == "lif_psc_exp_nestml" and first["cached"] is True
+
+
+def test_run_end_to_end_then_notebook(tmp_path):
+    out = tmp_path / "run"
+    proc = balanced("run", "--set", "T=400", "--out", str(out), "--quiet")
+    assert "rate" in proc.stdout.lower() and "stats.json" in proc.stdout
+    stats = json.loads((out / "analysis" / "stats.json").read_text())
+    assert 39 < stats["E"]["rate_mean_hz"] < 44 and stats["E"]["cv_isi_mean"] < 0.05
+    assert (out / "analysis" / "raster_rate.png").is_file() and (out / "analysis" / "raster_rate.pdf").is_file()
+    check_executed(execute_notebook(out))
+    # analyze again with another window
+    again = balanced("analyze", str(out), "--t-start", "100", "--t-stop", "300", "--no-figures")
+    assert json.loads((out / "analysis" / "stats.json").read_text())["window_ms"] == [100.0, 300.0]
+    assert "Traceback" not in again.stderr
+
+
+def test_doctor():
+    text = balanced("doctor").stdout
+    assert "nest_version" in text and "module_current" in text
+    status = json.loads(balanced("doctor", "--json").stdout)
+    assert status["nest_importable"] is True and status["module_current"] is True
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["run", "--set", "N_E=-1"], 2, "parameter 'N_E' = -1: must be an integer > 0"),
+    (["config", "show", "--set", "nope=1"], 2, "unknown parameter 'nope'"),
+    (["config", "show", "--preset", "nope"], 2, "preset 'nope' does not exist"),
+    (["config", "show", "--config", "/nonexistent.toml"], 2, "cannot be read"),
+    (["analyze", "/nonexistent-run"], 1, "not a run directory"),
+])
+def test_errors_are_clear(args, code, message):
+    proc = balanced(*args, check=False)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_analyze_refuses_incomplete_run(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"status": "running", "params": {}}))
+    proc = balanced("analyze", str(out), check=False)
+    assert proc.returncode == 1 and "run status is 'running', not 'complete'" in proc.stderr
+    assert not (out / "analysis").exists()
+
+
+def test_rerun_refuses_without_overwrite(tmp_path):
+    out = tmp_path / "r"
+    balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet")
+    proc = balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet", check=False)
+    assert proc.returncode == 1 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr

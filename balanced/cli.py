@@ -4,6 +4,8 @@
     balanced build [--force] [--json]
     balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis]
     balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--no-figures]
+    balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures]
+    balanced perturb [--preset P] [--config FILE] [--set k=v ...] [--neuron I] [--time MS] [--out DIR]
     balanced doctor
 
 Every failure a user can cause ends with a one-paragraph message on stderr and exit code
@@ -87,7 +89,11 @@ def cmd_run(args) -> int:
 
 def _analyze(run_dir, t_start, t_stop, figures: bool) -> int:
     from .analysis.report import analyze_run, format_table
-    stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures)
+    from .params import ParamError
+    try:
+        stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures)
+    except ValueError as exc:  # a window outside the run: the user's input, exit 2
+        raise ParamError(str(exc)) from exc
     print(format_table(stats))
     print(f"\nstatistics: {Path(run_dir) / 'analysis' / 'stats.json'}")
     if figures:
@@ -105,9 +111,58 @@ def cmd_doctor(args) -> int:
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
-    width = max(len(k) for k in status)
-    for key, value in status.items():
-        print(f"{key:<{width}}  {value}")
+    yes = lambda flag: "yes" if flag else "no"  # noqa: E731
+    problems = []
+    if not status.get("nest_importable"):
+        problems.append(f"NEST cannot be imported: {status.get('nest_error')} (run `make setup`)")
+    if status.get("missing_debian_packages"):
+        problems.append(f"missing Debian packages: {status['apt_get']}")
+    if status.get("nest_importable") and not status.get("module_current"):
+        problems.append("the model module is not built for this NEST: run `balanced build`")
+    print(f"balanced {__version__} (Python: {status.get('python')})")
+    print(f"  NEST      {status.get('nest_version')}  MPI: {yes(status.get('have_mpi'))}  "
+          f"threads: {yes(status.get('have_threads'))}  C++11 ABI: {yes(status.get('cxx11_abi'))}")
+    print(f"            {status.get('nest_dir')}")
+    print(f"  NESTML    {status.get('nestml_version')}")
+    print(f"  model     {status.get('model')}: built {yes(status.get('module_built'))}, "
+          f"current {yes(status.get('module_current'))}")
+    print(f"            {status.get('module_path')}")
+    print(f"  compiler  {status.get('compiler')}  cmake: {status.get('cmake')}  headers: "
+          + ", ".join(f"{k} {yes(v)}" for k, v in (status.get("headers") or {}).items()))
+    print(f"  MPI ranks {status.get('mpi_world_size')} (this process)")
+    print("ready to run" if not problems else "problems:\n" + "\n".join(f"  - {p}" for p in problems))
+    return 0 if not problems else EXIT_FAILED
+
+
+def cmd_sweep(args) -> int:
+    import signal
+
+    from .sweep import format_results, load_spec, run_sweep
+    spec = load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
+    # a SIGTERM ends the sweep like Ctrl-C: running points are terminated, finished ones stay
+    def _terminated(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminated)
+    result = run_sweep(spec, out, jobs=args.jobs, figures=not args.no_figures)
+    print(format_results(result.rows, result.fits, spec.keys))
+    print(f"\n{len(result.ran)} points run, {len(result.skipped)} skipped, wall time {result.wall_s:.1f} s")
+    print(f"results: {out / 'results.csv'} and {out / 'results.json'}")
+    if result.figures:
+        print(f"figures: {out / 'figures'}/ ({', '.join(result.figures)})")
+    return 0
+
+
+def cmd_perturb(args) -> int:
+    from .perturb import format_divergence, run_perturbation
+    params = _resolve(args)
+    out = Path(args.out) if args.out else Path("runs") / "perturb" / _preset_name(args)
+    result = run_perturbation(params, out, neuron=args.neuron, time_ms=args.time, bin_ms=args.bin,
+                              overwrite=args.overwrite, preset=_preset_name(args), threads=args.threads,
+                              figures=not args.no_figures, perturb=not args.control, progress=not args.quiet)
+    print(format_divergence(result))
+    print(f"\ndivergence: {out / 'divergence.json'}" + ("" if args.no_figures else f", figure {out / 'divergence.png'}"))
     return 0
 
 
@@ -145,6 +200,26 @@ def make_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-figures", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 
+    sweep = verbs.add_parser("sweep", help="run a parameter grid (resumable), tabulate and plot it")
+    sweep.add_argument("spec", metavar="SWEEP.toml", help="sweep file (see sweeps/*.toml)")
+    sweep.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default runs/sweeps/NAME)")
+    sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (default 1)")
+    sweep.add_argument("--no-figures", action="store_true", help="write the table only")
+    sweep.set_defaults(func=cmd_sweep)
+
+    perturb = verbs.add_parser("perturb", help="chaos: the same run twice, the second with one extra spike")
+    _param_args(perturb)
+    perturb.add_argument("--neuron", type=int, default=0, help="neuron that gets the extra spike (default 0, an E neuron)")
+    perturb.add_argument("--time", type=float, default=None, metavar="MS", help="time of the extra spike (default T/4)")
+    perturb.add_argument("--bin", type=float, default=5.0, metavar="MS", help="divergence bin width (default 5 ms)")
+    perturb.add_argument("--control", action="store_true", help="no extra spike: the two runs must be identical")
+    perturb.add_argument("--threads", type=int, default=1, help="threads (default 1)")
+    perturb.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/perturb/PRESET)")
+    perturb.add_argument("--overwrite", action="store_true", help="replace an earlier experiment in DIR")
+    perturb.add_argument("--no-figures", action="store_true")
+    perturb.add_argument("--quiet", action="store_true", help="no progress bar")
+    perturb.set_defaults(func=cmd_perturb)
+
     doctor = verbs.add_parser("doctor", help="what a user needs to know before a run")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
@@ -158,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     from .rundir import RunDirError
     from .run import RunError
     from .kernel import NestUnavailable
+    from .sweep import SweepError
     try:
         return args.func(args)
     except ParamError as exc:
         print(f"balanced: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (BuildError, RunDirError, RunError, NestUnavailable) as exc:
+    except (BuildError, RunDirError, RunError, NestUnavailable, SweepError) as exc:
         print(f"balanced: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -51,6 +51,9 @@ def atomic_open(path: str | os.PathLike):
     readers see the old file or the new one, never half of one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a run's files are as shareable as any other
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

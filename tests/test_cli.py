@@ -60,7 +60,7 @@ def test_run_end_to_end_then_notebook(tmp_path):
 
 def test_doctor():
     text = balanced("doctor").stdout
-    assert "nest_version" in text and "module_current" in text
+    assert "NEST      3.10.0" in text and "current yes" in text and text.rstrip().endswith("ready to run")
     status = json.loads(balanced("doctor", "--json").stdout)
     assert status["nest_importable"] is True and status["module_current"] is True
 
@@ -71,6 +71,7 @@ def test_doctor():
     (["config", "show", "--preset", "nope"], 2, "preset 'nope' does not exist"),
     (["config", "show", "--config", "/nonexistent.toml"], 2, "cannot be read"),
     (["analyze", "/nonexistent-run"], 1, "not a run directory"),
+    (["sweep", "/nonexistent-sweep.toml"], 2, "/nonexistent-sweep.toml"),
 ])
 def test_errors_are_clear(args, code, message):
     proc = balanced(*args, check=False)

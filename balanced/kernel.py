@@ -20,6 +20,43 @@ class NestUnavailable(RuntimeError):
 
 _RANK = 0
 
+# OpenMP waiting at NEST's thread barriers (one every min_delay, 0.1 ms in the tutorial).
+# libgomp's default spins up to 300000 iterations before sleeping: fastest on an idle
+# machine, but a thread that spins while its partner is descheduled (another process keeps
+# a core busy) makes a 2-thread simulation 10-30x slower. OMP_WAIT_POLICY=passive avoids
+# that collapse but costs up to 8x on an idle machine at small N. A bounded spin
+# (GOMP_SPINCOUNT) keeps most of the idle speed and does not collapse under load; see
+# docs/performance.md for the measurements. Applied only when the user has set neither
+# variable, and only before NEST (libgomp) is loaded: libgomp reads them once, at load.
+OMP_ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+DEFAULT_GOMP_SPINCOUNT = "10000"
+_OMP_POLICY: dict = {}
+
+
+def apply_omp_wait_policy() -> dict:
+    """Set ``GOMP_SPINCOUNT`` to :data:`DEFAULT_GOMP_SPINCOUNT` unless the user chose a policy.
+
+    Returns (and remembers, for the run manifest) what applies: the two variables and
+    ``source``: ``"user"`` (either was set), ``"balanced"`` (our default) or
+    ``"unchanged: nest already imported"`` (too late to take effect).
+    """
+    if _OMP_POLICY:
+        return dict(_OMP_POLICY)
+    if any(k in os.environ for k in OMP_ENV_KEYS):
+        source = "user"
+    elif "nest" in sys.modules:
+        source = "unchanged: nest already imported"
+    else:
+        os.environ["GOMP_SPINCOUNT"] = DEFAULT_GOMP_SPINCOUNT
+        source = "balanced"
+    _OMP_POLICY.update({k: os.environ.get(k) for k in OMP_ENV_KEYS}, source=source)
+    return dict(_OMP_POLICY)
+
+
+def omp_policy() -> dict:
+    """The OpenMP wait policy in force (see :func:`apply_omp_wait_policy`), for the manifest."""
+    return dict(_OMP_POLICY) or {**{k: os.environ.get(k) for k in OMP_ENV_KEYS}, "source": "unknown"}
+
 
 def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
     """Print to stderr on the first MPI rank only (progress, notes, warnings)."""
@@ -30,11 +67,13 @@ def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
 def import_nest():
     """Import NEST quietly and check that it can run with the processes it was started with.
 
-    Raises :class:`NestUnavailable` when NEST is missing, or when the process was started by
+    Before the import, sets the OpenMP wait policy (:func:`apply_omp_wait_policy`) unless
+    the user has chosen one. Raises :class:`NestUnavailable` when NEST is missing, or when the process was started by
     ``mpirun`` with several ranks but NEST has no MPI (each rank would run a full copy).
     """
     global _RANK
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner
+    apply_omp_wait_policy()  # before libgomp is loaded with nest
     world = mpi_world_size_from_env()
     # A NEST without MPI exits the process at import under mpirun (code 127): decide first,
     # from the facts `balanced build` recorded about this NEST.

@@ -110,17 +110,56 @@ def _wait_for_ranks(out: Path, n_ranks: int, timeout_s: float = 600.0) -> None:
         time.sleep(0.02)
 
 
-def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, overwrite: bool = False,
+def _total_synapses(out: Path, n_ranks: int, local: int) -> int:
+    """Sum of the per-rank connection counts the ranks wrote into their markers."""
+    if n_ranks == 1:
+        return local
+    total = 0
+    for r in range(n_ranks):
+        text = (out / rundir.RANK_SPIKE_DIR / f"rank-{r:05d}.done").read_text().strip()
+        total += int(text) if text else 0
+    return total
+
+
+AUTO_THREADS_MIN_NEURONS = 5000  # below this, 2 threads save < 0.3 s and lose under load
+
+
+def choose_threads(params: Params, ranks: int = 1) -> int:
+    """Threads per rank when the caller passes ``threads=None``: decided by the network, not
+    by the machine's load, so that the same command gives the same virtual-process count
+    (and so the same spikes) every time.
+
+    * 1 under MPI (ranks > 1): the ranks already use the cores;
+    * 1 for networks below :data:`AUTO_THREADS_MIN_NEURONS` neurons (the tutorial): a
+      thread barrier every 0.1 ms step dominates there; 2 threads simulate the tutorial
+      in 0.2 s instead of 0.5 s on an idle 2-core machine but take 1.8 s when another
+      process keeps a core busy (docs/performance.md);
+    * otherwise 2 (2.2-2.7x faster simulation and 2x faster connection at N = 1e4 on an
+      idle machine; under load about as fast as 1 thread, 9.3 vs 8.6 s), or 1 on a
+      single-core machine.
+    Pass ``threads`` explicitly for more.
+    """
+    if ranks > 1 or params.N_E + params.N_I < AUTO_THREADS_MIN_NEURONS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
                 preset: str | None = None, chunk_ms: float = 100.0, progress: bool = True,
                 perturbation: Perturbation | None = None, diagnosis: list[str] | None = None) -> dict:
     """Simulate ``params`` and write the run directory ``out``; return the final manifest.
 
+    ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
     Raises :class:`RunError` (or the build's / kernel's own errors) with a clear message.
     The manifest says ``running`` until everything is on disk, then ``complete``; on an
     exception it says ``failed`` with the error; a killed process leaves ``running``.
     """
     from .build import build_model
-    from .kernel import import_nest, say, setup_kernel
+    from .kernel import import_nest, omp_policy, say, setup_kernel
     from .network import build_network, synapse_model_for
 
     started = time.perf_counter()
@@ -129,6 +168,9 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, ove
     d = derive(params)
     nest = import_nest()
     rank = nest.Rank()
+    threads_source = "user" if threads is not None else "auto"
+    if threads is None:
+        threads = choose_threads(params, nest.NumProcesses())
     if rank == 0:
         prepare_directory(out, overwrite)
     module = None
@@ -143,6 +185,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, ove
         "schema": rundir.SCHEMA, "status": "running", "error": None, "created": _now(), "finished": None,
         "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
         "versions": versions(nest), "layout": layout.as_dict(),
+        "threads_source": threads_source, "omp": omp_policy(),
         "model": {"neuron_model": params.neuron_model, "nest_model": model,
                   "module": module.module if module else None, "synapse_model": synapse_model_for(params)},
         "perturbation": None if perturbation is None else {"neuron": perturbation.neuron, "time_ms": perturbation.time_ms},
@@ -189,10 +232,13 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int = 1, ove
                 rundir.write_rank_state(out, rank, np.concatenate(state_parts["neuron"]),
                                         np.concatenate(state_parts["time"]),
                                         {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS})
-            (out / rundir.RANK_SPIKE_DIR / f"rank-{rank:05d}.done").touch()
+            # the marker carries this rank's connection count: nest.num_connections is per rank
+            rundir.atomic_write_text(out / rundir.RANK_SPIKE_DIR / f"rank-{rank:05d}.done",
+                                     f"{net.n_synapses}\n")
         if rank == 0:
             with timers.phase("merge"):
                 _wait_for_ranks(out, layout.mpi_ranks)
+                manifest["counts"]["synapses"] = _total_synapses(out, layout.mpi_ranks, net.n_synapses)
                 manifest["counts"]["spikes"] = rundir.merge_spikes(out, layout.mpi_ranks)
                 if net.multimeter is not None:
                     n, m = rundir.merge_state(out, layout.mpi_ranks)

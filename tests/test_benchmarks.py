@@ -1,0 +1,62 @@
+"""The benchmark suite runs (``benchmarks/run_all.py --small``) and writes a sensible table.
+
+Checks the rows, the columns and that values are plausible (positive, consistent with the
+network); never a timing threshold: CI machines differ and are shared.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = {"size", "N", "K", "model", "threads", "ranks", "synapse_model", "synapses", "build_s", "simulate_s",
+           "e2e_s", "peak_rss_mb", "bytes_per_synapse", "events_per_s", "import_kernel_s", "write_merge_s",
+           "analysis_s"}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, built_model):
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--small", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    md = sorted(out.glob("small-*.md"))
+    js = sorted(out.glob("small-*.json"))
+    assert len(md) == 1 and len(js) == 1, list(out.iterdir())
+    return proc.stdout, md[0].read_text(), json.loads(js[0].read_text())
+
+
+def test_table_rows_and_columns(small):
+    stdout, md, data = small
+    table = data["table"]
+    assert {(r["size"], r["model"], r["threads"]) for r in table} == {("1e3", "nestml", 1), ("1e3", "builtin", 1)}
+    for row in table:
+        assert COLUMNS <= set(row), COLUMNS - set(row)
+    header = md.split("## Results")[1].strip().splitlines()[0]
+    for col in ("size", "model", "threads", "ranks", "build_s", "simulate_s", "e2e_s", "peak_rss_mb",
+                "bytes_per_synapse", "events_per_s"):
+        assert f" {col} " in header
+    assert "## Where the time goes" in md and "## NESTML vs built-in" in md
+    assert "| 1e3 |" in stdout
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
+
+
+def test_values_plausible(small):
+    _, _, data = small
+    for row in data["table"]:
+        assert row["N"] == 1000 and row["K"] == 50 and row["ranks"] == 1
+        assert row["synapses"] == 100_000  # 1000 neurons x (50 E + 50 I) inputs
+        assert row["spikes"] > 1000  # the tutorial network fires at ~40 Hz
+        assert 0 < row["build_s"] < row["e2e_s"]
+        assert 0 < row["simulate_s"] < row["e2e_s"]
+        assert row["analysis_s"] > 0 and row["import_kernel_s"] > 0
+        assert 50 < row["peak_rss_mb"] < 24_000
+        assert row["bytes_per_synapse"] > 0
+        assert row["events_per_s"] > 0
+    # same network, same seed: the NESTML model and the built-in give the same spikes
+    counts = {r["model"]: r["spikes"] for r in data["table"]}
+    assert counts["nestml"] == counts["builtin"]
+    assert data["nestml_vs_builtin"][0]["ratio"] > 0

@@ -66,7 +66,10 @@ def color(name: str) -> str:
 def plot_raster(ax: Axes, times_ms: np.ndarray, neurons: np.ndarray, window_ms: tuple[float, float] | None = None,
                 name: str = "E") -> Axes:
     """Spike raster (like ``bp.visualize.raster_plot``): one dot per spike."""
-    ax.scatter(times_ms, neurons, c=color(name), rasterized=True, **RASTER_MARKER)
+    dots = ax.scatter(times_ms, neurons, c=color(name), rasterized=True, **RASTER_MARKER)
+    # Its extent is the axes' anyway; measuring tens of thousands of markers for the layout
+    # costs seconds per figure.
+    dots.set_in_layout(False)
     if window_ms is not None:
         ax.set_xlim(*window_ms)
     ax.set_ylabel("Neuron index")
@@ -147,6 +150,12 @@ def _shared_bins(arrays: list[np.ndarray], n: int = 40) -> np.ndarray:
     return np.linspace(lo, hi, n + 1)
 
 
+# Fixed margins (fractions of the figure): a layout engine measures every artist and
+# costs seconds per figure on a raster of tens of thousands of spikes.
+MARGINS = {"left": 0.08, "right": 0.98, "bottom": 0.07, "top": 0.95}
+WIDE_MARGINS = {"left": 0.06, "right": 0.99, "bottom": 0.17, "top": 0.88}
+
+
 def tutorial_figure(stats, population: str = "E") -> Figure:
     """The tutorial's figure: the population's raster over the analysis window in the top
     three quarters, its 5 ms population rate below."""
@@ -154,7 +163,7 @@ def tutorial_figure(stats, population: str = "E") -> Figure:
     window = stats.window_ms
     with style():
         fig = plt.figure(figsize=(10, 8))
-        gs = fig.add_gridspec(4, 1)
+        gs = fig.add_gridspec(4, 1, **MARGINS, hspace=0.25)
         ax_r = fig.add_subplot(gs[:3, 0])
         plot_raster(ax_r, p.raster_time_ms, p.raster_neuron, window, population)
         shown = stats.params.raster_max_neurons
@@ -171,7 +180,7 @@ def distributions_figure(stats) -> Figure:
     """Distributions of firing rates, ISI CVs and pairwise correlations, and the ISI
     histogram, E and I overlaid."""
     with style():
-        fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), layout="constrained")
+        fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), gridspec_kw={**WIDE_MARGINS, "wspace": 0.3})
         pops = stats.populations.values()
         rate_bins = _shared_bins([p.rates_hz for p in pops])
         cv_bins = _shared_bins([p.cv for p in pops])
@@ -194,7 +203,7 @@ def balance_figure(stats) -> Figure | None:
     if b is None or len(b.times_ms) == 0:
         return None
     with style():
-        fig, ax = plt.subplots(figsize=(10, 3.2), layout="constrained")
+        fig, ax = plt.subplots(figsize=(10, 3.2), gridspec_kw=WIDE_MARGINS)
         plot_balance(ax, b.times_ms, b.exc_trace, b.inh_trace, b.net_trace)
         ax.set_xlim(*stats.window_ms)
         ax.set_title(f"Input balance ({b.n_neurons} recorded neurons): E {b.mean_exc_input:+.3g}, "
@@ -206,7 +215,7 @@ def spectrum_figure(stats) -> Figure:
     """Power spectrum of the network's population rate."""
     n = stats.network
     with style():
-        fig, ax = plt.subplots(figsize=(5, 3.2), layout="constrained")
+        fig, ax = plt.subplots(figsize=(5, 3.2), gridspec_kw={**WIDE_MARGINS, "left": 0.15, "right": 0.95})
         plot_psd(ax, n.psd_freqs_hz, n.psd, n.peak_freq_hz)
         ax.set_title("Population-rate spectrum")
     return fig

@@ -85,7 +85,7 @@ def render_figures(result: _stats.RunStatistics) -> dict[str, bytes]:
         try:
             for fmt in FIGURE_FORMATS:
                 buf = io.BytesIO()
-                fig.savefig(buf, format=fmt, bbox_inches="tight")
+                fig.savefig(buf, format=fmt)  # constrained layout already fits; "tight" would draw twice
                 files[f"{stem}.{fmt}"] = buf.getvalue()
         finally:
             plt.close(fig)

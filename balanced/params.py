@@ -164,17 +164,22 @@ def load_preset(name: str) -> dict[str, Any]:
     return layer
 
 
+def read_toml(path: str | Path, what: str = "parameter file") -> dict[str, Any]:
+    """Read a TOML file; unreadable or malformed files give a :class:`ParamError` naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ParamError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParamError(f"{what} {str(path)!r} is not valid TOML: {exc}") from exc
+
+
 def load_toml_file(path: str | Path) -> dict[str, Any]:
     """Read a parameter file; malformed TOML and non-flat tables give a :class:`ParamError`."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ParamError(f"parameter file {str(path)!r} cannot be read: {exc.strerror}") from exc
-    try:
-        layer = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ParamError(f"parameter file {str(path)!r} is not valid TOML: {exc}") from exc
+    layer = read_toml(path)
     tables = [k for k, v in layer.items() if isinstance(v, dict)]
     if tables:
         raise ParamError(f"parameter file {str(path)!r}: tables {tables} are not allowed; parameters are flat 'key = value' lines")

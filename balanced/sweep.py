@@ -76,7 +76,6 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ from typing import Any
 import numpy as np
 
 from . import rundir
-from .params import KNOWN_KEYS, ParamError, Params, replace, resolve, validate
+from .params import KNOWN_KEYS, ParamError, Params, read_toml, replace, resolve, validate
 
 DERIVED_KEYS = ("g", "d", "K")
 SPEC_TOP_KEYS = ("name", "description", "preset", "fixed", "sweep", "options", "analysis")
@@ -137,15 +136,7 @@ class SweepSpec:
 def load_spec(path: str | os.PathLike) -> SweepSpec:
     """Read and check a sweep file; :class:`ParamError` with the file name on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ParamError(f"sweep file {str(path)!r} cannot be read: {exc.strerror}") from exc
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ParamError(f"sweep file {str(path)!r} is not valid TOML: {exc}") from exc
-    return parse_spec(doc, source=str(path), default_name=path.stem)
+    return parse_spec(read_toml(path, "sweep file"), source=str(path), default_name=path.stem)
 
 
 def _is_number(v: Any) -> bool:

@@ -236,7 +236,16 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": model, "cores": os.cpu_count(), "memory_gb": mem_gb, "load_avg": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "host": platform.node()}
+            "python": platform.python_version()}
+
+
+def portable_json(obj) -> str:
+    """JSON of a results record with this machine's paths replaced by placeholders
+    (``<repo>``, ``~``), so committed results name no machine."""
+    text = json.dumps(obj, indent=1, default=str)
+    for path, name in ((str(ROOT), "<repo>"), (str(Path.home()), "~")):
+        text = text.replace(path, name)
+    return text
 
 
 def busy_cpu_percent(interval: float = 1.0) -> float:

@@ -149,8 +149,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{args.tag}-{started}"
     stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "args": vars(args), "table": table,
-                                                     "nestml_vs_builtin": ratios, "raw": raw}, indent=1, default=str))
+    stem.with_suffix(".json").write_text(C.portable_json({"machine": machine, "args": vars(args), "table": table,
+                                                        "nestml_vs_builtin": ratios, "raw": raw}))
     print(f"\nwritten: {stem}.md, {stem}.json")
     return 0
 

@@ -154,8 +154,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"scaling-{started}"
     stem.with_suffix(".md").write_text(text + "\n")
-    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "args": vars(args), "rows": rows,
-                                                     "skipped": skipped}, indent=1, default=str))
+    stem.with_suffix(".json").write_text(C.portable_json({"machine": machine, "args": vars(args), "rows": rows,
+                                                        "skipped": skipped}))
     print(f"\nwritten: {stem}.md, {stem}.json")
     return 1 if mismatches else 0
 

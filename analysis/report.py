@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, load_run
+from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, json_ready, load_run
 
 from . import stats as _stats
 
@@ -30,24 +29,6 @@ FIGURE_STEMS = ("raster_rate", "distributions", "spectrum", "balance")
 POPULATION_KEYS = ("rate_mean_hz", "rate_sd_hz", "cv_isi_mean", "lv_mean", "fano_mean", "corr_mean", "corr_sd")
 NETWORK_KEYS = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
 BALANCE_KEYS = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
-
-
-def json_ready(obj: Any) -> Any:
-    """Plain JSON types; NaN and infinities become None (null)."""
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [json_ready(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
 
 
 def _validate_manifest(run) -> None:

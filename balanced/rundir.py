@@ -18,6 +18,7 @@ Layout of a run directory::
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -79,6 +80,24 @@ def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """``np.savez`` through a temporary file and a rename (uncompressed: fast to reopen)."""
     with atomic_open(path) as fh:
         np.savez(fh, **arrays)
+
+
+def json_ready(obj: Any) -> Any:
+    """Plain JSON types; NaN and infinities become None (null)."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_ready(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
 
 
 # --------------------------------------------------------------------------- manifest

@@ -331,7 +331,7 @@ def analyze_point(run_dir: Path, t_start: float | None, t_stop: float | None) ->
     with np.load(run_dir / rundir.SPIKES_FILE) as data:
         t = data["time"]
     extra = {"pop_rate_cv_1ms": population_rate_cv(t, w0, w1, 1.0), "window_ms": [w0, w1]}
-    rundir.atomic_write_text(run_dir / "analysis" / POINT_FILE, json.dumps(_json_ready(extra), indent=2) + "\n")
+    rundir.atomic_write_text(run_dir / "analysis" / POINT_FILE, json.dumps(rundir.json_ready(extra), indent=2) + "\n")
     return stats
 
 
@@ -377,21 +377,6 @@ COLUMN_DOC = {
     "net_input_a": "exc_input_a + inh_input_a: mean free membrane potential minus V_rest, mV",
     "balance_rate_a": "balance-equation prediction (Hz); mf_rate_a: finite-K mean field (Hz)",
 }
-
-
-def _json_ready(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
 
 
 def _num(x: Any) -> float:
@@ -549,7 +534,7 @@ def write_results(sweep_dir: Path, spec: SweepSpec, rows: list[dict[str, Any]], 
                     for k in cols})
     rundir.atomic_write_text(sweep_dir / RESULTS_CSV, buf.getvalue())
     doc = {"spec": spec.as_dict(), "columns": cols, "column_doc": COLUMN_DOC, "rows": rows, "fits": fits}
-    rundir.atomic_write_text(sweep_dir / RESULTS_JSON, json.dumps(_json_ready(doc), indent=2) + "\n")
+    rundir.atomic_write_text(sweep_dir / RESULTS_JSON, json.dumps(rundir.json_ready(doc), indent=2) + "\n")
 
 
 def write_figures(sweep_dir: Path, spec: SweepSpec, rows: list[dict[str, Any]], fits: dict[str, Any],
@@ -602,7 +587,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
     pts = points(spec)
     for sub in ("points", "logs", "jobs"):
         (sweep_dir / sub).mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(sweep_dir / "sweep.json", json.dumps(_json_ready(
+    rundir.atomic_write_text(sweep_dir / "sweep.json", json.dumps(rundir.json_ready(
         {"spec": spec.as_dict(), "base_params": base_params(spec).to_dict(),
          "points": [{"name": p.name, **p.assignment} for p in pts]}), indent=2) + "\n")
     python = python or sys.executable

@@ -210,8 +210,8 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
         "divergence": div.as_dict(),
         "diagnosis": diagnosis,
     }
-    from .sweep import _json_ready
-    text = json.dumps(_json_ready(result), indent=2) + "\n"
+    from .rundir import json_ready
+    text = json.dumps(json_ready(result), indent=2) + "\n"
     if figures:
         _write_figure(out, div, r, p, result, params)
     rundir.atomic_write_text(out / DIVERGENCE_FILE, text)

@@ -100,27 +100,6 @@ def _chunk_edges(T: float, chunk_ms: float, dt: float, extra: float | None) -> l
     return sorted(float(e) for e in edges)
 
 
-def _wait_for_ranks(out: Path, n_ranks: int, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    markers = [out / rundir.RANK_SPIKE_DIR / f"rank-{r:05d}.done" for r in range(n_ranks)]
-    while not all(m.exists() for m in markers):
-        if time.monotonic() > deadline:
-            missing = [m.name for m in markers if not m.exists()]
-            raise RunError(f"ranks did not finish writing within {timeout_s:.0f} s: {missing}")
-        time.sleep(0.02)
-
-
-def _total_synapses(out: Path, n_ranks: int, local: int) -> int:
-    """Sum of the per-rank connection counts the ranks wrote into their markers."""
-    if n_ranks == 1:
-        return local
-    total = 0
-    for r in range(n_ranks):
-        text = (out / rundir.RANK_SPIKE_DIR / f"rank-{r:05d}.done").read_text().strip()
-        total += int(text) if text else 0
-    return total
-
-
 AUTO_THREADS_MIN_NEURONS = 5000  # below this, 2 threads save < 0.3 s and lose under load
 
 
@@ -232,13 +211,14 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
                 rundir.write_rank_state(out, rank, np.concatenate(state_parts["neuron"]),
                                         np.concatenate(state_parts["time"]),
                                         {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS})
-            # the marker carries this rank's connection count: nest.num_connections is per rank
-            rundir.atomic_write_text(out / rundir.RANK_SPIKE_DIR / f"rank-{rank:05d}.done",
-                                     f"{net.n_synapses}\n")
+            # nest.num_connections is per rank: each rank reports its own count
+            rundir.mark_rank_done(out, rank, net.n_synapses)
         if rank == 0:
             with timers.phase("merge"):
-                _wait_for_ranks(out, layout.mpi_ranks)
-                manifest["counts"]["synapses"] = _total_synapses(out, layout.mpi_ranks, net.n_synapses)
+                try:
+                    manifest["counts"]["synapses"] = rundir.wait_for_ranks(out, layout.mpi_ranks)
+                except TimeoutError as exc:
+                    raise RunError(str(exc)) from exc
                 manifest["counts"]["spikes"] = rundir.merge_spikes(out, layout.mpi_ranks)
                 if net.multimeter is not None:
                     n, m = rundir.merge_state(out, layout.mpi_ranks)

@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,28 @@ class RankSpikeWriter:
     def __exit__(self, *exc) -> None:
         if not self._fh.closed:
             self.close()
+
+
+def _rank_marker(run_dir: str | os.PathLike, rank: int) -> Path:
+    return Path(run_dir) / RANK_SPIKE_DIR / f"rank-{rank:05d}.done"
+
+
+def mark_rank_done(run_dir: str | os.PathLike, rank: int, n_synapses: int) -> None:
+    """Say that ``rank`` has closed its files; the marker carries its connection count."""
+    atomic_write_text(_rank_marker(run_dir, rank), f"{n_synapses}\n")
+
+
+def wait_for_ranks(run_dir: str | os.PathLike, n_ranks: int, timeout_s: float = 600.0) -> int:
+    """Wait until every rank has marked itself done (no MPI library needed); return the
+    sum of their connection counts. :class:`TimeoutError` if a rank does not finish."""
+    markers = [_rank_marker(run_dir, r) for r in range(n_ranks)]
+    deadline = time.monotonic() + timeout_s
+    while not all(m.exists() for m in markers):
+        if time.monotonic() > deadline:
+            missing = [m.name for m in markers if not m.exists()]
+            raise TimeoutError(f"ranks did not finish writing within {timeout_s:.0f} s: {missing}")
+        time.sleep(0.02)
+    return sum(int(m.read_text().strip() or 0) for m in markers)
 
 
 def merge_spikes(run_dir: str | os.PathLike, n_ranks: int) -> int:

@@ -499,7 +499,8 @@ def _cache_key(source: bytes, facts: dict, python: str) -> dict:
         "compiler": _compiler(),
         "module_name": MODULE_NAME,
         "suffix": MODEL_SUFFIX,
-        "optimise_spike_input": OPTIMISE_SPIKE_INPUT,
+        "optimise_spike_input": list(OPTIMISE_SPIKE_INPUT),
+        "generator_sha256": _sha(_GENERATE_SCRIPT.encode()),  # the rewrites are code too
     }
 
 
@@ -534,23 +535,40 @@ def _result(directory: Path, stamp: dict, cached: bool, t0: float) -> BuildResul
 
 # ------------------------------------------------------------------ generation
 
-# Drop NESTML's per-spike "received" ring buffer from the generated code (see the
-# comment in _GENERATE_SCRIPT); part of the cache key.
-OPTIMISE_SPIKE_INPUT = True
+# Rewrite NESTML's generated spike input for speed (the two rewrites are described in
+# _GENERATE_SCRIPT); part of the cache key, so changing them rebuilds the module.
+OPTIMISE_SPIKE_INPUT = ("no-received-flag", "input-slots")
 
 _GENERATE_SCRIPT = r"""
 import glob, json, os, re, sys, traceback
 args = json.loads(sys.argv[1])
 result = {"errors": [], "exception": None, "flag": None, "optimised": []}
 
-# NESTML 9's handle(SpikeEvent) writes two ring buffers per incoming spike: the weight
-# and a "received" flag that gates the onReceive blocks. Spike delivery is memory-bound,
-# so the second write makes the model 2-3x slower than iaf_psc_exp. For a model whose
-# onReceive blocks only add the port's summed weight (ours), "received" is the same as
-# "summed weight != 0" (a step whose weights sum to zero adds nothing either way), so the
-# flag buffer is dropped: one write per spike, as in iaf_psc_exp. Applied only when every
-# pattern matches exactly once per port; otherwise the generated code is left alone.
-# tests/test_model.py checks the result against iaf_psc_exp to 1e-9 mV.
+# Two rewrites of NESTML 9's generated spike input, each applied only when every piece of
+# it matches the generated code exactly (else that rewrite is skipped and the code is
+# built as generated). Spike delivery is memory-bound: what counts is how many cache
+# lines a delivered spike touches. tests/test_model.py and tests/test_network.py check
+# the result against iaf_psc_exp (V_m to 1e-9 mV, identical spike trains).
+#
+# "no-received-flag": handle(SpikeEvent) writes a second ring buffer per spike, a
+# "received" flag gating the onReceive blocks. For a model whose onReceive blocks only
+# add the port's summed weight (ours), "received" is the same as "summed weight != 0" (a
+# step whose weights sum to zero adds nothing either way), so the flag is dropped.
+#
+# "input-slots": NESTML keeps one heap-allocated nest::RingBuffer per input port inside a
+# std::vector, so a spike costs two dependent loads before the write (the vector's
+# RingBuffer, then its data). All ports (spike and continuous) move into one ring of
+# per-step slots, std::vector<std::array<double, ports>>, indexed like RingBuffer
+# (EventDeliveryManager::get_modulo): one load to the slot, and one cache line per step
+# for all ports, as iaf_psc_exp's MultiChannelInputBuffer.
+class Mismatch(Exception):
+    pass
+
+def once(text, old, new, what):
+    if text.count(old) != 1:
+        raise Mismatch(what)
+    return text.replace(old, new)
+
 RECEIVED_WRITE = (
     "  B_.spike_input_received_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(\n"
     "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ),\n"
@@ -558,18 +576,121 @@ RECEIVED_WRITE = (
 RECEIVED_READ = "      get_spike_input_received_grid_sum_()[i] = get_spike_input_received_()[i].get_value(lag);\n"
 RECEIVED_TEST = re.compile(r"if \(B_\.spike_input_received_grid_sum_\[(\w+) - MIN_SPIKE_RECEPTOR\]\)")
 
+def no_received_flag(cpp, h):
+    cpp = once(cpp, RECEIVED_WRITE, "", "received write")
+    cpp = once(cpp, RECEIVED_READ, "", "received read")
+    if not RECEIVED_TEST.search(cpp):
+        raise Mismatch("received test")
+    cpp = RECEIVED_TEST.sub(r"if (B_.spike_inputs_grid_sum_[\1 - MIN_SPIKE_RECEPTOR] != 0.)", cpp)
+    if "spike_input_received_grid_sum_[" in cpp or "get_spike_input_received_()[" in cpp:
+        raise Mismatch("another use of the received flag")
+    return cpp, h
+
+SLOT = "nest::kernel().event_delivery_manager.get_modulo"
+def input_slots(cpp, h):
+    h = once(h, "#include <cmath>\n", "#include <array>\n#include <cmath>\n", "header includes")
+    h = once(h, "    std::vector< nest::RingBuffer > spike_inputs_;\n",
+        "    std::vector< nest::RingBuffer > spike_inputs_;\n"
+        "    /** balanced: per-step slots holding every input port (spike ports, then continuous) */\n"
+        "    std::vector< std::array< double, NUM_SPIKE_RECEPTORS + NUM_CONTINUOUS_INPUT_PORTS > > input_slots_;\n"
+        "    /** balanced: this step's sums per port, inside the node (NESTML's are heap vectors) */\n"
+        "    std::array< double, NUM_SPIKE_RECEPTORS > spike_sums_{};\n"
+        "    std::array< double, NUM_CONTINUOUS_INPUT_PORTS > continuous_sums_{};\n",
+        "Buffers_ members")
+    cpp = once(cpp,
+        "  B_.spike_inputs_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(\n"
+        "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ),\n"
+        "    weight * e.get_multiplicity() );\n",
+        "  B_.input_slots_[ " + SLOT + "(\n"
+        "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ) ) ]\n"
+        "    [ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ] += weight * e.get_multiplicity();\n",
+        "spike handler")
+    cpp = once(cpp,
+        "  B_.continuous_inputs_[e.get_rport()].add_value(\n"
+        "               e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin()),\n"
+        "               weight * current );\n",
+        "  B_.input_slots_[ " + SLOT + "(\n"
+        "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ) ) ]\n"
+        "    [ NUM_SPIKE_RECEPTORS + e.get_rport() ] += weight * current;\n",
+        "current handler")
+    cpp = once(cpp,
+        "    for (long i = 0; i < NUM_SPIKE_RECEPTORS; ++i)\n"
+        "    {\n"
+        "      get_spike_inputs_grid_sum_()[i] = get_spike_inputs_()[i].get_value(lag);\n"
+        "    }\n",
+        "    auto& input_slot = B_.input_slots_[ " + SLOT + "( lag ) ];\n"
+        "    for (long i = 0; i < NUM_SPIKE_RECEPTORS; ++i)\n"
+        "    {\n"
+        "      B_.spike_inputs_grid_sum_[i] = input_slot[i];\n"
+        "      input_slot[i] = 0.;\n"
+        "    }\n",
+        "spike read")
+    cpp = once(cpp,
+        "    for (long i = 0; i < NUM_CONTINUOUS_INPUT_PORTS; ++i)\n"
+        "    {\n"
+        "      get_continuous_inputs_grid_sum_()[i] = get_continuous_inputs_()[i].get_value(lag);\n"
+        "    }\n",
+        "    for (long i = 0; i < NUM_CONTINUOUS_INPUT_PORTS; ++i)\n"
+        "    {\n"
+        "      B_.continuous_inputs_grid_sum_[i] = input_slot[NUM_SPIKE_RECEPTORS + i];\n"
+        "      input_slot[NUM_SPIKE_RECEPTORS + i] = 0.;\n"
+        "    }\n",
+        "current read")
+    cpp = once(cpp, "  get_spike_inputs_().clear();\n",
+        "  get_spike_inputs_().clear();\n  B_.input_slots_.clear();\n"
+        "  B_.spike_sums_.fill( 0. );\n  B_.continuous_sums_.fill( 0. );\n", "init_buffers_")
+    cpp = once(cpp, "  B_.continuous_inputs_grid_sum_.resize(NUM_CONTINUOUS_INPUT_PORTS);\n",
+        "  B_.continuous_inputs_grid_sum_.resize(NUM_CONTINUOUS_INPUT_PORTS);\n"
+        "  {\n"
+        "    // as nest::RingBuffer: one slot per step of min_delay + max_delay, kept while the size holds\n"
+        "    const size_t n_slots = nest::kernel().connection_manager.get_min_delay()\n"
+        "      + nest::kernel().connection_manager.get_max_delay();\n"
+        "    if ( B_.input_slots_.size() != n_slots )\n"
+        "    {\n"
+        "      B_.input_slots_.assign( n_slots, {} );\n"
+        "    }\n"
+        "  }\n",
+        "pre_run_hook")
+    cpp = cpp.replace("B_.spike_inputs_grid_sum_[", "B_.spike_sums_[")
+    cpp = cpp.replace("B_.continuous_inputs_grid_sum_[", "B_.continuous_sums_[")
+    code = re.sub(r"//[^\n]*", "", cpp)  # NESTML leaves commented-out uses behind
+    if re.search(r"(spike|continuous)_inputs?_(received_)?(grid_sum_)?(\(\))?\[", code):
+        raise Mismatch("another use of NESTML's per-port buffers")
+    # NESTML's per-port vectors are now unused: leave them empty, so that a node's heap holds
+    # its slots and not a dozen small unused allocations between them
+    for size in ("NUM_SPIKE_RECEPTORS", "NUM_CONTINUOUS_INPUT_PORTS"):
+        for kind in ("nest::RingBuffer", "double"):
+            old = "std::vector< %s >( %s )" % (kind, size)
+            if cpp.count(old) < 2:
+                raise Mismatch("constructor of " + old)
+            cpp = cpp.replace(old, "std::vector< %s >()" % kind)
+    for member, size in (("spike_inputs_", "NUM_SPIKE_RECEPTORS"), ("spike_inputs_grid_sum_", "NUM_SPIKE_RECEPTORS"),
+                         ("spike_input_received_", "NUM_SPIKE_RECEPTORS"),
+                         ("spike_input_received_grid_sum_", "NUM_SPIKE_RECEPTORS"),
+                         ("continuous_inputs_", "NUM_CONTINUOUS_INPUT_PORTS"),
+                         ("continuous_inputs_grid_sum_", "NUM_CONTINUOUS_INPUT_PORTS")):
+        cpp = once(cpp, "  B_.%s.resize(%s);\n" % (member, size), "", "pre_run_hook resize of " + member)
+    return cpp, h
+
+REWRITES = (("no-received-flag", no_received_flag), ("input-slots", input_slots))
+
 def optimise_spike_input(target):
     done = []
-    for path in glob.glob(os.path.join(target, "*.cpp")):
-        text = open(path).read()
-        if text.count(RECEIVED_WRITE) != 1 or text.count(RECEIVED_READ) != 1 or not RECEIVED_TEST.search(text):
+    for cpp_path in glob.glob(os.path.join(target, "*.cpp")):
+        h_path = cpp_path[:-4] + ".h"
+        if not os.path.isfile(h_path):
             continue
-        text = text.replace(RECEIVED_WRITE, "").replace(RECEIVED_READ, "")
-        text = RECEIVED_TEST.sub(r"if (B_.spike_inputs_grid_sum_[\1 - MIN_SPIKE_RECEPTOR] != 0.)", text)
-        if re.search(r"spike_input_received_grid_sum_\[", text):
-            continue  # another use of the flag: leave this file as generated
-        open(path, "w").write(text)
-        done.append(os.path.basename(path))
+        cpp, h = open(cpp_path).read(), open(h_path).read()
+        if "::handle(nest::SpikeEvent &e)" not in cpp:
+            continue
+        for name, rewrite in REWRITES:
+            try:
+                cpp, h = rewrite(cpp, h)
+                done.append(name)
+            except Mismatch as e:
+                result.setdefault("skipped", []).append("%s (%s)" % (name, e))
+        open(cpp_path, "w").write(cpp)
+        open(h_path, "w").write(h)
     return done
 
 try:
@@ -628,7 +749,7 @@ def _format_errors(errors: list[dict], model_path: str) -> list[str]:
     return out
 
 
-def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir: Path, log_file: Path, say) -> None:
+def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir: Path, log_file: Path, say) -> dict:
     """Generate and compile into ``workdir``; leaves ``workdir/<MODULE_NAME>.so``.
 
     The generator's and compiler's output goes to ``log_file`` (kept on failure).
@@ -649,7 +770,7 @@ def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir:
         "suffix": MODEL_SUFFIX,
         "codegen_opts": {"nest_version": "v" + facts["version"], "nest_path": str(nest_home)},
         "result_file": str(workdir / "generate-result.json"),
-        "optimise_spike_input": OPTIMISE_SPIKE_INPUT,
+        "optimise_spike_input": list(OPTIMISE_SPIKE_INPUT),
     }
     env = _clean_env({"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     say(f"generating and compiling {model_path.name} for NEST {facts['version']} (20-60 s) ...")
@@ -693,9 +814,10 @@ def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir:
     if res.get("flag"):
         tail = "\n".join(log_text.strip().splitlines()[-40:])
         raise BuildError(f"NESTML reported errors building {shown}; last lines of {log_file}:\n{tail}")
-    if OPTIMISE_SPIKE_INPUT and not res.get("optimised"):
-        say("note: the generated spike handling did not have the expected form; built it as generated "
-            "(correct, but 2-3x slower than iaf_psc_exp)")
+    skipped = res.get("skipped") or []
+    if OPTIMISE_SPIKE_INPUT and skipped:
+        say("note: the generated spike input did not have the expected form for " + "; ".join(skipped)
+            + "; built that part as generated (correct, but slower than iaf_psc_exp)")
     so = workdir / "install" / f"{MODULE_NAME}.so"
     if not so.is_file():
         tail = "\n".join(log_text.strip().splitlines()[-40:])
@@ -710,6 +832,7 @@ def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir:
     for junk in ("target", "install", "report"):
         shutil.rmtree(workdir / junk, ignore_errors=True)
     Path(args["result_file"]).unlink(missing_ok=True)
+    return {"applied": res.get("optimised") or [], "skipped": skipped}
 
 
 # --------------------------------------------------------------------- public
@@ -789,7 +912,7 @@ def build_model(
         log_file = cache_root / f"{key}.build.log"
         try:
             tb = time.perf_counter()
-            _compile(model_path, source, facts, python, workdir, log_file, say)
+            rewrites = _compile(model_path, source, facts, python, workdir, log_file, say)
             os.replace(log_file, workdir / "build.log")
             stamp = {
                 "key": key,
@@ -800,6 +923,7 @@ def build_model(
                 "nest_dir": facts["nest_dir"],
                 "python": python,
                 "build_seconds": round(time.perf_counter() - tb, 3),
+                "rewrites": rewrites,
                 "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             _write_atomic(workdir / "stamp.json", json.dumps(stamp, indent=1, sort_keys=True))

@@ -78,6 +78,19 @@ def test_cold_build_produces_module(cold_build, build_cache):
     assert not list(Path(build_cache).glob(".*.tmp-*")), "temporary build folder left behind"
 
 
+def test_spike_input_rewrites_applied(cold_build):
+    """Both speed rewrites of the generated C++ match the pinned NESTML's output.
+
+    If a NESTML upgrade changes the generated code, the build still succeeds (as generated,
+    slower) and this test says which rewrite no longer matches.
+    """
+    stamp = json.loads((Path(cold_build.directory) / "stamp.json").read_text())
+    assert stamp["rewrites"] == {"applied": list(B.OPTIMISE_SPIKE_INPUT), "skipped": []}
+    cpp = (Path(cold_build.directory) / "generated" / "lif_psc_exp_nestml.cpp").read_text()
+    assert "spike_input_received_[" not in re.sub(r"//[^\n]*", "", cpp)
+    assert "B_.input_slots_[" in cpp and "B_.spike_sums_[EXC_SPIKES" in cpp
+
+
 def test_second_build_is_a_fast_cache_hit_without_nest(cold_build, build_cache):
     code = textwrap.dedent(
         f"""

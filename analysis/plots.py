@@ -221,12 +221,22 @@ def spectrum_figure(stats) -> Figure:
     return fig
 
 
-def report_figures(stats) -> dict[str, Figure]:
-    """All report figures by file stem (``raster_rate``, ``distributions``, ``spectrum``,
-    and ``balance`` when state was recorded)."""
-    figs = {"raster_rate": tutorial_figure(stats, "E" if "E" in stats.populations else next(iter(stats.populations))),
-            "distributions": distributions_figure(stats), "spectrum": spectrum_figure(stats)}
-    bal = balance_figure(stats)
-    if bal is not None:
-        figs["balance"] = bal
+def report_figures(stats, stems=None) -> dict[str, Figure]:
+    """Report figures by file stem: ``raster_rate`` (the tutorial's figure),
+    ``distributions``, ``spectrum``, and ``balance`` when state was recorded.
+
+    ``stems``: the stems to draw (default all); one that cannot be drawn (``balance``
+    without recorded state) is left out.
+    """
+    makers = {
+        "raster_rate": lambda: tutorial_figure(stats, "E" if "E" in stats.populations else next(iter(stats.populations))),
+        "distributions": lambda: distributions_figure(stats),
+        "spectrum": lambda: spectrum_figure(stats),
+        "balance": lambda: balance_figure(stats),
+    }
+    figs = {}
+    for stem in makers if stems is None else stems:
+        fig = makers[stem]()
+        if fig is not None:
+            figs[stem] = fig
     return figs

@@ -20,12 +20,12 @@ import numpy as np
 
 from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, json_ready, load_run
 
+from . import FIGURE_STEMS, RUN_FIGURES, parse_figures  # noqa: F401  (re-exported)
 from . import stats as _stats
 
 STATS_FILE = "stats.json"
 ANALYSIS_DIR = "analysis"
 FIGURE_FORMATS = ("png", "pdf")
-FIGURE_STEMS = ("raster_rate", "distributions", "spectrum", "balance")
 POPULATION_KEYS = ("rate_mean_hz", "rate_sd_hz", "cv_isi_mean", "lv_mean", "fano_mean", "corr_mean", "corr_sd")
 NETWORK_KEYS = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
 BALANCE_KEYS = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
@@ -55,14 +55,39 @@ def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_s
     return result, json_ready(summary)
 
 
-def render_figures(result: _stats.RunStatistics) -> dict[str, bytes]:
-    """Render the report figures to bytes in memory: {file name: content}."""
+def preload() -> None:
+    """Import what computing and drawing a report needs (Elephant with SciPy, matplotlib)
+    and draw a small figure to PNG and PDF in memory (the first save loads fonts and the
+    PDF backend): about 3 s on a 2-core VM. :mod:`balanced.analysis.worker` calls it while
+    NEST runs."""
+    import elephant.conversion  # noqa: F401
+    import elephant.kernels  # noqa: F401
+    import elephant.spike_train_correlation  # noqa: F401
+    import elephant.statistics  # noqa: F401
+    import matplotlib.pyplot as plt
+    import scipy.signal  # noqa: F401
+
+    from . import plots
+
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("warm-up")
+        try:
+            for fmt in FIGURE_FORMATS:
+                fig.savefig(io.BytesIO(), format=fmt)
+        finally:
+            plt.close(fig)
+
+
+def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str, bytes]:
+    """Render report figures (default all) to bytes in memory: {file name: content}."""
     import matplotlib.pyplot as plt
 
     from . import plots
 
     files: dict[str, bytes] = {}
-    for stem, fig in plots.report_figures(result).items():
+    for stem, fig in plots.report_figures(result, stems).items():
         try:
             for fmt in FIGURE_FORMATS:
                 buf = io.BytesIO()
@@ -74,17 +99,19 @@ def render_figures(result: _stats.RunStatistics) -> dict[str, bytes]:
 
 
 def analyze_run(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
-                out_dir: str | os.PathLike | None = None, figures: bool = True,
+                out_dir: str | os.PathLike | None = None, figures: bool | tuple[str, ...] = True,
                 params: _stats.AnalysisParams | None = None) -> dict[str, Any]:
     """Analyse a complete run directory; write ``stats.json`` and figures; return the stats dict.
 
     ``out_dir`` defaults to ``RUN_DIR/analysis``. Window in ms, default (50, T - 50).
+    ``figures``: True (all), False (none) or the stems to draw (see :func:`parse_figures`).
     Raises :class:`RunDirError` (incomplete or corrupted run) or ValueError (bad window)
     before anything is written.
     """
     run_dir = Path(run_dir)
     result, summary = compute_report(run_dir, t_start, t_stop, params)
-    rendered = render_figures(result) if figures else {}
+    stems = FIGURE_STEMS if figures is True else tuple(figures or ())
+    rendered = render_figures(result, stems) if stems else {}
     summary["figures"] = sorted(rendered)
     text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
     out = Path(out_dir) if out_dir is not None else run_dir / ANALYSIS_DIR

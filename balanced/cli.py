@@ -2,8 +2,8 @@
 
     balanced config show [--preset P] [--config FILE] [--set k=v ...]
     balanced build [--force] [--json]
-    balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis]
-    balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--no-figures]
+    balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis] [--figures LIST]
+    balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--figures LIST | --no-figures]
     balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures]
     balanced perturb [--preset P] [--config FILE] [--set k=v ...] [--neuron I] [--time MS] [--out DIR]
     balanced doctor
@@ -75,19 +75,49 @@ def cmd_build(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .build import mpi_world_size_from_env
+    params = _resolve(args)
+    figures = () if args.no_analysis else _figures(args.figures)
+    out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
+    if args.no_analysis or mpi_world_size_from_env() > 1:
+        # under MPI rank 0 analyses in-process: no child processes next to MPI ranks
+        manifest = _simulate(args, params, out)
+        if manifest.get("status") == "complete" and not args.no_analysis:
+            return _analyze(out, None, None, figures=figures)
+        return 0
+    from .analysis.worker import AnalysisWorker
+    with AnalysisWorker() as worker:  # imports Elephant and matplotlib on another core meanwhile
+        manifest = _simulate(args, params, out)
+        if manifest.get("status") != "complete":
+            return 0
+        return worker.analyze([out, "--figures", ",".join(figures) or "none"])
+
+
+def _simulate(args, params, out: Path) -> dict:
     from .run import run_network
     from .theory import diagnose_params, format_diagnosis
-    params = _resolve(args)
     diagnosis = format_diagnosis(diagnose_params(params)).splitlines()
-    out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
-    manifest = run_network(params, out, threads=args.threads, overwrite=args.overwrite,
-                           preset=_preset_name(args), progress=not args.quiet, diagnosis=diagnosis)
-    if manifest.get("status") == "complete" and not args.no_analysis:
-        return _analyze(out, None, None, figures=True)
-    return 0
+    return run_network(params, out, threads=args.threads, overwrite=args.overwrite,
+                       preset=_preset_name(args), progress=not args.quiet, diagnosis=diagnosis)
 
 
-def _analyze(run_dir, t_start, t_stop, figures: bool) -> int:
+# help text only: the parser does not import balanced.analysis (a bare source tree has none)
+_FIGURE_NAMES = "raster_rate, distributions, spectrum, balance"
+
+
+def _figures(text: str | None) -> tuple[str, ...]:
+    """--figures LIST -> figure stems; None (run's default) is the tutorial's figure."""
+    from .analysis import RUN_FIGURES, parse_figures
+    from .params import ParamError
+    if text is None:
+        return RUN_FIGURES
+    try:
+        return parse_figures(text)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from exc
+
+
+def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...]) -> int:
     from .analysis.report import analyze_run, format_table
     from .params import ParamError
     try:
@@ -96,13 +126,13 @@ def _analyze(run_dir, t_start, t_stop, figures: bool) -> int:
         raise ParamError(str(exc)) from exc
     print(format_table(stats))
     print(f"\nstatistics: {Path(run_dir) / 'analysis' / 'stats.json'}")
-    if figures:
-        print(f"figures:    {Path(run_dir) / 'analysis'}/")
+    if stats.get("figures"):
+        print(f"figures:    {Path(run_dir) / 'analysis'}/ ({', '.join(stats['figures'])})")
     return 0
 
 
 def cmd_analyze(args) -> int:
-    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=not args.no_figures)
+    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures))
 
 
 def cmd_doctor(args) -> int:
@@ -191,6 +221,9 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/PRESET)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in DIR")
     run.add_argument("--no-analysis", action="store_true", help="stop after writing spikes and the manifest")
+    run.add_argument("--figures", default=None, metavar="LIST",
+                     help=f"figures to draw: all, none or a comma-separated list of {_FIGURE_NAMES} "
+                          "(default raster_rate, the tutorial's figure; `analyze` draws all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -198,7 +231,9 @@ def make_parser() -> argparse.ArgumentParser:
     analyze.add_argument("run_dir")
     analyze.add_argument("--t-start", type=float, default=None, help="analysis window start, ms (default 50)")
     analyze.add_argument("--t-stop", type=float, default=None, help="analysis window end, ms (default T - 50)")
-    analyze.add_argument("--no-figures", action="store_true")
+    analyze.add_argument("--figures", default="all", metavar="LIST",
+                         help=f"all (default), none or a comma-separated list of {_FIGURE_NAMES}")
+    analyze.add_argument("--no-figures", action="store_true", help="same as --figures none")
     analyze.set_defaults(func=cmd_analyze)
 
     sweep = verbs.add_parser("sweep", help="run a parameter grid (resumable), tabulate and plot it")

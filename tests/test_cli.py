@@ -94,3 +94,29 @@ def test_rerun_refuses_without_overwrite(tmp_path):
     balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet")
     proc = balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet", check=False)
     assert proc.returncode == 1 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
+    # with analysis: the analysis worker, already started, is stopped with the failed run
+    proc = balanced("run", "--set", "T=50", "--out", str(out), "--quiet", check=False, timeout=60)
+    assert proc.returncode == 1 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "analysis").exists()
+
+
+def test_figure_selection(tmp_path):
+    out = tmp_path / "r"
+    proc = balanced("run", "--set", "T=200", "--out", str(out), "--quiet", "--figures", "spectrum,distributions")
+    assert "figures:" in proc.stdout
+    made = sorted(p.name for p in (out / "analysis").iterdir())
+    assert made == ["distributions.pdf", "distributions.png", "spectrum.pdf", "spectrum.png", "stats.json"]
+    balanced("analyze", str(out))  # all: balance is drawn only when state was recorded (it is, by default)
+    made = sorted(p.stem for p in (out / "analysis").glob("*.png"))
+    assert made == ["balance", "distributions", "raster_rate", "spectrum"]
+    balanced("analyze", str(out), "--figures", "none")
+    assert sorted(p.stem for p in (out / "analysis").glob("*.png")) == made  # none drawn, none removed
+
+
+@pytest.mark.parametrize("verb", ["run", "analyze"])
+def test_unknown_figure_is_a_clear_error(tmp_path, verb):
+    args = ["run", "--set", "T=50", "--out", str(tmp_path / "r")] if verb == "run" else ["analyze", str(tmp_path)]
+    proc = balanced(*args, "--figures", "rasta", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown figure 'rasta'" in proc.stderr and "raster_rate" in proc.stderr
+    assert not (tmp_path / "r").exists()

@@ -20,6 +20,16 @@ import subprocess
 import sys
 
 
+def worker_fits(threads: int, cores: int, mpi_ranks: int) -> bool:
+    """Whether a worker may run next to a simulation with ``threads`` threads per rank.
+
+    No under MPI (no child processes next to MPI ranks), and not when the threads take
+    every core: NEST's threads meet at a barrier every step, and a busy neighbour on one of
+    their cores made the tutorial's 2-thread simulation 10x slower on 2 cores.
+    """
+    return mpi_ranks <= 1 and threads < cores
+
+
 class AnalysisWorker:
     """A started worker process; use as a context manager so that it never outlives the run.
 

@@ -76,16 +76,18 @@ def cmd_build(args) -> int:
 
 def cmd_run(args) -> int:
     from .build import mpi_world_size_from_env
+    from .kernel import choose_threads, usable_cores
     params = _resolve(args)
-    figures = () if args.no_analysis else _figures(args.figures)
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
-    if args.no_analysis or mpi_world_size_from_env() > 1:
-        # under MPI rank 0 analyses in-process: no child processes next to MPI ranks
-        manifest = _simulate(args, params, out)
-        if manifest.get("status") == "complete" and not args.no_analysis:
-            return _analyze(out, None, None, figures=figures)
+    if args.no_analysis:
+        _simulate(args, params, out)
         return 0
-    from .analysis.worker import AnalysisWorker
+    from .analysis.worker import AnalysisWorker, worker_fits
+    figures = _figures(args.figures)
+    threads = args.threads if args.threads is not None else choose_threads(params)
+    if not worker_fits(threads, usable_cores(), mpi_world_size_from_env()):
+        manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
+        return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
     with AnalysisWorker() as worker:  # imports Elephant and matplotlib on another core meanwhile
         manifest = _simulate(args, params, out)
         if manifest.get("status") != "complete":

@@ -1,4 +1,5 @@
-"""NEST kernel set-up in one place: import, reset, module, resolution, virtual processes, seed.
+"""NEST kernel set-up in one place: import, reset, module, resolution, virtual processes, seed,
+and how many threads a run gets when the user does not say.
 
 Also the one rank-aware console: every message meant for a person goes through
 :func:`say`, which prints on the first rank only, so no ``if rank == 0`` is sprinkled
@@ -10,8 +11,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .build import BuildResult, cached_nest_facts, load_module, mpi_world_size_from_env
+
+if TYPE_CHECKING:
+    from .params import Params
 
 
 class NestUnavailable(RuntimeError):
@@ -136,3 +141,34 @@ def setup_kernel(nest, *, dt: float, seed: int, threads: int = 1, module: BuildR
     if hasattr(nest, "VerbosityLevel"):
         nest.verbosity = nest.VerbosityLevel.WARNING
     return Layout(mpi_ranks=ranks, threads_per_rank=threads, virtual_processes=ranks * threads, rank=nest.Rank())
+
+
+AUTO_THREADS_MIN_NEURONS = 5000  # below this, 2 threads save < 0.3 s and lose under load
+
+
+def choose_threads(params: Params, ranks: int = 1) -> int:
+    """Threads per rank when the caller passes ``threads=None``: decided by the network, not
+    by the machine's load, so that the same command gives the same virtual-process count
+    (and so the same spikes) every time.
+
+    * 1 under MPI (ranks > 1): the ranks already use the cores;
+    * 1 for networks below :data:`AUTO_THREADS_MIN_NEURONS` neurons (the tutorial): a
+      thread barrier every 0.1 ms step dominates there; 2 threads simulate the tutorial
+      in 0.2 s instead of 0.5 s on an idle 2-core machine but take 1.8 s when another
+      process keeps a core busy (docs/performance.md);
+    * otherwise 2 (2.2-2.7x faster simulation and 2x faster connection at N = 1e4 on an
+      idle machine; under load about as fast as 1 thread, 9.3 vs 8.6 s), or 1 on a
+      single-core machine.
+    Pass ``threads`` explicitly for more.
+    """
+    if ranks > 1 or params.N_E + params.N_I < AUTO_THREADS_MIN_NEURONS:
+        return 1
+    return max(1, min(2, usable_cores()))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

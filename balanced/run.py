@@ -22,6 +22,7 @@ import numpy as np
 
 from . import __version__, rundir
 from .derived import derive, population_table
+from .kernel import choose_threads
 from .params import Params, to_toml
 
 
@@ -98,33 +99,6 @@ def _chunk_edges(T: float, chunk_ms: float, dt: float, extra: float | None) -> l
     if extra is not None and 0 < extra < T:
         edges.add(round(extra / dt) * dt)
     return sorted(float(e) for e in edges)
-
-
-AUTO_THREADS_MIN_NEURONS = 5000  # below this, 2 threads save < 0.3 s and lose under load
-
-
-def choose_threads(params: Params, ranks: int = 1) -> int:
-    """Threads per rank when the caller passes ``threads=None``: decided by the network, not
-    by the machine's load, so that the same command gives the same virtual-process count
-    (and so the same spikes) every time.
-
-    * 1 under MPI (ranks > 1): the ranks already use the cores;
-    * 1 for networks below :data:`AUTO_THREADS_MIN_NEURONS` neurons (the tutorial): a
-      thread barrier every 0.1 ms step dominates there; 2 threads simulate the tutorial
-      in 0.2 s instead of 0.5 s on an idle 2-core machine but take 1.8 s when another
-      process keeps a core busy (docs/performance.md);
-    * otherwise 2 (2.2-2.7x faster simulation and 2x faster connection at N = 1e4 on an
-      idle machine; under load about as fast as 1 thread, 9.3 vs 8.6 s), or 1 on a
-      single-core machine.
-    Pass ``threads`` explicitly for more.
-    """
-    if ranks > 1 or params.N_E + params.N_I < AUTO_THREADS_MIN_NEURONS:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(2, cores))
 
 
 def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,

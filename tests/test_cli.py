@@ -100,6 +100,14 @@ def test_rerun_refuses_without_overwrite(tmp_path):
     assert not (out / "analysis").exists()
 
 
+def test_analysis_worker_only_on_a_spare_core():
+    from balanced.analysis.worker import worker_fits
+    assert worker_fits(threads=1, cores=2, mpi_ranks=1)
+    assert not worker_fits(threads=2, cores=2, mpi_ranks=1)
+    assert not worker_fits(threads=1, cores=1, mpi_ranks=1)
+    assert not worker_fits(threads=1, cores=16, mpi_ranks=2)
+
+
 def test_figure_selection(tmp_path):
     out = tmp_path / "r"
     proc = balanced("run", "--set", "T=200", "--out", str(out), "--quiet", "--figures", "spectrum,distributions")

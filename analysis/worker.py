@@ -86,8 +86,8 @@ def main() -> int:
 
     try:
         report.preload()
-    except ImportError:
-        pass  # `balanced analyze` below reports a missing package with its own message
+    except Exception:  # noqa: BLE001 - whatever failed here fails again below, in
+        pass           # `balanced analyze`, with the command line's own message
     line = sys.stdin.readline()
     if not line.strip():
         return 0

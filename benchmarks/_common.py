@@ -92,27 +92,53 @@ def status_kb(key):
     return 0
 
 probe = {}
-import balanced.network as _network
-_orig_build = _network.build_network
-def _build(nest, p, d, model):
-    probe["rss_before_network_kb"] = status_kb("VmRSS")
-    net = _orig_build(nest, p, d, model)
-    probe["rss_after_network_kb"] = status_kb("VmRSS")
-    return net
-_network.build_network = _build
 
-import balanced.run as _run
-_orig_run = _run.run_network
-def _run_network(*a, **kw):
-    t0 = time.perf_counter()
-    probe["t_before_run_s"] = t0 - t_start
-    try:
-        return _orig_run(*a, **kw)
-    finally:
-        probe["run_network_s"] = time.perf_counter() - t0
-        probe["peak_after_sim_kb"] = status_kb("VmHWM")
-        probe["rss_after_sim_kb"] = status_kb("VmRSS")
-_run.run_network = _run_network
+def _patch_network(_network):
+    _orig_build = _network.build_network
+    def _build(nest, p, d, model):
+        probe["rss_before_network_kb"] = status_kb("VmRSS")
+        net = _orig_build(nest, p, d, model)
+        probe["rss_after_network_kb"] = status_kb("VmRSS")
+        return net
+    _network.build_network = _build
+
+def _patch_run(_run):
+    _orig_run = _run.run_network
+    def _run_network(*a, **kw):
+        t0 = time.perf_counter()
+        probe["t_before_run_s"] = t0 - t_start
+        try:
+            return _orig_run(*a, **kw)
+        finally:
+            probe["run_network_s"] = time.perf_counter() - t0
+            probe["peak_after_sim_kb"] = status_kb("VmHWM")
+            probe["rss_after_sim_kb"] = status_kb("VmRSS")
+    _run.run_network = _run_network
+
+# Install the probes when `balanced run` itself imports these modules, not before: importing
+# them here (NumPy and all) would delay the start of its analysis worker and inflate e2e_s.
+import importlib.abc, importlib.util
+class _ProbeFinder(importlib.abc.MetaPathFinder):
+    patches = {"balanced.network": _patch_network, "balanced.run": _patch_run}
+    def find_spec(self, name, path, target=None):
+        if name not in self.patches:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        loader = spec.loader
+        patch = self.patches[name]
+        class _Loader(importlib.abc.Loader):
+            def create_module(self, spec):
+                return loader.create_module(spec)
+            def exec_module(self, module):
+                loader.exec_module(module)
+                patch(module)
+        spec.loader = _Loader()
+        return spec
+sys.meta_path.insert(0, _ProbeFinder())
 
 from balanced import cli
 argv = ["run", "--out", cfg["out"], "--overwrite", "--quiet", "--threads", str(cfg["threads"])]

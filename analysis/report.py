@@ -20,7 +20,7 @@ import numpy as np
 
 from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, json_ready, load_run
 
-from . import FIGURE_STEMS, RUN_FIGURES, parse_figures  # noqa: F401  (re-exported)
+from . import FIGURE_STEMS
 from . import stats as _stats
 
 STATS_FILE = "stats.json"

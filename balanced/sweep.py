@@ -236,23 +236,20 @@ def base_params(spec: SweepSpec) -> Params:
     return replace(base, **spec.fixed) if spec.fixed else base
 
 
+# the parameters each factor multiplies: (scaled coupling form, tutorial form)
+FACTOR_KEYS = {"g": (("j_EI", "j_II"), ("J_I",)),   # inhibition
+               "d": (("i_E", "i_I"), ("Ib",))}      # drive
+
+
 def apply_point(base: Params, assignment: dict[str, Any], scale_N_with_K: bool = True) -> Params:
     """Parameters of one point: plain keys set, then the factors g, d and K applied to ``base``."""
     changes = {k: v for k, v in assignment.items() if k not in DERIVED_KEYS}
     scaled = base.coupling == "scaled" if "coupling" not in changes else changes["coupling"] == "scaled"
     ref = validate({**base.to_dict(), **changes}) if changes else base
-    if "g" in assignment:
-        g = float(assignment["g"])
-        if scaled:
-            changes.update(j_EI=ref.j_EI * g, j_II=ref.j_II * g)
-        else:
-            changes.update(J_I=ref.J_I * g)
-    if "d" in assignment:
-        d = float(assignment["d"])
-        if scaled:
-            changes.update(i_E=ref.i_E * d, i_I=ref.i_I * d)
-        else:
-            changes.update(Ib=ref.Ib * d)
+    for factor, keys in FACTOR_KEYS.items():
+        if factor in assignment:
+            value = float(assignment[factor])
+            changes.update({k: getattr(ref, k) * value for k in keys[0 if scaled else 1]})
     if "K" in assignment:
         if not scaled:
             raise ParamError("sweep factor 'K' needs coupling = \"scaled\" (the tutorial form sets K = p N; "

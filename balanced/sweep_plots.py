@@ -116,16 +116,21 @@ def plot_phase_diagram(ax: Axes, rows: list[dict[str, Any]], x: str = "g", y: st
             if isinstance(cv, float) and math.isfinite(cv):
                 txt += f"\nCV {cv:.2f}"
             ax.annotate(txt, (xv, yv), textcoords="offset points", xytext=(6, -2), fontsize=6, va="top")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ux, uy = np.unique(xs[np.isfinite(xs)]), np.unique(ys[np.isfinite(ys)])
-    ax.set_xticks(ux, [f"{v:g}" for v in ux])
-    ax.set_yticks(uy, [f"{v:g}" for v in uy])
-    ax.minorticks_off()
+    _log_grid_axes(ax, xs, ys)
     ax.set_xlabel(f"{x} (inhibition factor)" if x == "g" else x)
     ax.set_ylabel(f"{y} (drive factor)" if y == "d" else y)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="label")
     return ax
+
+
+def _log_grid_axes(ax: Axes, xs: np.ndarray, ys: np.ndarray) -> None:
+    """Log axes ticked at the grid's own values (the sweep's factors), no minor ticks."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ux, uy = np.unique(xs[np.isfinite(xs)]), np.unique(ys[np.isfinite(ys)])
+    ax.set_xticks(ux, [f"{u:g}" for u in ux])
+    ax.set_yticks(uy, [f"{u:g}" for u in uy])
+    ax.minorticks_off()
 
 
 def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g", y: str = "d",
@@ -141,12 +146,7 @@ def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g"
             v = np.where(v > 0, v, np.nan)
     sc = ax.scatter(xs, ys, c=v, s=160, marker="s", cmap=cmap, norm=norm)
     ax.figure.colorbar(sc, ax=ax, label=key)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ux, uy = np.unique(xs[np.isfinite(xs)]), np.unique(ys[np.isfinite(ys)])
-    ax.set_xticks(ux, [f"{u:g}" for u in ux])
-    ax.set_yticks(uy, [f"{u:g}" for u in uy])
-    ax.minorticks_off()
+    _log_grid_axes(ax, xs, ys)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     return ax

@@ -103,18 +103,24 @@ def _chunk_edges(T: float, chunk_ms: float, dt: float, extra: float | None) -> l
 
 def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
                 preset: str | None = None, chunk_ms: float = 100.0, progress: bool = True,
-                perturbation: Perturbation | None = None, diagnosis: list[str] | None = None) -> dict:
+                perturbation: Perturbation | None = None, diagnosis: list[str] | None = None,
+                huge_pages: str = "auto") -> dict:
     """Simulate ``params`` and write the run directory ``out``; return the final manifest.
 
     ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
+    ``huge_pages``: ``"auto"`` (from :data:`hugepages.AUTO_MIN_SYNAPSES` synapses per rank
+    on), ``"on"`` or ``"off"``: move the network's memory into transparent huge pages
+    before simulating (:mod:`balanced.hugepages`; same spikes, faster delivery).
     Raises :class:`RunError` (or the build's / kernel's own errors) with a clear message.
     The manifest says ``running`` until everything is on disk, then ``complete``; on an
     exception it says ``failed`` with the error; a killed process leaves ``running``.
     """
+    from . import hugepages
     from .build import build_model
     from .kernel import import_nest, omp_policy, say, setup_kernel
     from .network import build_network, synapse_model_for
 
+    hugepages.wanted(huge_pages, 0)  # reject a bad setting before any work
     started = time.perf_counter()
     out = Path(out)
     timers = _Timers()
@@ -154,6 +160,18 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         with timers.phase("create_connect"):
             net = build_network(nest, params, d, model)
         manifest["counts"]["synapses"] = net.n_synapses
+        manifest["huge_pages"] = {"setting": huge_pages, "applied": False}
+        # Decided from the expected count, the same on every rank: Prepare communicates
+        # between ranks, so all of them must call it or none.
+        if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
+            with timers.phase("huge_pages"):
+                # NEST sorts the connections and allocates the nodes' ring buffers in its
+                # first Prepare: collapse after that, so that they are covered too.
+                nest.Prepare()
+                manifest["huge_pages"].update(hugepages.collapse_anonymous_memory())
+                nest.Cleanup()
+            if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
+                say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
         t_sim = time.perf_counter()
         with rundir.RankSpikeWriter(out, rank) as writer:

@@ -146,6 +146,8 @@ for s in cfg["sets"]:
     argv += ["--set", s]
 if cfg.get("no_analysis"):
     argv.append("--no-analysis")
+if cfg.get("huge_pages"):
+    argv += ["--huge-pages", cfg["huge_pages"]]
 import contextlib, io
 buf = io.StringIO()
 t_main = time.perf_counter()
@@ -198,6 +200,7 @@ def run_child(python: str, cfg: dict, env: dict | None = None, timeout: float | 
         result["wall_s"] = wall
         result["manifest"] = {k: manifest[k] for k in ("timers_s", "counts", "layout", "model")}
         result["manifest"]["omp"] = manifest.get("omp")
+        result["manifest"]["huge_pages"] = manifest.get("huge_pages")
         spikes = Path(cfg["out"]) / "spikes.npz"
         if cfg.get("keep_spikes"):
             import numpy as np
@@ -221,10 +224,12 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
     row = {
         "size": size_label(n), "N": n, "K": indegree_of(n, k), "model": model, "threads": threads, "ranks": ranks,
         "synapse_model": m["model"].get("synapse_model"),
+        "huge_pages": _huge_pages_label(m.get("huge_pages")),
         "synapses": n_syn, "spikes": n_spk,
         "import_kernel_s": round(probe.get("t_before_run_s", 0.0) + res["startup_s"] + timers.get("kernel", 0.0)
                                  + timers.get("build", 0.0), 3),
         "build_s": round(timers.get("create_connect", float("nan")), 3),
+        "huge_pages_s": round(timers.get("huge_pages", 0.0), 3),
         "simulate_s": round(sim, 3),
         "write_merge_s": round(timers.get("write", 0.0) + timers.get("merge", 0.0), 3),
         "analysis_s": round(res["analysis_s"], 3),
@@ -243,6 +248,15 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
             v = nt[key]
             row["nest_" + key[5:]] = round(max(v) if isinstance(v, list) else float(v), 3)
     return row
+
+
+def _huge_pages_label(report: dict | None) -> str:
+    """``off`` / ``on (MiB)`` / the setting, for a table cell."""
+    if not report:
+        return "-"
+    if report.get("applied"):
+        return f"{report['setting']}: {report.get('huge_mib', 0):.0f} MiB"
+    return str(report.get("setting", "-"))
 
 
 # --------------------------------------------------------------------------- machine

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import sys
@@ -39,12 +40,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "synapses", "build_s", "simulate_s",
+COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "huge_pages", "synapses", "build_s", "simulate_s",
            "simulate_s_min", "e2e_s", "e2e_s_min", "peak_rss_mb", "bytes_per_synapse", "bytes_per_synapse_steady", "events_per_s", "rate_hz"]
-PROFILE_COLUMNS = ["size", "model", "threads", "synapse_model", "import_kernel_s", "build_s", "simulate_s",
+PROFILE_COLUMNS = ["size", "model", "threads", "synapse_model", "import_kernel_s", "build_s", "huge_pages_s", "simulate_s",
                    "write_merge_s", "analysis_s", "e2e_s", "nest_construction_create", "nest_construction_connect",
                    "nest_communicate_prepare", "nest_simulate"]
-TIME_KEYS = ("import_kernel_s", "build_s", "simulate_s", "write_merge_s", "analysis_s", "e2e_s")
+TIME_KEYS = ("import_kernel_s", "build_s", "huge_pages_s", "simulate_s", "write_merge_s", "analysis_s", "e2e_s")
 
 
 def parse_args(argv=None):
@@ -57,6 +58,8 @@ def parse_args(argv=None):
                     help="neuron models: our NESTML model and/or NEST's iaf_psc_exp")
     ap.add_argument("--synapses", nargs="+", default=["auto"],
                     help="synapse_model values (auto = static_synapse_hom_w_hpc; static_synapse = NEST's default)")
+    ap.add_argument("--huge-pages", nargs="+", default=["auto"], choices=["auto", "on", "off"],
+                    help="`balanced run --huge-pages` settings to measure (default auto)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (table: median, and min)")
     ap.add_argument("--T", type=float, default=1000.0, help="simulated time, ms (default 1000)")
     ap.add_argument("--no-analysis", action="store_true", help="stop `balanced run` after the merge (no stats/figures)")
@@ -98,27 +101,25 @@ def main(argv=None) -> int:
           f"{machine['memory_gb']} GB; load average {machine['load_avg']}, CPU busy {machine['busy_percent_before']}%",
           flush=True)
     raw, table = [], []
-    for size in args.sizes:
+    for size, model, threads, syn, huge in itertools.product(args.sizes, args.models, args.threads, args.synapses,
+                                                            args.huge_pages):
         n = C.parse_size(size)
-        for model in args.models:
-            for threads in args.threads:
-                for syn in args.synapses:
-                    runs = []
-                    for rep in range(args.repeat):
-                        extra = (f"synapse_model={syn}",) if syn != "auto" else ()
-                        cfg = {"threads": threads, "sets": C.network_overrides(n, model, T=args.T, extra=extra),
-                               "no_analysis": args.no_analysis}
-                        busy = C.busy_cpu_percent(0.5)
-                        res = C.run_child(args.python, cfg, timeout=args.timeout, src=args.src)
-                        row = C.summarize(n, model, threads, 1, res, T=args.T)
-                        row["busy_percent_before"] = busy
-                        runs.append(row)
-                        raw.append({"config": cfg, "row": row, "result": {k: v for k, v in res.items() if k != "spikes"}})
-                        print(f"  {row['size']:>4} {model:<7} threads {threads} {row['synapse_model']:<24} "
-                              f"rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
-                              f"e2e {row['e2e_s']:.2f} s, peak {row['peak_rss_mb']:.0f} MB, "
-                              f"{row['bytes_per_synapse']} B/syn (CPU busy before: {busy}%)", flush=True)
-                    table.append(aggregate(runs))
+        runs = []
+        for rep in range(args.repeat):
+            extra = (f"synapse_model={syn}",) if syn != "auto" else ()
+            cfg = {"threads": threads, "sets": C.network_overrides(n, model, T=args.T, extra=extra),
+                   "no_analysis": args.no_analysis, "huge_pages": huge}
+            busy = C.busy_cpu_percent(0.5)
+            res = C.run_child(args.python, cfg, timeout=args.timeout, src=args.src)
+            row = C.summarize(n, model, threads, 1, res, T=args.T)
+            row["busy_percent_before"] = busy
+            runs.append(row)
+            raw.append({"config": cfg, "row": row, "result": {k: v for k, v in res.items() if k != "spikes"}})
+            print(f"  {row['size']:>4} {model:<7} threads {threads} {row['synapse_model']:<24} huge pages "
+                  f"{row['huge_pages']} rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
+                  f"e2e {row['e2e_s']:.2f} s, peak {row['peak_rss_mb']:.0f} MB, "
+                  f"{row['bytes_per_synapse']} B/syn (CPU busy before: {busy}%)", flush=True)
+        table.append(aggregate(runs))
     machine["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     md = [f"# balanced benchmark {started}", "",
           f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB RAM, Python "
@@ -133,15 +134,16 @@ def main(argv=None) -> int:
         if r["model"] != "nestml":
             continue
         ref = next((b for b in table if b["model"] == "builtin" and b["N"] == r["N"] and b["threads"] == r["threads"]
-                    and b["synapse_model"] == r["synapse_model"]), None)
+                    and b["synapse_model"] == r["synapse_model"]
+                    and b["huge_pages"].split(":")[0] == r["huge_pages"].split(":")[0]), None)
         if ref and ref["simulate_s"]:
-            ratios.append({"size": r["size"], "threads": r["threads"],
+            ratios.append({"size": r["size"], "threads": r["threads"], "huge_pages": r["huge_pages"].split(":")[0],
                            "nestml_simulate_s": r["simulate_s"], "builtin_simulate_s": ref["simulate_s"],
                            "ratio": round(r["simulate_s"] / ref["simulate_s"], 3),
                            "same_spike_count": r["spikes"] == ref["spikes"]})
     if ratios:
         md += ["## NESTML vs built-in (simulate time)", "",
-               C.markdown_table(ratios, ["size", "threads", "nestml_simulate_s", "builtin_simulate_s", "ratio",
+               C.markdown_table(ratios, ["size", "threads", "huge_pages", "nestml_simulate_s", "builtin_simulate_s", "ratio",
                                          "same_spike_count"]), ""]
     text = "\n".join(md)
     print("\n" + text)

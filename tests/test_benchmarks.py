@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = {"size", "N", "K", "model", "threads", "ranks", "synapse_model", "synapses", "build_s", "simulate_s",
            "e2e_s", "peak_rss_mb", "bytes_per_synapse", "events_per_s", "import_kernel_s", "write_merge_s",
-           "analysis_s"}
+           "analysis_s", "huge_pages", "huge_pages_s"}
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,20 @@ def test_values_plausible(small):
     counts = {r["model"]: r["spikes"] for r in data["table"]}
     assert counts["nestml"] == counts["builtin"]
     assert data["nestml_vs_builtin"][0]["ratio"] > 0
+
+
+def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
+    # the A/B harness at the tutorial size, two 20 ms chunks each, one with huge pages:
+    # both networks simulate the same spikes, and the summary names both variants
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "interleaved.py"), "--size", "1e3",
+                           "--a", "builtin,off", "--b", "nestml,on", "--threads", "1", "--chunk-ms", "20",
+                           "--chunks", "3", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "B/A (nestml,on / builtin,off)" in proc.stdout
+    (path,) = tmp_path.glob("interleaved-1e3-*.json")
+    data = json.loads(path.read_text())
+    summary = data["summary"]
+    assert summary["spikes"]["builtin,off"] == summary["spikes"]["nestml,on"] > 500
+    assert len(data["chunks"]) == 3 and summary["ratio_total"] > 0
+    assert all(c[v]["wall_s"] > 0 for c in data["chunks"] for v in ("builtin,off", "nestml,on"))

@@ -63,6 +63,9 @@ def test_doctor():
     assert "NEST      3.10.0" in text and "current yes" in text and text.rstrip().endswith("ready to run")
     status = json.loads(balanced("doctor", "--json").stdout)
     assert status["nest_importable"] is True and status["module_current"] is True
+    hp = status["huge_pages"]
+    assert set(hp) == {"thp", "kernel", "collapse"} and "huge pages  transparent: " in text
+    assert ("runs can collapse" in text) == hp["collapse"]
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -37,8 +37,8 @@ def mpirun(n: int, python: str, *args: str, timeout: int = 300) -> subprocess.Co
     return subprocess.run(cmd, env=MPI_ENV, capture_output=True, text=True, timeout=timeout)
 
 
-def balanced_run(python, out, *sets, ranks=1, threads=1):
-    args = ["run", "--out", str(out), "--no-analysis", "--quiet", "--threads", str(threads)]
+def balanced_run(python, out, *sets, ranks=1, threads=1, extra=()):
+    args = ["run", "--out", str(out), "--no-analysis", "--quiet", "--threads", str(threads), *extra]
     for s in sets:
         args += ["--set", s]
     if ranks == 1:
@@ -58,11 +58,14 @@ def test_mpi_env_has_mpi():
 
 @pytest.mark.parametrize("model", ["nestml", "iaf_psc_exp"])
 def test_ranks_vs_threads_identical_spikes(tmp_path, model):
-    """1 rank x 2 threads and 2 ranks x 1 thread: 2 virtual processes either way."""
+    """1 rank x 2 threads and 2 ranks x 1 thread: 2 virtual processes either way. The ranks
+    also move their memory into huge pages (every rank prepares, so no rank waits alone),
+    which must not change the spikes either."""
     python = mpi_python()
     sets = ("T=400", f"neuron_model={model}", "record_n=5")
     threads = balanced_run(python, tmp_path / "threads", *sets, ranks=1, threads=2)
-    ranks = balanced_run(python, tmp_path / "ranks", *sets, ranks=2, threads=1)
+    ranks = balanced_run(python, tmp_path / "ranks", *sets, ranks=2, threads=1, extra=("--huge-pages", "on"))
+    assert ranks.manifest["huge_pages"]["setting"] == "on"
     assert len(threads.spikes) > 5000
     assert np.array_equal(threads.spikes.neuron, ranks.spikes.neuron)
     assert np.array_equal(threads.spikes.time, ranks.spikes.time)

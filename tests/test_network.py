@@ -186,3 +186,18 @@ def test_poisson_drive(tmp_path):
     assert np.count_nonzero(silent.spikes.time > 1.0) == 0
     rates, cvs = per_neuron(driven.spikes, 1000, window=(50, 300))
     assert rates.mean() > 1.0 and cvs.mean() > 0.2  # noise-driven: irregular
+
+
+def test_huge_pages_keep_the_spikes(tmp_path):
+    # Same network with and without the collapse into huge pages: only where the bytes live
+    # changes. "auto" leaves the tutorial (1e5 synapses) alone.
+    m_on, on = run(tmp_path, "on", "T=200", "record_n=0", huge_pages="on")
+    m_off, off = run(tmp_path, "off", "T=200", "record_n=0", huge_pages="off")
+    m_auto, _ = run(tmp_path, "auto", "T=50", "record_n=0")
+    assert np.array_equal(on.spikes.neuron, off.spikes.neuron) and np.array_equal(on.spikes.time, off.spikes.time)
+    assert m_on["huge_pages"]["setting"] == "on" and "huge_pages" in m_on["timers_s"]
+    assert m_on["huge_pages"]["applied"] or m_on["huge_pages"]["reason"]
+    assert m_off["huge_pages"] == {"setting": "off", "applied": False}
+    assert m_auto["huge_pages"] == {"setting": "auto", "applied": False}
+    with pytest.raises(ValueError, match="huge_pages = 'always': must be one of auto, on, off"):
+        run(tmp_path, "bad", "T=50", huge_pages="always")

@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""A/B simulate time with the two variants taking turns, chunk by chunk, on one machine.
+
+On a shared machine (the 2-core VM, a cloud node) single runs of the same network vary
+by 10-30 % from minute to minute, more than most of the differences worth measuring
+(NESTML vs built-in, huge pages on vs off). Here both variants are built once, each in
+its own process holding its network, and then simulate alternately: A runs a chunk while
+B waits, then B runs a chunk while A waits, and so on. Both see the same machine
+conditions at the same time, so the per-chunk ratio is far steadier than the ratio of two
+separate runs.
+
+Each variant: ``--a`` / ``--b`` as ``model[,huge_pages]`` with model ``nestml`` or
+``builtin`` and huge_pages ``on``/``off`` (default ``off``), for example::
+
+    .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b nestml --chunks 7
+    .venv/bin/python benchmarks/interleaved.py --size 2e4 --a builtin,off --b builtin,on
+    .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b builtin   # A/A control
+
+The A/A control matters: two processes of the *same* variant differ too, because where
+malloc puts the nodes and buffers differs from process to process (measured at 1e4: up
+to +-20 % per pair). Compare a B/A ratio with the spread of A/A ratios, over several pairs.
+
+The networks are the benchmark sizes (``benchmarks/_common.py``), built with the
+package's own code (``balanced.network.build_network``), ``--threads`` threads each
+(default 2). The first chunk includes NEST's preparation (sorting connections) and is
+reported but left out of the ratio. Prints one line per chunk, then the median and total
+ratio B/A, and writes the rows as JSON (``--out``). Both networks are in memory at once:
+twice the memory of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, time
+cfg = json.loads(sys.argv[1])
+from balanced import hugepages, params as P
+from balanced.build import build_model
+from balanced.derived import derive
+from balanced.kernel import import_nest, setup_kernel
+from balanced.network import build_network
+p = P.resolve("tutorial", overrides=cfg["sets"])
+d = derive(p)
+nest = import_nest()
+module = build_model() if p.neuron_model == "nestml" else None
+setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
+t0 = time.perf_counter()
+net = build_network(nest, p, d, module.model if module else p.neuron_model)
+build_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+nest.Prepare()
+report = hugepages.collapse_anonymous_memory() if cfg["huge_pages"] == "on" else {"applied": False}
+nest.Cleanup()
+prepare_s = time.perf_counter() - t0
+print(json.dumps({"build_s": build_s, "prepare_s": prepare_s, "huge_pages": report}), flush=True)
+spikes = 0
+for line in sys.stdin:
+    if line.strip() == "quit":
+        break
+    t_ms = float(line)
+    c0, w0 = time.process_time(), time.perf_counter()
+    nest.Simulate(t_ms)
+    w1, c1 = time.perf_counter(), time.process_time()
+    n = int(net.spike_recorder.n_events)
+    spikes += n
+    net.spike_recorder.n_events = 0
+    print(json.dumps({"wall_s": w1 - w0, "cpu_s": c1 - c0, "spikes": n}), flush=True)
+print(json.dumps({"spikes": spikes, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
+      flush=True)
+"""
+
+
+def parse_variant(text: str) -> dict:
+    model, _, huge = text.partition(",")
+    if model not in C.MODEL_NAMES or huge not in ("", "on", "off"):
+        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off] with MODEL nestml or builtin")
+    return {"model": model, "huge_pages": huge or "off", "label": f"{model},{huge or 'off'}"}
+
+
+def start(python: str, variant: dict, n: int, threads: int, T: float, src: str | None) -> tuple:
+    cfg = {"sets": C.network_overrides(n, variant["model"], T=T), "threads": threads,
+           "huge_pages": variant["huge_pages"]}
+    proc = subprocess.Popen([python, "-c", CHILD, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=str(src or C.ROOT))
+    ready = proc.stdout.readline()
+    if not ready:
+        raise SystemExit(f"variant {variant['label']}: the child failed to build its network")
+    return proc, json.loads(ready)
+
+
+def ask(proc, text: str) -> dict:
+    proc.stdin.write(text + "\n")
+    proc.stdin.flush()
+    return json.loads(proc.stdout.readline())
+
+
+def _base(label: str) -> str:
+    """``model,huge_pages`` of a saved label (``builtin#1`` -> ``builtin,off``)."""
+    label = label.split("#")[0]
+    return label if "," in label else label + ",off"
+
+
+def summarize(paths: list[str]) -> list[dict]:
+    """Position-corrected ratios over saved runs, one row per (size, threads, pair of variants).
+
+    The process built second ran 3-10 % faster in A/A controls at N = 1e4, whatever it
+    held; so each pair of variants is measured in both orders and combined: with
+    ``g_xy`` the geometric mean of the total-time ratios with x as A and y as B,
+    ``ratio y/x = sqrt(g_xy / g_yx)`` and the position factor ``sqrt(g_xy * g_yx)``.
+    """
+    groups: dict = {}
+    for path in paths:
+        s = json.loads(Path(path).read_text())["summary"]
+        a, b = _base(s["a"]), _base(s["b"])
+        key = (s["size"], s["threads"], *sorted((a, b)))
+        groups.setdefault(key, {}).setdefault((a, b), []).append(s["ratio_total"])
+    rows = []
+    for (size, threads, x, y), orders in sorted(groups.items()):
+        def gmean(vals):
+            return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else None
+        g_xy, g_yx = gmean(orders.get((x, y), [])), gmean(orders.get((y, x), []))
+        row = {"size": size, "threads": threads, "x": x, "y": y,
+               "runs_x_first": len(orders.get((x, y), [])), "runs_y_first": len(orders.get((y, x), [])),
+               "y_over_x_x_first": g_xy and round(g_xy, 3), "x_over_y_y_first": g_yx and round(g_yx, 3)}
+        if x == y:  # A/A control: every run is "x first"
+            row.update(runs_y_first=None, x_over_y_y_first=None, position_factor=round(g_xy, 3))
+        elif g_xy and g_yx:
+            row["ratio_y_over_x"] = round(math.sqrt(g_xy / g_yx), 3)
+            row["position_factor"] = round(math.sqrt(g_xy * g_yx), 3)
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--summarize", nargs="+", metavar="JSON", default=None,
+                    help="print position-corrected ratios over saved runs (this script's JSON files) and exit")
+    ap.add_argument("--size", default="1e4", help="network size (1e3, 1e4, 2e4, 1e5 or a number)")
+    ap.add_argument("--a", help="variant A: MODEL[,on|off]")
+    ap.add_argument("--b", help="variant B: MODEL[,on|off]")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--chunk-ms", type=float, default=100.0)
+    ap.add_argument("--chunks", type=int, default=6, help="chunks per variant (the first is left out of the ratio)")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--src", default=None, help="measure the `balanced` package in this folder")
+    ap.add_argument("--out", default=str(C.RESULTS), help="folder for the JSON rows")
+    args = ap.parse_args(argv)
+    if args.summarize:
+        rows = summarize(args.summarize)
+        print(C.markdown_table(rows, ["size", "threads", "x", "y", "runs_x_first", "runs_y_first", "y_over_x_x_first",
+                                      "x_over_y_y_first", "ratio_y_over_x", "position_factor"]))
+        return 0
+    if not (args.a and args.b):
+        ap.error("--a and --b are required (or --summarize)")
+    n = C.parse_size(args.size)
+    a, b = parse_variant(args.a), parse_variant(args.b)
+    if a["label"] == b["label"]:  # A/A: the control that shows how much two processes of one variant differ
+        a["label"], b["label"] = a["label"] + "#1", b["label"] + "#2"
+    T = args.chunk_ms * args.chunks
+    procs = {}
+    for v in (a, b):  # built one after the other: building is not what is compared
+        procs[v["label"]], info = start(args.python, v, n, args.threads, T, args.src)
+        print(f"{v['label']:>12}: build {info['build_s']:.2f} s, prepare {info['prepare_s']:.2f} s, "
+              f"huge pages {info['huge_pages'].get('huge_mib', 0) if info['huge_pages'].get('applied') else 'no'}",
+              flush=True)
+    rows = []
+    for i in range(args.chunks):
+        row = {"chunk": i}
+        for v in (a, b) if i % 2 == 0 else (b, a):  # alternate who goes first
+            row[v["label"]] = ask(procs[v["label"]], f"{args.chunk_ms}")
+        rows.append(row)
+        ra, rb = row[a["label"]], row[b["label"]]
+        print(f"chunk {i}: {a['label']} {ra['wall_s']:.2f} s ({ra['spikes']} spikes), "
+              f"{b['label']} {rb['wall_s']:.2f} s ({rb['spikes']} spikes), B/A {rb['wall_s'] / ra['wall_s']:.3f}",
+              flush=True)
+    ends = {label: ask(proc, "quit") for label, proc in procs.items()}
+    for proc in procs.values():
+        proc.wait()
+    steady = rows[1:] or rows
+    ratios = [r[b["label"]]["wall_s"] / r[a["label"]]["wall_s"] for r in steady]
+    total = {v["label"]: sum(r[v["label"]]["wall_s"] for r in steady) for v in (a, b)}
+    cpu = {v["label"]: sum(r[v["label"]]["cpu_s"] for r in steady) for v in (a, b)}
+    summary = {"size": args.size, "N": n, "threads": args.threads, "a": a["label"], "b": b["label"],
+               "chunk_ms": args.chunk_ms, "chunks": args.chunks, "ratio_median": statistics.median(ratios),
+               "ratio_min": min(ratios), "ratio_max": max(ratios), "ratio_total": total[b["label"]] / total[a["label"]],
+               "ratio_cpu": cpu[b["label"]] / cpu[a["label"]], "total_s": total, "spikes": {k: e["spikes"] for k, e in ends.items()},
+               "peak_rss_mb": {k: e["peak_rss_mb"] for k, e in ends.items()}}
+    print(f"B/A ({b['label']} / {a['label']}), chunks 1-{args.chunks - 1}: median {summary['ratio_median']:.3f} "
+          f"(min {summary['ratio_min']:.3f}, max {summary['ratio_max']:.3f}), total {summary['ratio_total']:.3f}, "
+          f"CPU time {summary['ratio_cpu']:.3f}; spikes {summary['spikes']}; peak RSS {summary['peak_rss_mb']}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace("#", "")
+    path.write_text(C.portable_json({"machine": C.machine(), "summary": summary, "chunks": rows}))
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -129,10 +129,13 @@ def collapse_anonymous_memory() -> dict:
         huge = int(THP_PMD_SIZE.read_text())
     except (OSError, ValueError):
         huge = 2 << 20
-    libc = ctypes.CDLL(None, use_errno=True)  # the symbols already loaded: libc's madvise
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    libc.madvise.restype = ctypes.c_int
-    ranges = _writable_anonymous_ranges(huge)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the symbols already loaded: libc's madvise
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.madvise.restype = ctypes.c_int
+        ranges = _writable_anonymous_ranges(huge)
+    except (OSError, AttributeError) as exc:  # no /proc, no madvise symbol
+        return {**report, "reason": f"cannot ask for huge pages here ({exc})"}
     failed, errnos = 0, set()
     for start, length in ranges:
         # MADV_HUGEPAGE also lets later page faults in the range get huge pages directly.

@@ -168,8 +168,10 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
                 # NEST sorts the connections and allocates the nodes' ring buffers in its
                 # first Prepare: collapse after that, so that they are covered too.
                 nest.Prepare()
-                manifest["huge_pages"].update(hugepages.collapse_anonymous_memory())
-                nest.Cleanup()
+                try:
+                    manifest["huge_pages"].update(hugepages.collapse_anonymous_memory())
+                finally:
+                    nest.Cleanup()
             if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
                 say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}

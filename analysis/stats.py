@@ -305,28 +305,28 @@ def active_subsample(ps: PopulationSpikes, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(active, size=n, replace=False))
 
 
-def neo_trains(ps: PopulationSpikes, indices: np.ndarray) -> list:
-    """neo.SpikeTrain objects (ms) for the chosen neurons only, on the analysis window."""
-    import neo
-    import quantities as pq
-
-    return [neo.SpikeTrain(ps.train_times(int(i)) * pq.ms, t_start=ps.t_start * pq.ms, t_stop=ps.t_stop * pq.ms)
-            for i in indices]
-
-
 def pairwise_correlations(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 10.0) -> np.ndarray:
     """Correlation coefficients of all distinct pairs of ``indices`` (upper triangle) from
-    ``elephant.spike_train_correlation.correlation_coefficient`` on a BinnedSpikeTrain."""
-    if len(indices) < 2 or n_bins_of(ps.t_start, ps.t_stop, bin_ms) < 2:
+    ``elephant.spike_train_correlation.correlation_coefficient`` on a BinnedSpikeTrain.
+
+    The counts are binned here (:func:`bin_index`, Elephant's rule, tested equal) and
+    handed to ``BinnedSpikeTrain`` as a matrix: building it from neo SpikeTrains costs
+    0.3 s at the tutorial size in unit checks alone, half of this function's time.
+    """
+    n_bins = n_bins_of(ps.t_start, ps.t_stop, bin_ms)
+    if len(indices) < 2 or n_bins < 2:
         return np.empty(0)
     import quantities as pq
     from elephant.conversion import BinnedSpikeTrain
     from elephant.spike_train_correlation import correlation_coefficient
 
+    counts = np.zeros((len(indices), n_bins), dtype=np.int64)
+    for row, i in enumerate(indices):
+        b = bin_index(ps.train_times(int(i)), ps.t_start, bin_ms)
+        np.add.at(counts[row], b[b < n_bins], 1)  # spikes in a last partial bin are dropped, as Elephant does
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        binned = BinnedSpikeTrain(neo_trains(ps, indices), bin_size=bin_ms * pq.ms,
-                                  t_start=ps.t_start * pq.ms, t_stop=ps.t_stop * pq.ms)
+        binned = BinnedSpikeTrain(counts, bin_size=bin_ms * pq.ms, t_start=ps.t_start * pq.ms)
         cc = correlation_coefficient(binned)
     iu = np.triu_indices(len(indices), k=1)
     return np.asarray(cc)[iu]

@@ -406,3 +406,27 @@ def test_select_population_sorts_like_a_stable_argsort():
     ps2 = stats.select_population(neuron[perm], time[perm], Population("I", 100, 300), 10.0, 990.0)
     np.testing.assert_array_equal(ps2.index, ps.index)
     np.testing.assert_array_equal(ps2.time, ps.time)
+
+
+def test_correlations_equal_elephant_on_a_grid_with_edge_spikes():
+    # NEST's spike times lie on the 0.1 ms grid, so many fall exactly on (or within rounding
+    # of) a 10 ms bin edge, and some in the last partial bin: the counts binned here must
+    # give Elephant's coefficients from neo SpikeTrains exactly.
+    rng = np.random.default_rng(4)
+    n, t0, t1 = 30, 50.0, 955.0  # 90 whole bins and a 5 ms partial one
+    neuron, time = [], []
+    for i in range(n):
+        t = np.round(rng.uniform(0.0, 1000.0, 25 + i) / 0.1) * 0.1
+        t = np.concatenate([t, [60.0, 70.0 - 1e-12, 0.1 * 1000, 950.0, 954.9]])  # edges, near-edges, partial bin
+        neuron.append(np.full(len(t), i))
+        time.append(t)
+    neuron, time = np.concatenate(neuron), np.concatenate(time)
+    ps = stats.select_population(neuron, time, Population("E", 0, n), t0, t1)
+    sub = np.arange(n)
+    mine = stats.pairwise_correlations(ps, sub, 10.0)
+    trains = [neo.SpikeTrain(ps.train_times(i) * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms) for i in sub]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = correlation_coefficient(BinnedSpikeTrain(trains, bin_size=10 * pq.ms, t_start=t0 * pq.ms,
+                                                       t_stop=t1 * pq.ms))
+    np.testing.assert_allclose(mine, ref[np.triu_indices(n, 1)], rtol=1e-12, atol=1e-15)

@@ -118,7 +118,7 @@ def collapse_anonymous_memory() -> dict:
     """
     mode = thp_mode()
     report: dict = {"applied": False, "thp": mode, "huge_mib": 0, "ranges": 0, "ranges_failed": 0, "seconds": 0.0}
-    if not sys.platform.startswith("linux") or mode is None:
+    if mode is None:  # not Linux, or a kernel without THP
         return {**report, "reason": "no transparent huge pages on this system"}
     if mode == "never":
         return {**report, "reason": "transparent huge pages are disabled (mode 'never')"}

@@ -101,6 +101,23 @@ def _chunk_edges(T: float, chunk_ms: float, dt: float, extra: float | None) -> l
     return sorted(float(e) for e in edges)
 
 
+def prepare_in_huge_pages(nest) -> dict:
+    """Let NEST prepare the simulation, then move the process's heap into huge pages
+    (:func:`balanced.hugepages.collapse_anonymous_memory`, whose report it returns).
+
+    NEST sorts the connections and allocates the nodes' ring buffers in its first
+    ``Prepare``: collapsing after that covers them too. Under MPI every rank must call
+    this (``Prepare`` communicates between ranks).
+    """
+    from . import hugepages
+
+    nest.Prepare()
+    try:
+        return hugepages.collapse_anonymous_memory()
+    finally:
+        nest.Cleanup()
+
+
 def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
                 preset: str | None = None, chunk_ms: float = 100.0, progress: bool = True,
                 perturbation: Perturbation | None = None, diagnosis: list[str] | None = None,
@@ -165,13 +182,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         # between ranks, so all of them must call it or none.
         if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
             with timers.phase("huge_pages"):
-                # NEST sorts the connections and allocates the nodes' ring buffers in its
-                # first Prepare: collapse after that, so that they are covered too.
-                nest.Prepare()
-                try:
-                    manifest["huge_pages"].update(hugepages.collapse_anonymous_memory())
-                finally:
-                    nest.Cleanup()
+                manifest["huge_pages"].update(prepare_in_huge_pages(nest))
             if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
                 say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}

@@ -224,7 +224,8 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
     row = {
         "size": size_label(n), "N": n, "K": indegree_of(n, k), "model": model, "threads": threads, "ranks": ranks,
         "synapse_model": m["model"].get("synapse_model"),
-        "huge_pages": _huge_pages_label(m.get("huge_pages")),
+        "huge_pages": (m.get("huge_pages") or {}).get("setting", "-"),
+        "huge_mib": (m.get("huge_pages") or {}).get("huge_mib", 0),
         "synapses": n_syn, "spikes": n_spk,
         "import_kernel_s": round(probe.get("t_before_run_s", 0.0) + res["startup_s"] + timers.get("kernel", 0.0)
                                  + timers.get("build", 0.0), 3),
@@ -248,15 +249,6 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
             v = nt[key]
             row["nest_" + key[5:]] = round(max(v) if isinstance(v, list) else float(v), 3)
     return row
-
-
-def _huge_pages_label(report: dict | None) -> str:
-    """``off`` / ``on (MiB)`` / the setting, for a table cell."""
-    if not report:
-        return "-"
-    if report.get("applied"):
-        return f"{report['setting']}: {report.get('huge_mib', 0):.0f} MiB"
-    return str(report.get("setting", "-"))
 
 
 # --------------------------------------------------------------------------- machine

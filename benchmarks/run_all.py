@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "huge_pages", "synapses", "build_s", "simulate_s",
+COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "huge_pages", "huge_mib", "synapses", "build_s", "simulate_s",
            "simulate_s_min", "e2e_s", "e2e_s_min", "peak_rss_mb", "bytes_per_synapse", "bytes_per_synapse_steady", "events_per_s", "rate_hz"]
 PROFILE_COLUMNS = ["size", "model", "threads", "synapse_model", "import_kernel_s", "build_s", "huge_pages_s", "simulate_s",
                    "write_merge_s", "analysis_s", "e2e_s", "nest_construction_create", "nest_construction_connect",
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             runs.append(row)
             raw.append({"config": cfg, "row": row, "result": {k: v for k, v in res.items() if k != "spikes"}})
             print(f"  {row['size']:>4} {model:<7} threads {threads} {row['synapse_model']:<24} huge pages "
-                  f"{row['huge_pages']} rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
+                  f"{row['huge_pages']} ({row['huge_mib']} MiB) rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
                   f"e2e {row['e2e_s']:.2f} s, peak {row['peak_rss_mb']:.0f} MB, "
                   f"{row['bytes_per_synapse']} B/syn (CPU busy before: {busy}%)", flush=True)
         table.append(aggregate(runs))
@@ -135,9 +135,9 @@ def main(argv=None) -> int:
             continue
         ref = next((b for b in table if b["model"] == "builtin" and b["N"] == r["N"] and b["threads"] == r["threads"]
                     and b["synapse_model"] == r["synapse_model"]
-                    and b["huge_pages"].split(":")[0] == r["huge_pages"].split(":")[0]), None)
+                    and b["huge_pages"] == r["huge_pages"]), None)
         if ref and ref["simulate_s"]:
-            ratios.append({"size": r["size"], "threads": r["threads"], "huge_pages": r["huge_pages"].split(":")[0],
+            ratios.append({"size": r["size"], "threads": r["threads"], "huge_pages": r["huge_pages"],
                            "nestml_simulate_s": r["simulate_s"], "builtin_simulate_s": ref["simulate_s"],
                            "ratio": round(r["simulate_s"] / ref["simulate_s"], 3),
                            "same_spike_count": r["spikes"] == ref["spikes"]})

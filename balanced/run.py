@@ -182,7 +182,10 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         # between ranks, so all of them must call it or none.
         if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
             with timers.phase("huge_pages"):
-                manifest["huge_pages"].update(prepare_in_huge_pages(nest))
+                # A process started with the malloc tunables (``balanced run`` re-executes
+                # itself so) built the network in huge pages already: nothing to move.
+                manifest["huge_pages"].update(hugepages.malloc_report() if hugepages.malloc_asks()
+                                              else prepare_in_huge_pages(nest))
             if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
                 say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}

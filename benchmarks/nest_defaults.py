@@ -2,7 +2,9 @@
 for "end to end faster than NEST's defaults" (issue: N = 2e4, K = 1000, 2 threads).
 
 Plain PyNEST, no `balanced` code: `iaf_psc_exp` (C_m = tau_m so 1 pA = 1 mV), the default
-`static_synapse`, `fixed_indegree` E->E, E->I, I->E, I->I, constant drive I_e = Ib, a
+`static_synapse`, `fixed_indegree` E->E, E->I, I->E, I->I (repeated sources allowed,
+NEST's default; ``--no-multapses``: K distinct sources per target, the graph `balanced`
+builds, which NEST connects more slowly), constant drive I_e = Ib, a
 spike recorder in memory, one `Simulate`, spikes written with numpy. NEST's OpenMP wait
 policy is left at libgomp's default. Prints one JSON line with the phase times; the
 parent measures the process's wall time.
@@ -38,7 +40,7 @@ E = nest.Create("iaf_psc_exp", half, params=neuron)
 I = nest.Create("iaf_psc_exp", a["n"] - half, params=neuron)
 (E + I).V_m = nest.random.normal(-60.0, 10.0)
 for src, w in ((E, j), (I, -j)):
-    nest.Connect(src, E + I, {"rule": "fixed_indegree", "indegree": k}, {"weight": w, "delay": 0.1})
+    nest.Connect(src, E + I, {"rule": "fixed_indegree", "indegree": k, **a["conn_flags"]}, {"weight": w, "delay": 0.1})
 sr = nest.Create("spike_recorder")
 nest.Connect(E + I, sr)
 t_build = time.perf_counter()
@@ -60,12 +62,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--T", type=float, default=1000.0, help="model time, ms")
     ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--no-multapses", action="store_true",
+                    help="K distinct sources per target (allow_multapses=False, as `balanced`'s presets); "
+                         "NEST's default allows repeats")
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     env["PYNEST_QUIET"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = dict(n=args.n, k=args.k, threads=args.threads, T=args.T, seed=args.seed, out=os.path.join(tmp, "spikes.npz"))
+        cfg = dict(n=args.n, k=args.k, threads=args.threads, T=args.T, seed=args.seed, out=os.path.join(tmp, "spikes.npz"),
+                   conn_flags={"allow_multapses": False} if args.no_multapses else {})
         t0 = time.perf_counter()
         out = subprocess.run([args.python, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
@@ -73,7 +79,7 @@ def main(argv=None) -> int:
         print(out.stderr[-3000:], file=sys.stderr)
         return 1
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    res.update(e2e_s=wall, n=args.n, k=args.k, threads=args.threads, T_ms=args.T,
+    res.update(e2e_s=wall, n=args.n, k=args.k, threads=args.threads, T_ms=args.T, allow_multapses=not args.no_multapses,
                events_per_s=res["spikes"] * (2 * min(args.k, args.n // 2)) / res["simulate_s"])
     print(json.dumps(res))
     return 0

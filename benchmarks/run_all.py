@@ -60,6 +60,8 @@ def parse_args(argv=None):
                     help="synapse_model values (auto = static_synapse_hom_w_hpc; static_synapse = NEST's default)")
     ap.add_argument("--huge-pages", nargs="+", default=["auto"], choices=["auto", "on", "off"],
                     help="`balanced run --huge-pages` settings to measure (default auto)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra parameter override for every configuration (repeatable), e.g. allow_multapses=true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (table: median, and min)")
     ap.add_argument("--T", type=float, default=1000.0, help="simulated time, ms (default 1000)")
     ap.add_argument("--no-analysis", action="store_true", help="stop `balanced run` after the merge (no stats/figures)")
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
         n = C.parse_size(size)
         runs = []
         for rep in range(args.repeat):
-            extra = (f"synapse_model={syn}",) if syn != "auto" else ()
+            extra = ((f"synapse_model={syn}",) if syn != "auto" else ()) + tuple(args.sets)
             cfg = {"threads": threads, "sets": C.network_overrides(n, model, T=args.T, extra=extra),
                    "no_analysis": args.no_analysis, "huge_pages": huge}
             busy = C.busy_cpu_percent(0.5)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 
+import numpy as np
 import pytest
 
 from balanced import params as P
@@ -131,3 +132,21 @@ def test_unknown_figure_is_a_clear_error(tmp_path, verb):
     assert proc.returncode == 2, proc.stderr
     assert "unknown figure 'rasta'" in proc.stderr and "raster_rate" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_run_with_huge_pages_restarts_with_malloc_asking(tmp_path):
+    # `run --huge-pages on` re-executes itself with glibc's malloc asking for huge pages
+    # (where glibc 2.35+ and THP allow it, as on the CI machine): the network is built in
+    # huge pages, nothing is collapsed afterwards, and the spikes are those of a run without.
+    from balanced import hugepages, rundir
+    common = ("run", "--no-analysis", "--quiet", "--set", "T=200", "--set", "record_n=0")
+    balanced(*common, "--out", str(tmp_path / "on"), "--huge-pages", "on")
+    balanced(*common, "--out", str(tmp_path / "off"), "--huge-pages", "off")
+    on, off = rundir.load_run(tmp_path / "on"), rundir.load_run(tmp_path / "off")
+    assert np.array_equal(on.spikes.neuron, off.spikes.neuron) and np.array_equal(on.spikes.time, off.spikes.time)
+    report = on.manifest["huge_pages"]
+    if hugepages.malloc_can_ask():
+        assert report["method"] == "malloc" and report["applied"] and report["huge_mib"] > 0, report
+    else:
+        assert report["method"] == "collapse", report
+    assert off.manifest["huge_pages"] == {"setting": "off", "applied": False}

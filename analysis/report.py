@@ -55,17 +55,20 @@ def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_s
     return result, json_ready(summary)
 
 
-def preload() -> None:
-    """Import what computing and drawing a report needs (Elephant with SciPy, matplotlib)
-    and draw a small figure to PNG and PDF in memory (the first save loads fonts and the
-    PDF backend): about 3 s on a 2-core VM. :mod:`balanced.analysis.worker` calls it while
-    NEST runs."""
+def preload_statistics() -> None:
+    """Import what computing the statistics needs: Elephant, with SciPy's stats and signal
+    (about 2 s on a 2-core VM)."""
     import elephant.conversion  # noqa: F401
     import elephant.kernels  # noqa: F401
     import elephant.spike_train_correlation  # noqa: F401
     import elephant.statistics  # noqa: F401
-    import matplotlib.pyplot as plt
     import scipy.signal  # noqa: F401
+
+
+def preload_figures() -> None:
+    """Import matplotlib and draw a small figure to PNG and PDF in memory (the first save
+    loads fonts and the PDF backend): about 1-1.3 s on a 2-core VM."""
+    import matplotlib.pyplot as plt
 
     from . import plots
 
@@ -100,18 +103,21 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str
 
 def analyze_run(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
                 out_dir: str | os.PathLike | None = None, figures: bool | tuple[str, ...] = True,
-                params: _stats.AnalysisParams | None = None) -> dict[str, Any]:
+                params: _stats.AnalysisParams | None = None, render=None) -> dict[str, Any]:
     """Analyse a complete run directory; write ``stats.json`` and figures; return the stats dict.
 
     ``out_dir`` defaults to ``RUN_DIR/analysis``. Window in ms, default (50, T - 50).
     ``figures``: True (all), False (none) or the stems to draw (see :func:`parse_figures`).
+    ``render``: what turns (statistics, stems) into {file name: bytes}; default
+    :func:`render_figures` here (the analysis worker passes one that draws in its figure
+    process, :class:`balanced.analysis.worker.FigureProcess`).
     Raises :class:`RunDirError` (incomplete or corrupted run) or ValueError (bad window)
     before anything is written.
     """
     run_dir = Path(run_dir)
     result, summary = compute_report(run_dir, t_start, t_stop, params)
     stems = FIGURE_STEMS if figures is True else tuple(figures or ())
-    rendered = render_figures(result, stems) if stems else {}
+    rendered = (render or render_figures)(result, stems) if stems else {}
     summary["figures"] = sorted(rendered)
     text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
     out = Path(out_dir) if out_dir is not None else run_dir / ANALYSIS_DIR

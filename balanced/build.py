@@ -33,7 +33,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import importlib.metadata
 import importlib.resources
 import importlib.util
 import json

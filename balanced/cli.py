@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,12 +47,12 @@ def _preset_name(args) -> str:
 # ----------------------------------------------------------------------------- verbs
 def cmd_config_show(args) -> int:
     from .params import to_toml
-    from .theory import diagnose_params, format_diagnosis
+    from .theory import diagnosis_lines
     params = _resolve(args)
     header = f"balanced {__version__}: resolved parameters (preset: {_preset_name(args)})"
     print(to_toml(params, header=header), end="")
     print("\n# ---- regime diagnosis (not parameters)")
-    print("\n".join(f"# {line}" for line in format_diagnosis(diagnose_params(params)).splitlines()))
+    print("\n".join(f"# {line}" for line in diagnosis_lines(params)))
     return 0
 
 
@@ -78,8 +79,6 @@ def cmd_run(args) -> int:
     from .build import mpi_world_size_from_env
     from .kernel import choose_threads, usable_cores
     params = _resolve(args)
-    if args.may_restart:
-        _start_again_with_malloc_huge_pages(args, params, mpi_world_size_from_env())
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
     if args.no_analysis:
         _simulate(args, params, out)
@@ -90,37 +89,22 @@ def cmd_run(args) -> int:
     if not worker_fits(threads, usable_cores(), mpi_world_size_from_env()):
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
-    with AnalysisWorker() as worker:  # imports Elephant and matplotlib on another core meanwhile
-        manifest = _simulate(args, params, out)
+    # the worker diagnoses the regime and imports Elephant and matplotlib meanwhile
+    with AnalysisWorker(figures=bool(figures), params=params) as worker:
+        manifest = _simulate(args, params, out, diagnosis=worker.diagnosis)
         if manifest.get("status") != "complete":
             return 0
         return worker.analyze([out, "--figures", ",".join(figures) or "none"])
 
 
-def _start_again_with_malloc_huge_pages(args, params, ranks: int) -> None:
-    """Re-execute this command with glibc's malloc asking for huge pages from the start,
-    when the run wants huge pages (``--huge-pages``, judged per rank as the run will) and
-    this process did not start that way. The network is then built straight into huge
-    pages, instead of being moved there after it is built (1-8 s at N = 2e4 on the 2-core
-    VM; see :mod:`balanced.hugepages`). glibc reads its tunables only at start, hence the
-    exec: same PID, same arguments, nothing done yet (under MPI, before MPI_Init).
-    Returns where the exec is not needed or not possible."""
-    import os
-    from . import hugepages
-    from .derived import derive
-    if not hugepages.wanted(args.huge_pages, int(derive(params).n_synapses_expected / ranks)):
-        return
-    if hugepages.malloc_asks() or not hugepages.malloc_can_ask() or not getattr(sys, "orig_argv", None):
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], hugepages.environment_with_tunables(os.environ))
-
-
-def _simulate(args, params, out: Path) -> dict:
+def _simulate(args, params, out: Path, diagnosis=None) -> dict:
+    """``diagnosis``: lines or a function returning them (default: computed here, now)."""
+    from .kernel import import_nest
     from .run import run_network
-    from .theory import diagnose_params, format_diagnosis
-    diagnosis = format_diagnosis(diagnose_params(params)).splitlines()
+    import_nest(nest_plotting=False)  # run_network's own import finds it; figures are drawn elsewhere
+    if diagnosis is None:
+        from .theory import diagnosis_lines
+        diagnosis = diagnosis_lines(params)
     return run_network(params, out, threads=args.threads, overwrite=args.overwrite,
                        preset=_preset_name(args), progress=not args.quiet, diagnosis=diagnosis,
                        huge_pages=args.huge_pages)
@@ -142,11 +126,11 @@ def _figures(text: str | None) -> tuple[str, ...]:
         raise ParamError(str(exc)) from exc
 
 
-def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...]) -> int:
+def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...], render=None) -> int:
     from .analysis.report import analyze_run, format_table
     from .params import ParamError
     try:
-        stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures)
+        stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures, render=render)
     except ValueError as exc:  # a window outside the run: the user's input, exit 2
         raise ParamError(str(exc)) from exc
     print(format_table(stats))
@@ -157,7 +141,8 @@ def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...]) -> int:
 
 
 def cmd_analyze(args) -> int:
-    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures))
+    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures),
+                    render=getattr(args, "render", None))
 
 
 def cmd_doctor(args) -> int:
@@ -295,31 +280,51 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, *, may_restart: bool | None = None) -> int:
-    """The ``balanced`` command. ``may_restart``: whether ``run`` may re-execute this
-    process's own command line (``sys.orig_argv``) to start with malloc asking for huge
-    pages; by default only when ``argv`` is None (a caller passing ``argv``, a test or a
-    script, is usually not the process's own command)."""
-    args = make_parser().parse_args(argv)
-    args.may_restart = argv is None if may_restart is None else may_restart
-    from .build import BuildError
-    from .params import ParamError
-    from .rundir import RunDirError
-    from .run import RunError
-    from .kernel import NestUnavailable
-    from .sweep import SweepError
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(make_parser().parse_args(argv))
+
+
+def console_main() -> None:
+    """The ``balanced`` command (and ``python -m balanced``): :func:`main`, then exit.
+
+    After a run in a process without MPI, everything is on disk and flushed, so the process
+    ends at once instead of tearing down NEST's network and the interpreter (0.3 s after
+    the tutorial network, seconds after a large one). With MPI the normal exit stays: NEST
+    finalises MPI there.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    nest = sys.modules.get("nest")
+    if nest is not None and not nest.build_info.get("have_mpi", True):
+        os._exit(code)
+    sys.exit(code)
+
+
+def dispatch(args) -> int:
+    """Run a parsed command; a user's error becomes a message and an exit status."""
     try:
         return args.func(args)
-    except ParamError as exc:
-        print(f"balanced: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (BuildError, RunDirError, RunError, NestUnavailable, SweepError) as exc:
-        print(f"balanced: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         print("balanced: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # imported here, not before the command: `run` starts its analysis worker before
+        # anything imports NumPy (balanced.rundir and balanced.run do)
+        from .build import BuildError
+        from .kernel import NestUnavailable
+        from .params import ParamError
+        from .run import RunError
+        from .rundir import RunDirError
+        from .sweep import SweepError
+        if isinstance(exc, ParamError):
+            print(f"balanced: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, (BuildError, RunDirError, RunError, NestUnavailable, SweepError)):
+            print(f"balanced: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -12,31 +12,16 @@ the same (only where the bytes live changes, not what they are).
 
 Most distributions set ``/sys/kernel/mm/transparent_hugepage/enabled`` to ``madvise``:
 huge pages only where a program asks for them. glibc's malloc, which allocates NEST's
-nodes and connections, does not ask unless told to when the process starts. Two ways,
-best first:
-
-1. **malloc asks from the start** (:data:`MALLOC_TUNABLES`, glibc 2.35+): with
-   ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1`` malloc marks its
-   heap ``MADV_HUGEPAGE`` as it grows, so the network is built straight into huge pages
-   and nothing has to be moved later. ``arena_max=1`` keeps every thread's allocations in
-   that one heap (with NEST's default of one arena per thread, the other threads' arenas
-   stay in small pages; NEST allocates connections in blocks, so the shared lock costs
-   nothing measurable). glibc reads tunables only when a process starts, so
-   ``balanced run`` re-executes itself once with them (:func:`environment_with_tunables`)
-   when a run wants huge pages.
-2. **collapse afterwards** (:func:`collapse_anonymous_memory`, Linux 6.1+): in a process
-   that did not start that way (a notebook calling :func:`balanced.run.run_network`),
-   after NEST has built the network and allocated its buffers, ask for huge pages
-   (``MADV_HUGEPAGE``) and have the kernel move the existing pages now
-   (``MADV_COLLAPSE``), costing about 1-4 s per GiB of heap on the 2-core VM.
-
-Nothing here needs privileges or changes a system setting; where it is not possible
-(another OS or C library, an older kernel, THP ``never``) it does nothing and says why.
+nodes and connections, does not ask. So after NEST has built the network and allocated
+its buffers, :func:`collapse_anonymous_memory` asks for them (``MADV_HUGEPAGE``) and
+has the kernel move the existing pages into huge pages now (``MADV_COLLAPSE``, Linux
+6.1+), costing about 0.5-2 s per GiB of heap. Nothing here needs privileges or changes a
+system setting; where it is not possible (another OS, an older kernel, THP ``never``)
+it does nothing and says why.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -82,60 +67,6 @@ def support() -> dict:
     return {"thp": mode, "kernel": release, "collapse": bool(mode in ("always", "madvise") and new_enough)}
 
 
-# glibc tunables (read at process start) that make malloc itself ask for huge pages:
-# ``hugetlb=1`` madvises the heap as it grows, ``arena_max=1`` keeps all threads in that heap.
-MALLOC_TUNABLES = {"glibc.malloc.hugetlb": "1", "glibc.malloc.arena_max": "1", "glibc.malloc.tcache_count": "4096"}
-GLIBC_MIN_VERSION = (2, 35)  # first glibc with glibc.malloc.hugetlb
-
-
-def glibc_version() -> tuple[int, int] | None:
-    """The C library's version if it is glibc (``(2, 36)``), else None (musl, macOS)."""
-    try:
-        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
-        major, minor = version.split(".")[:2]
-        return (int(major), int(minor)) if name == "glibc" else None
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def malloc_can_ask() -> bool:
-    """Whether starting a process with :data:`MALLOC_TUNABLES` gives it huge pages here:
-    glibc 2.35+ and THP ``madvise`` or ``always``."""
-    version = glibc_version()
-    return version is not None and version >= GLIBC_MIN_VERSION and thp_mode() in ("always", "madvise")
-
-
-def _tunables(environ) -> dict[str, str]:
-    items = (item.partition("=") for item in environ.get("GLIBC_TUNABLES", "").split(":") if item)
-    return {key: value for key, _, value in items}
-
-
-def malloc_asks(environ=os.environ) -> bool:
-    """Whether this process started with :data:`MALLOC_TUNABLES` on a glibc that honours
-    them, so its heap is already in huge pages (``environ``: the process's environment,
-    which glibc read when it started)."""
-    current = _tunables(environ)
-    return malloc_can_ask() and all(current.get(k) == v for k, v in MALLOC_TUNABLES.items())
-
-
-def environment_with_tunables(environ) -> dict[str, str]:
-    """A copy of ``environ`` whose ``GLIBC_TUNABLES`` has :data:`MALLOC_TUNABLES` set and
-    keeps the user's other tunables."""
-    tunables = {**_tunables(environ), **MALLOC_TUNABLES}
-    return {**environ, "GLIBC_TUNABLES": ":".join(f"{k}={v}" for k, v in tunables.items())}
-
-
-def malloc_report() -> dict:
-    """The report of a run whose malloc asked for huge pages from the start (keys as
-    :func:`collapse_anonymous_memory`'s, ``method`` ``"malloc"``)."""
-    huge_mib = round(_anon_huge_kib() / 1024, 1)
-    report = {"applied": huge_mib > 0, "method": "malloc", "thp": thp_mode(), "huge_mib": huge_mib,
-              "ranges": 0, "ranges_failed": 0, "seconds": 0.0}
-    if not huge_mib:
-        report["reason"] = "malloc asked, but the kernel gave no huge pages (none free?)"
-    return report
-
-
 def wanted(setting: str, n_synapses: int) -> bool:
     """Whether a run with ``n_synapses`` (on this rank) should collapse its memory.
 
@@ -178,7 +109,7 @@ def _writable_anonymous_ranges(huge: int) -> list[tuple[int, int]]:
 def collapse_anonymous_memory() -> dict:
     """Move this process's heap into transparent huge pages now; return what happened.
 
-    Keys: ``applied`` (bool), ``method`` (``"collapse"``), ``thp`` (the kernel's mode), ``huge_mib`` (this process's
+    Keys: ``applied`` (bool), ``thp`` (the kernel's mode), ``huge_mib`` (this process's
     memory in huge pages afterwards), ``ranges`` / ``ranges_failed`` (mappings asked /
     refused), ``errnos`` (why: EINVAL for thread stacks, which Linux 6.7+ keeps in small
     pages, or for every range on a kernel without MADV_COLLAPSE; EAGAIN/ENOMEM when no free
@@ -186,8 +117,7 @@ def collapse_anonymous_memory() -> dict:
     Never raises: huge pages are an optimisation, never a reason for a run to fail.
     """
     mode = thp_mode()
-    report: dict = {"applied": False, "method": "collapse", "thp": mode, "huge_mib": 0, "ranges": 0,
-                    "ranges_failed": 0, "seconds": 0.0}
+    report: dict = {"applied": False, "thp": mode, "huge_mib": 0, "ranges": 0, "ranges_failed": 0, "seconds": 0.0}
     if mode is None:  # not Linux, or a kernel without THP
         return {**report, "reason": "no transparent huge pages on this system"}
     if mode == "never":

@@ -8,6 +8,7 @@ through the code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -69,12 +70,30 @@ def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
         print(message, end=end, file=sys.stderr, flush=flush)
 
 
-def import_nest():
+@contextlib.contextmanager
+def _unimportable(name: str):
+    """``import name`` raises ImportError inside the block, unless it was imported before."""
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # the import system's marker for "cannot be imported"
+    try:
+        yield
+    finally:
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
+
+
+def import_nest(*, nest_plotting: bool = True):
     """Import NEST quietly and check that it can run with the processes it was started with.
 
     Before the import, sets the OpenMP wait policy (:func:`apply_omp_wait_policy`) unless
     the user has chosen one. Raises :class:`NestUnavailable` when NEST is missing, or when the process was started by
     ``mpirun`` with several ranks but NEST has no MPI (each rank would run a full copy).
+    ``nest_plotting=False`` (the command line): PyNEST imports matplotlib for its spatial
+    plotting helpers if it can (0.25 s on the 2-core VM, on the critical path of a short
+    run); not needed here, so NEST is imported without them (``nest.PlotLayer`` and
+    friends then say matplotlib is missing). No effect if matplotlib is already imported.
     """
     global _RANK
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner
@@ -86,7 +105,8 @@ def import_nest():
     if facts is not None and not facts.get("have_mpi"):
         raise NestUnavailable(_no_mpi_message(world, facts.get("version", "?")))
     try:
-        import nest  # noqa: PLC0415 (imported lazily: the package must import without NEST)
+        with contextlib.nullcontext() if nest_plotting else _unimportable("matplotlib"):
+            import nest  # noqa: PLC0415 (imported lazily: the package must import without NEST)
     except ImportError as exc:
         raise NestUnavailable(
             f"NEST cannot be imported ({exc}). Install it with `make setup` (PyPI wheel, threads) or "

@@ -158,7 +158,7 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     """
     from .analysis.report import analyze_run
     from .run import Perturbation, run_network
-    from .theory import diagnose_params, format_diagnosis
+    from .theory import diagnosis_lines
 
     out = Path(out)
     n_total = params.N_E + params.N_I
@@ -175,7 +175,7 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     out.mkdir(parents=True, exist_ok=True)
     if (out / DIVERGENCE_FILE).exists() and not overwrite:
         raise ParamError(f"{out} already holds a perturbation experiment; pass --overwrite or choose another --out")
-    diagnosis = format_diagnosis(diagnose_params(params)).splitlines()
+    diagnosis = diagnosis_lines(params)
     pert = Perturbation(neuron, time_ms) if perturb else None
     ref_dir, pert_dir = out / "reference", out / "perturbed"
     man_r = run_network(params, ref_dir, threads=threads, overwrite=True, preset=preset, progress=progress,

@@ -13,6 +13,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -120,7 +121,7 @@ def prepare_in_huge_pages(nest) -> dict:
 
 def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
                 preset: str | None = None, chunk_ms: float = 100.0, progress: bool = True,
-                perturbation: Perturbation | None = None, diagnosis: list[str] | None = None,
+                perturbation: Perturbation | None = None, diagnosis: list[str] | Callable[[], list[str]] | None = None,
                 huge_pages: str = "auto") -> dict:
     """Simulate ``params`` and write the run directory ``out``; return the final manifest.
 
@@ -128,6 +129,9 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     ``huge_pages``: ``"auto"`` (from :data:`hugepages.AUTO_MIN_SYNAPSES` synapses per rank
     on), ``"on"`` or ``"off"``: move the network's memory into transparent huge pages
     before simulating (:mod:`balanced.hugepages`; same spikes, faster delivery).
+    ``diagnosis``: the regime diagnosis's lines for the manifest, or a function returning
+    them, called when the run is complete (the command line has its analysis worker
+    compute them meanwhile: the worker imports SciPy anyway, the simulation need not).
     Raises :class:`RunError` (or the build's / kernel's own errors) with a clear message.
     The manifest says ``running`` until everything is on disk, then ``complete``; on an
     exception it says ``failed`` with the error; a killed process leaves ``running``.
@@ -165,7 +169,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         "model": {"neuron_model": params.neuron_model, "nest_model": model,
                   "module": module.module if module else None, "synapse_model": synapse_model_for(params)},
         "perturbation": None if perturbation is None else {"neuron": perturbation.neuron, "time_ms": perturbation.time_ms},
-        "diagnosis": diagnosis or [],
+        "diagnosis": [] if callable(diagnosis) else list(diagnosis or []),
         "timers_s": timers, "populations": population_table(params),
         "files": {"spikes": rundir.SPIKES_FILE, "state": None}, "counts": {},
     }
@@ -182,10 +186,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         # between ranks, so all of them must call it or none.
         if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
             with timers.phase("huge_pages"):
-                # A process started with the malloc tunables (``balanced run`` re-executes
-                # itself so) built the network in huge pages already: nothing to move.
-                manifest["huge_pages"].update(hugepages.malloc_report() if hugepages.malloc_asks()
-                                              else prepare_in_huge_pages(nest))
+                manifest["huge_pages"].update(prepare_in_huge_pages(nest))
             if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
                 say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
         state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
@@ -232,6 +233,8 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
                     n, m = rundir.merge_state(out, layout.mpi_ranks)
                     manifest["files"]["state"] = rundir.STATE_FILE
                     manifest["counts"]["state"] = {"neurons": n, "samples": m}
+            if callable(diagnosis):
+                manifest["diagnosis"] = list(diagnosis())
             timers["total"] = round(time.perf_counter() - started, 4)
             manifest.update(status="complete", finished=_now())
             rundir.write_manifest(out, manifest)

@@ -784,3 +784,9 @@ def diagnose_params(params) -> Diagnosis:
         return diagnose_tutorial(params.p, params.J_E, params.J_I, params.Ib, params.N_E, params.N_I, **neuron)
     j = ((params.j_EE, params.j_EI), (params.j_IE, params.j_II))
     return diagnose_regime(j, (params.i_E, params.i_I), params.K, **neuron)
+
+
+def diagnosis_lines(params) -> list[str]:
+    """The regime diagnosis of a :class:`balanced.params.Params` as the lines a run's
+    manifest records (:func:`format_diagnosis` of :func:`diagnose_params`)."""
+    return format_diagnosis(diagnose_params(params)).splitlines()

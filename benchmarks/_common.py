@@ -152,9 +152,7 @@ import contextlib, io
 buf = io.StringIO()
 t_main = time.perf_counter()
 with contextlib.redirect_stdout(buf):
-    # may_restart: with huge pages wanted, start this child again with malloc asking for
-    # them, exactly as the `balanced` command does (the parent's wall time includes it)
-    rc = cli.main(argv, may_restart=True)
+    rc = cli.main(argv)
 t_end = time.perf_counter()
 result = {"rc": rc, "probe": probe, "main_s": t_end - t_main, "startup_s": t_main - t_start,
           "analysis_s": (t_end - t_main) - probe.get("run_network_s", 0.0)}

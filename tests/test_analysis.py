@@ -430,3 +430,34 @@ def test_correlations_equal_elephant_on_a_grid_with_edge_spikes():
         ref = correlation_coefficient(BinnedSpikeTrain(trains, bin_size=10 * pq.ms, t_start=t0 * pq.ms,
                                                        t_stop=t1 * pq.ms))
     np.testing.assert_allclose(mine, ref[np.triu_indices(n, 1)], rtol=1e-12, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- the worker's figure process
+def test_figure_process_draws_what_this_process_draws(tmp_path):
+    """The analysis worker's figure process (a real child, matplotlib imported at low
+    priority) returns the same PNG bytes as drawing here; if it is gone, the figures are
+    drawn here instead; without a request it exits by itself."""
+    from balanced.analysis.worker import FigureProcess
+
+    run_dir = poisson_run(tmp_path / "run", t_stop_ms=1000.0)
+    result, _ = report.compute_report(run_dir)
+    stems = ("raster_rate", "spectrum")
+    here = report.render_figures(result, stems)
+    figures = FigureProcess()
+    try:
+        there = figures.render(result, stems)
+    finally:
+        figures.close()
+    assert sorted(there) == sorted(here) == sorted(f"{s}.{f}" for s in stems for f in ("png", "pdf"))
+    for stem in stems:
+        assert there[f"{stem}.png"] == here[f"{stem}.png"], stem
+        assert there[f"{stem}.pdf"][:5] == b"%PDF-" and len(there[f"{stem}.pdf"]) > 1000
+
+    gone = FigureProcess()
+    gone.close()  # killed while importing
+    assert sorted(gone.render(result, ("raster_rate",))) == ["raster_rate.pdf", "raster_rate.png"]
+
+    idle = FigureProcess()
+    idle._proc.stdin.close()  # no request: the process ends on its own, status 0
+    assert idle._proc.wait(timeout=60) == 0
+    idle.close()

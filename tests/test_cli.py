@@ -6,7 +6,6 @@ import subprocess
 import sys
 import tomllib
 
-import numpy as np
 import pytest
 
 from balanced import params as P
@@ -134,19 +133,25 @@ def test_unknown_figure_is_a_clear_error(tmp_path, verb):
     assert not (tmp_path / "r").exists()
 
 
-def test_run_with_huge_pages_restarts_with_malloc_asking(tmp_path):
-    # `run --huge-pages on` re-executes itself with glibc's malloc asking for huge pages
-    # (where glibc 2.35+ and THP allow it, as on the CI machine): the network is built in
-    # huge pages, nothing is collapsed afterwards, and the spikes are those of a run without.
-    from balanced import hugepages, rundir
-    common = ("run", "--no-analysis", "--quiet", "--set", "T=200", "--set", "record_n=0")
-    balanced(*common, "--out", str(tmp_path / "on"), "--huge-pages", "on")
-    balanced(*common, "--out", str(tmp_path / "off"), "--huge-pages", "off")
-    on, off = rundir.load_run(tmp_path / "on"), rundir.load_run(tmp_path / "off")
-    assert np.array_equal(on.spikes.neuron, off.spikes.neuron) and np.array_equal(on.spikes.time, off.spikes.time)
-    report = on.manifest["huge_pages"]
-    if hugepages.malloc_can_ask():
-        assert report["method"] == "malloc" and report["applied"] and report["huge_mib"] > 0, report
-    else:
-        assert report["method"] == "collapse", report
-    assert off.manifest["huge_pages"] == {"setting": "off", "applied": False}
+def test_run_records_the_diagnosis_with_and_without_the_worker(tmp_path):
+    # With analysis, the analysis worker computes the regime diagnosis (it imports SciPy
+    # anyway) while the run goes on; without, the run computes it: same lines either way.
+    from balanced.theory import diagnosis_lines
+    expected = diagnosis_lines(P.resolve("tutorial", overrides=["T=100"]))
+    balanced("run", "--set", "T=100", "--out", str(tmp_path / "worker"), "--quiet", "--figures", "none")
+    balanced("run", "--set", "T=100", "--out", str(tmp_path / "here"), "--quiet", "--no-analysis")
+    for name in ("worker", "here"):
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert manifest["status"] == "complete" and manifest["diagnosis"] == expected, name
+    stats = json.loads((tmp_path / "worker" / "analysis" / "stats.json").read_text())
+    assert stats["diagnosis"] == expected and stats["figures"] == []
+
+
+def test_nest_imported_without_its_plotting_helpers():
+    # the command line imports NEST without PyNEST's matplotlib helpers (0.25 s); matplotlib
+    # itself stays importable afterwards
+    code = ("import sys; from balanced.kernel import import_nest; import_nest(nest_plotting=False); "
+            "print('matplotlib' in sys.modules); import matplotlib; print(matplotlib.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "matplotlib"]

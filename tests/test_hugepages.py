@@ -64,21 +64,3 @@ def test_collapse_moves_this_process_into_huge_pages():
         assert report["ranges_failed"] < report["ranges"]
     else:
         assert not report["applied"] and report["reason"]
-
-
-def test_tunables_added_to_the_users_own():
-    env = H.environment_with_tunables({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.rtld.nns=8", "HOME": "/x"})
-    items = env["GLIBC_TUNABLES"].split(":")
-    assert "glibc.rtld.nns=8" in items and "glibc.malloc.hugetlb=1" in items and "glibc.malloc.hugetlb=0" not in items
-    assert all(f"{k}={v}" in items for k, v in H.MALLOC_TUNABLES.items()) and env["HOME"] == "/x"
-    # a process started with that environment has malloc asking, where glibc and THP allow it
-    assert H.malloc_asks(env) == H.malloc_can_ask()
-    assert not H.malloc_asks({}) and not H.malloc_asks({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
-
-
-def test_glibc_version_read_where_glibc_is_the_c_library():
-    version = H.glibc_version()
-    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-        assert version is not None and version >= (2, 17)  # the CI machine: Debian 12, 2.36
-    else:
-        assert version is None

@@ -292,7 +292,11 @@ def console_main() -> None:
     the tutorial network, seconds after a large one). With MPI the normal exit stays: NEST
     finalises MPI there.
     """
-    code = main()
+    end_process(main())
+
+
+def end_process(code: int) -> None:
+    """Exit with ``code``; at once (``os._exit``) where NEST without MPI was imported."""
     sys.stdout.flush()
     sys.stderr.flush()
     nest = sys.modules.get("nest")

@@ -172,6 +172,7 @@ result["peak_kb"] = status_kb("VmHWM")
 result["omp"] = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
 with open(cfg["result"], "w") as fh:
     json.dump(result, fh)
+cli.end_process(0)  # as the `balanced` command ends: without tearing down NEST's network
 """
 
 

@@ -100,6 +100,9 @@ class AnalysisWorker:
 
     def cancel(self) -> None:
         """End the worker without analysing (idempotent)."""
+        if self._diagnosis_pipe is not None:  # the run ended before it asked
+            self._diagnosis_pipe.close()
+            self._diagnosis_pipe = None
         if self._proc.poll() is not None:
             return
         try:
@@ -176,6 +179,10 @@ def serve_figures() -> int:
     """The figure process: import matplotlib, draw one request, answer, exit."""
     if hasattr(os, "nice"):
         os.nice(FIGURE_NICE)
+    # the reply goes to the real stdout; anything printed meanwhile (a library's warning)
+    # goes to stderr instead of into the pickle stream
+    reply_to = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     from balanced.analysis import report
 
     try:
@@ -190,7 +197,8 @@ def serve_figures() -> int:
         reply = ("ok", report.render_figures(result, stems))
     except Exception as exc:  # noqa: BLE001 - the worker draws again and reports it
         reply = ("error", f"{type(exc).__name__}: {exc}")
-    pickle.dump(reply, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    with reply_to:
+        pickle.dump(reply, reply_to, protocol=pickle.HIGHEST_PROTOCOL)
     return 0
 
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .hugepages import HUGE_PAGE_SETTINGS
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -240,7 +241,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help=f"figures to draw: all, none or a comma-separated list of {_FIGURE_NAMES} "
                           "(default raster_rate, the tutorial's figure; `analyze` draws all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--huge-pages", choices=("auto", "on", "off"), default="auto",
+    run.add_argument("--huge-pages", choices=HUGE_PAGE_SETTINGS, default="auto",
                      help="move the network's memory into transparent huge pages before simulating: faster "
                           "spike delivery, same spikes (default auto: from 3e7 synapses per rank, Linux)")
     run.set_defaults(func=cmd_run)

@@ -77,15 +77,15 @@ def wanted(setting: str, n_synapses: int) -> bool:
     return setting == "on" or (setting == "auto" and n_synapses >= AUTO_MIN_SYNAPSES)
 
 
-def _anon_huge_kib() -> int:
-    """``AnonHugePages`` of this process, KiB (0 where unknown)."""
+def anon_huge_mib() -> float:
+    """This process's memory in transparent huge pages (``AnonHugePages``), MiB (0 where unknown)."""
     try:
         for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
             if line.startswith("AnonHugePages:"):
-                return int(line.split()[1])
+                return round(int(line.split()[1]) / 1024, 1)
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return 0.0
 
 
 def _writable_anonymous_ranges(huge: int) -> list[tuple[int, int]]:
@@ -142,7 +142,7 @@ def collapse_anonymous_memory() -> dict:
         if libc.madvise(start, length, MADV_HUGEPAGE) != 0 or libc.madvise(start, length, MADV_COLLAPSE) != 0:
             failed += 1
             errnos.add(ctypes.get_errno())
-    report.update(applied=len(ranges) > failed, huge_mib=round(_anon_huge_kib() / 1024, 1),
+    report.update(applied=len(ranges) > failed, huge_mib=anon_huge_mib(),
                   ranges=len(ranges), ranges_failed=failed, errnos=sorted(errnos), seconds=round(time.perf_counter() - started, 3))
     if not report["applied"]:
         # EINVAL for every range: a kernel before 6.1 (no MADV_COLLAPSE)

@@ -68,8 +68,8 @@ if cfg["huge_pages"] == "on":
 elif cfg["huge_pages"] == "malloc":  # started with MALLOC_TUNABLES: malloc asked for huge pages from the start
     nest.Prepare()
     nest.Cleanup()
-    rollup = open("/proc/self/smaps_rollup").read().split("AnonHugePages:")[1]
-    report = {"applied": True, "huge_mib": int(rollup.split()[0]) / 1024}
+    from balanced.hugepages import anon_huge_mib
+    report = {"applied": True, "huge_mib": anon_huge_mib()}
 else:
     nest.Prepare()  # the same preparation (sorting connections) outside the measured chunks
     nest.Cleanup()

@@ -40,6 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
+from balanced.hugepages import HUGE_PAGE_SETTINGS  # noqa: E402 (stdlib only)
+
 COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "huge_pages", "huge_mib", "synapses", "build_s", "simulate_s",
            "simulate_s_min", "e2e_s", "e2e_s_min", "peak_rss_mb", "bytes_per_synapse", "bytes_per_synapse_steady", "events_per_s", "rate_hz"]
 PROFILE_COLUMNS = ["size", "model", "threads", "synapse_model", "import_kernel_s", "build_s", "huge_pages_s", "simulate_s",
@@ -58,7 +60,7 @@ def parse_args(argv=None):
                     help="neuron models: our NESTML model and/or NEST's iaf_psc_exp")
     ap.add_argument("--synapses", nargs="+", default=["auto"],
                     help="synapse_model values (auto = static_synapse_hom_w_hpc; static_synapse = NEST's default)")
-    ap.add_argument("--huge-pages", nargs="+", default=["auto"], choices=["auto", "on", "off"],
+    ap.add_argument("--huge-pages", nargs="+", default=["auto"], choices=HUGE_PAGE_SETTINGS,
                     help="`balanced run --huge-pages` settings to measure (default auto)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra parameter override for every configuration (repeatable), e.g. allow_multapses=true")

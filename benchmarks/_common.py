@@ -141,6 +141,7 @@ class _ProbeFinder(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _ProbeFinder())
 
 from balanced import cli
+cli.single_thread_blas()  # as the `balanced` command does
 argv = ["run", "--out", cfg["out"], "--overwrite", "--quiet", "--threads", str(cfg["threads"])]
 for s in cfg["sets"]:
     argv += ["--set", s]

@@ -155,3 +155,25 @@ def test_nest_imported_without_its_plotting_helpers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "matplotlib"]
+
+
+def _threads_after_numpy(prepare: str, env_value: str | None) -> int:
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if env_value is not None:
+        env["OPENBLAS_NUM_THREADS"] = env_value
+    code = f"import os; {prepare}; import numpy; print(len(os.listdir('/proc/self/task')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+def test_command_keeps_numpy_blas_to_one_thread_unless_the_user_chose():
+    import os
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.fail("needs 2 cores: with one, OpenBLAS starts no extra thread and this test could not fail")
+    prepare = "from balanced import cli; cli.single_thread_blas()"
+    assert _threads_after_numpy("pass", None) > 1  # what NumPy's OpenBLAS does by itself
+    assert _threads_after_numpy(prepare, None) == 1
+    assert _threads_after_numpy(prepare, "2") == 2  # the user's setting wins

@@ -1,10 +1,11 @@
 """Analyse a run in child processes that import the analysis stack while the parent simulates.
 
-Importing Elephant (which imports SciPy's stats) takes about 2 s on a 2-core VM, and
-matplotlib with its first PNG and PDF about 1-1.3 s: together longer than importing NEST
-and simulating the tutorial network. ``balanced run`` therefore starts this worker before
-it imports NEST. The worker starts its own figure process (:class:`FigureProcess`), then
-imports Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core
+Importing Elephant (which imports SciPy's stats) takes 1.3-2 s of CPU on a 2-core VM, and
+matplotlib with its PDF backend 0.7-1 s: together longer than importing NEST and
+simulating the tutorial network. ``balanced run`` therefore starts this worker before
+it imports NEST. The worker imports NumPy and forks its own figure process
+(:class:`FigureProcess`; a new interpreter where fork is not used), then computes the regime
+diagnosis for the run's manifest and imports Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core
 and waits. The figure process imports matplotlib at low priority (``nice`` 10): it takes
 only the CPU that the simulation and the statistics leave, so it does not slow them, and
 gets a core as soon as either is waiting. When the run is complete the parent sends the
@@ -24,8 +25,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 
 FIGURE_NICE = 10  # the figure process's priority: below the simulation and the statistics
 
@@ -147,41 +150,117 @@ def _child_env() -> dict[str, str]:
 class FigureProcess:
     """The worker's figure process: imports matplotlib at low priority from the start, then
     draws the figures of one analysis (:meth:`render`, the ``render`` argument of
-    :func:`balanced.analysis.report.analyze_run`)."""
+    :func:`balanced.analysis.report.analyze_run`).
 
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "balanced.analysis.worker", "--figure-process"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+    ``fork=True`` starts it as a fork of this process, which then needs only matplotlib:
+    the worker forks it after importing NumPy and the report module, 0.25 s of CPU that a
+    new interpreter would spend again. Only for a process without threads that has not
+    imported NEST (the worker); the default starts a new interpreter.
+    """
+
+    def __init__(self, fork: bool = False) -> None:
+        self._proc = self._pid = None
+        if not fork:
+            self._proc = subprocess.Popen([sys.executable, "-m", "balanced.analysis.worker", "--figure-process"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+            self._requests, self._replies = self._proc.stdin, self._proc.stdout
+            return
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        sys.stdout.flush()  # or the child would write what is buffered here a second time
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                # what a new interpreter would have: fds 0-2 (Python's streams on 1 and 2;
+                # a caller's may be elsewhere, e.g. pytest's capture) and its two pipes.
+                # Closing matters: if the worker writes no diagnosis, the run reads to EOF.
+                _close_fds_except((request_r, reply_w))
+                sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
+                code = serve_figures(os.fdopen(request_r, "rb"), os.fdopen(reply_w, "wb"))
+            except Exception:  # noqa: BLE001 - reported as a new interpreter would; the worker draws instead
+                import traceback
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        os.close(request_r)
+        os.close(reply_w)
+        self._pid = pid
+        self._requests, self._replies = os.fdopen(request_w, "wb"), os.fdopen(reply_r, "rb")
 
     def render(self, result, stems) -> dict[str, bytes]:
         """{file name: bytes} of the figures ``stems`` of ``result``, drawn in the figure
         process; drawn here if that process is gone or failed (a real error in drawing is
         then raised here, with its own message)."""
         try:
-            pickle.dump((result, tuple(stems)), self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self._proc.stdin.close()
-            status, payload = pickle.load(self._proc.stdout)
-        except (OSError, EOFError, pickle.PickleError):
+            pickle.dump((result, tuple(stems)), self._requests, protocol=pickle.HIGHEST_PROTOCOL)
+            self._requests.close()
+            status, payload = pickle.load(self._replies)
+        except (OSError, EOFError, ValueError, pickle.PickleError):
             status, payload = "error", "the figure process ended"
         if status == "ok":
             return payload
         from balanced.analysis.report import render_figures
         return render_figures(result, stems)
 
+    def wait(self, timeout: float) -> int:
+        """The figure process's exit status, once it has ended (at most ``timeout`` s)."""
+        if self._proc is not None:
+            return self._proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._pid = None
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("figure process", timeout)
+            time.sleep(0.01)
+
     def close(self) -> None:
         """Stop the figure process (it may still be importing)."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
+        for stream in (self._requests, self._replies):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        elif self._pid is not None:
+            if os.waitpid(self._pid, os.WNOHANG)[0] == 0:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            self._pid = None
 
 
-def serve_figures() -> int:
-    """The figure process: import matplotlib, draw one request, answer, exit."""
+def _close_fds_except(keep) -> None:
+    """Close every file descriptor above stderr but ``keep`` (what a new process would not
+    have inherited)."""
+    low = 3
+    for fd in sorted(fd for fd in keep if fd >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def serve_figures(requests=None, replies=None) -> int:
+    """The figure process: import matplotlib, draw one request, answer, exit.
+
+    ``requests``/``replies``: binary streams (default: stdin, and stdout as it was).
+    Anything printed meanwhile (a library's warning) goes to stderr, not into the replies.
+    """
     if hasattr(os, "nice"):
         os.nice(FIGURE_NICE)
-    # the reply goes to the real stdout; anything printed meanwhile (a library's warning)
-    # goes to stderr instead of into the pickle stream
-    reply_to = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    if replies is None:
+        replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    requests = requests if requests is not None else sys.stdin.buffer
+    sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     from balanced.analysis import report
 
@@ -190,27 +269,29 @@ def serve_figures() -> int:
     except Exception:  # noqa: BLE001 - fails again when drawing, and the worker draws instead
         pass
     try:
-        result, stems = pickle.load(sys.stdin.buffer)
+        result, stems = pickle.load(requests)
     except EOFError:  # no figures wanted after all (the run failed, or the analysis did)
         return 0
     try:
         reply = ("ok", report.render_figures(result, stems))
     except Exception as exc:  # noqa: BLE001 - the worker draws again and reports it
         reply = ("error", f"{type(exc).__name__}: {exc}")
-    with reply_to:
-        pickle.dump(reply, reply_to, protocol=pickle.HIGHEST_PROTOCOL)
+    with replies:
+        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
     return 0
 
 
 def main(argv: list[str]) -> int:
     if "--figure-process" in argv:
         return serve_figures()
-    figures = None if "--no-figures" in argv else FigureProcess()
+    from balanced.analysis import report  # NumPy: before forking, so the figure process has it too
+
+    # Forked where fork is safe for what the figure process uses (on macOS, not after NumPy's
+    # Accelerate); this process has no threads (one BLAS thread, see _child_env).
+    figures = None if "--no-figures" in argv else FigureProcess(fork=sys.platform.startswith("linux"))
     try:
         if "--diagnose" in argv:  # first: the parent needs it when its run ends
             _send_diagnosis(argv[argv.index("--diagnose") + 1], int(argv[argv.index("--diagnosis-fd") + 1]))
-        from balanced.analysis import report
-
         try:
             report.preload_statistics()
         except Exception:  # noqa: BLE001 - whatever failed here fails again below, in

@@ -433,17 +433,19 @@ def test_correlations_equal_elephant_on_a_grid_with_edge_spikes():
 
 
 # --------------------------------------------------------------------------- the worker's figure process
-def test_figure_process_draws_what_this_process_draws(tmp_path):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
+def test_figure_process_draws_what_this_process_draws(tmp_path, fork):
     """The analysis worker's figure process (a real child, matplotlib imported at low
-    priority) returns the same PNG bytes as drawing here; if it is gone, the figures are
-    drawn here instead; without a request it exits by itself."""
+    priority; forked, as the worker starts it on Linux, or a new interpreter) returns the
+    same PNG bytes as drawing here; if it is gone, the figures are drawn here instead;
+    without a request it exits by itself."""
     from balanced.analysis.worker import FigureProcess
 
     run_dir = poisson_run(tmp_path / "run", t_stop_ms=1000.0)
     result, _ = report.compute_report(run_dir)
     stems = ("raster_rate", "spectrum")
     here = report.render_figures(result, stems)
-    figures = FigureProcess()
+    figures = FigureProcess(fork=fork)
     try:
         there = figures.render(result, stems)
     finally:
@@ -453,11 +455,11 @@ def test_figure_process_draws_what_this_process_draws(tmp_path):
         assert there[f"{stem}.png"] == here[f"{stem}.png"], stem
         assert there[f"{stem}.pdf"][:5] == b"%PDF-" and len(there[f"{stem}.pdf"]) > 1000
 
-    gone = FigureProcess()
+    gone = FigureProcess(fork=fork)
     gone.close()  # killed while importing
     assert sorted(gone.render(result, ("raster_rate",))) == ["raster_rate.pdf", "raster_rate.png"]
 
-    idle = FigureProcess()
-    idle._proc.stdin.close()  # no request: the process ends on its own, status 0
-    assert idle._proc.wait(timeout=60) == 0
+    idle = FigureProcess(fork=fork)
+    idle._requests.close()  # no request: the process ends on its own, status 0
+    assert idle.wait(timeout=60) == 0
     idle.close()

@@ -4,11 +4,12 @@ Importing Elephant (which imports SciPy's stats) takes 1.3-2 s of CPU on a 2-cor
 matplotlib with its PDF backend 0.7-1 s: together longer than importing NEST and
 simulating the tutorial network. ``balanced run`` therefore starts this worker before
 it imports NEST. The worker imports NumPy and forks its own figure process
-(:class:`FigureProcess`; a new interpreter where fork is not used), then computes the regime
-diagnosis for the run's manifest and imports Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core
-and waits. The figure process imports matplotlib at low priority (``nice`` 10): it takes
-only the CPU that the simulation and the statistics leave, so it does not slow them, and
-gets a core as soon as either is waiting. When the run is complete the parent sends the
+(:class:`FigureProcess`; a new interpreter where fork is not used), then computes the
+regime diagnosis for the run's manifest and imports Elephant
+(:func:`balanced.analysis.report.preload_statistics`) on the other core and waits. The
+figure process imports matplotlib at low priority (``nice`` 10): it takes only the CPU
+that the simulation and the statistics leave, so it does not slow them, and gets a core
+as soon as either is waiting. When the run is complete the parent sends the
 worker the arguments of ``balanced analyze`` and waits for its exit status; the worker
 runs that verb (same table, same files, same error messages and exit codes) and has the
 figures drawn in the figure process (drawn here instead if that process is gone).

@@ -126,8 +126,11 @@ def build_network(nest, p: Params, d: Derived, model: str) -> Network:
     # With the default static_synapse here, NEST 3.10 keeps about 16 more bytes for every
     # recurrent connection (34 instead of 18 B/synapse at N = 1e4, K = 1000, measured with
     # RSS); with the index-based hom_w synapse it is about 4 (see docs/performance.md).
-    # The recorder ignores weight and delay: spikes recorded are the same.
-    nest.Connect(neurons, spike_recorder, syn_spec={"synapse_model": RECORDER_SYNAPSE})
+    # The recorder ignores weight and delay: spikes recorded are the same. The delay is the
+    # network's so that NEST's max_delay stays the network's: with NEST's default 1 ms here
+    # every neuron's input ring would hold min_delay + max_delay = 11 steps instead of 2
+    # (the multimeter likewise), and the NESTML neuron keeps a 2-step ring inside the node.
+    nest.Connect(neurons, spike_recorder, syn_spec={"synapse_model": RECORDER_SYNAPSE, "delay": p.delay})
 
     first_id = E[0].global_id
     sampled = recording_sample(p)
@@ -135,6 +138,6 @@ def build_network(nest, p: Params, d: Derived, model: str) -> Network:
     if len(sampled):
         multimeter = nest.Create("multimeter", params={"record_from": list(STATE_RECORDABLES),
                                                        "interval": p.record_interval, "record_to": "memory"})
-        nest.Connect(multimeter, nest.NodeCollection((sampled + first_id).tolist()))
+        nest.Connect(multimeter, nest.NodeCollection((sampled + first_id).tolist()), syn_spec={"delay": p.delay})
     return Network(E=E, I=I, first_id=first_id, spike_recorder=spike_recorder, multimeter=multimeter,
                    sampled=sampled, poisson=poisson, n_synapses=n_synapses)

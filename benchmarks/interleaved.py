@@ -18,6 +18,12 @@ pages, :data:`MALLOC_TUNABLES`), for example::
     .venv/bin/python benchmarks/interleaved.py --size 2e4 --a builtin,off --b builtin,on
     .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b builtin   # A/A control
 
+A variant may name the source tree it measures, ``MODEL[,huge_pages]@FOLDER`` (a checkout
+of another commit, e.g. ``git worktree add /tmp/before HEAD~1``), to compare two versions
+of the package; without it, ``--src`` (default this checkout) is used::
+
+    .venv/bin/python benchmarks/interleaved.py --size 2e4 --a nestml,on@/tmp/before --b nestml,on
+
 The A/A control matters: two processes of the *same* variant differ too, because where
 malloc puts the nodes and buffers differs from process to process (measured at 1e4: up
 to +-20 % per pair). Compare a B/A ratio with the spread of A/A ratios, over several pairs.
@@ -102,13 +108,19 @@ MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.
 
 
 def parse_variant(text: str) -> dict:
-    model, _, huge = text.partition(",")
+    """``MODEL[,on|off|malloc][@FOLDER]``; the label names the folder by its last part."""
+    spec, _, src = text.partition("@")
+    model, _, huge = spec.partition(",")
     if model not in C.MODEL_NAMES or huge not in ("", "on", "off", "malloc"):
-        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off|malloc] with MODEL nestml or builtin")
-    return {"model": model, "huge_pages": huge or "off", "label": f"{model},{huge or 'off'}"}
+        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml or builtin")
+    if src and not (Path(src) / "balanced" / "__init__.py").is_file():
+        raise SystemExit(f"variant {text!r}: {src} is not a checkout of this package (no balanced/__init__.py)")
+    label = f"{model},{huge or 'off'}" + (f"@{Path(src).resolve().name}" if src else "")
+    return {"model": model, "huge_pages": huge or "off", "label": label, "src": src or None}
 
 
 def start(python: str, variant: dict, n: int, threads: int, T: float, src: str | None) -> tuple:
+    src = variant["src"] or src
     cfg = {"sets": C.network_overrides(n, variant["model"], T=T), "threads": threads,
            "huge_pages": variant["huge_pages"]}
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
@@ -168,13 +180,14 @@ def main(argv=None) -> int:
     ap.add_argument("--summarize", nargs="+", metavar="JSON", default=None,
                     help="print position-corrected ratios over saved runs (this script's JSON files) and exit")
     ap.add_argument("--size", default="1e4", help="network size (1e3, 1e4, 2e4, 1e5 or a number)")
-    ap.add_argument("--a", help="variant A: MODEL[,on|off|malloc] (on: collapse after the build; malloc: started with glibc malloc asking)")
-    ap.add_argument("--b", help="variant B: MODEL[,on|off|malloc]")
+    ap.add_argument("--a", help="variant A: MODEL[,on|off|malloc][@FOLDER] (on: collapse after the build; malloc: "
+                                "started with glibc malloc asking; FOLDER: measure the package in that checkout)")
+    ap.add_argument("--b", help="variant B: MODEL[,on|off|malloc][@FOLDER]")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk-ms", type=float, default=100.0)
     ap.add_argument("--chunks", type=int, default=6, help="chunks per variant (the first is left out of the ratio)")
     ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--src", default=None, help="measure the `balanced` package in this folder")
+    ap.add_argument("--src", default=None, help="measure the `balanced` package in this folder (variants without @FOLDER)")
     ap.add_argument("--out", default=str(C.RESULTS), help="folder for the JSON rows")
     args = ap.parse_args(argv)
     if args.summarize:
@@ -223,7 +236,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace("#", "")
+    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace("#", "").replace("@", "_at_")
     path.write_text(C.portable_json({"machine": C.machine(), "summary": summary, "chunks": rows}))
     print(f"written: {path}")
     return 0

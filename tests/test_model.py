@@ -35,11 +35,12 @@ def kernel(built_model):
     return built_model.model
 
 
-def _record(nodes, fields=("V_m", "I_syn_ex", "I_syn_in")):
+def _record(nodes, fields=("V_m", "I_syn_ex", "I_syn_in"), delay=1.0):
+    """Multimeter and spike recorder; ``delay`` (ms) of their connections counts in max_delay."""
     mm = nest.Create("multimeter", params={"record_from": list(fields), "interval": H})
-    nest.Connect(mm, nodes)
+    nest.Connect(mm, nodes, syn_spec={"delay": delay})
     sr = nest.Create("spike_recorder")
-    nest.Connect(nodes, sr)
+    nest.Connect(nodes, sr, syn_spec={"delay": delay})
     return mm, sr
 
 
@@ -125,17 +126,24 @@ def test_current_input_port_matches_builtin(kernel):
     _assert_same(_traces(mm, sr, ref), _traces(mm, sr, new), min_spikes=3)
 
 
-def test_tutorial_parameters_match_builtin(kernel):
-    """The tutorial neuron with its tiny network-sized inputs (weights +-0.1414 pA)."""
+@pytest.mark.parametrize("generator_delay", [H, 1.0])
+def test_tutorial_parameters_match_builtin(kernel, generator_delay):
+    """The tutorial neuron with its tiny network-sized inputs (weights +-0.1414 pA).
+
+    With every delay one step the input ring has min_delay + max_delay = 2 slots, which the
+    NESTML neuron keeps inside the node; with a 1 ms delay anywhere it has 11, on the heap
+    (balanced.build, "input-slots"). Both must give iaf_psc_exp's traces.
+    """
     ref, new = _pair(kernel, TUTORIAL)
     pe, pi = nest.Create("poisson_generator", params={"rate": 2000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})
     parrots = nest.Create("parrot_neuron", 2)
-    nest.Connect(pe, parrots[0])
-    nest.Connect(pi, parrots[1])
+    nest.Connect(pe, parrots[0], syn_spec={"delay": generator_delay})
+    nest.Connect(pi, parrots[1], syn_spec={"delay": generator_delay})
     for n in (ref, new):
         nest.Connect(parrots[0], n, syn_spec={"weight": 1 / math.sqrt(50), "delay": H})
         nest.Connect(parrots[1], n, syn_spec={"weight": -1 / math.sqrt(50), "delay": H})
-    mm, sr = _record(ref + new)
+    mm, sr = _record(ref + new, delay=generator_delay)
+    assert nest.GetKernelStatus("max_delay") == pytest.approx(generator_delay)
     nest.Simulate(500.0)
     _assert_same(_traces(mm, sr, ref), _traces(mm, sr, new), min_spikes=15)
 

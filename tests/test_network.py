@@ -79,6 +79,19 @@ def test_fixed_indegree_read_back(nest_kernel, built_model, synapse_model):
             assert len(np.unique(pairs, axis=0)) == len(pairs)
 
 
+@pytest.mark.parametrize("delay", ["0.1", "1.5"])
+def test_devices_do_not_lengthen_the_input_ring(nest_kernel, built_model, delay):
+    """Recorder and multimeter are connected with the network's delay: NEST's max_delay is
+    the network's, so each neuron's input ring has 2 slots (not 11 with NEST's default
+    1 ms device delay), which the NESTML neuron keeps inside the node."""
+    nest = nest_kernel
+    p, net = _build(nest, built_model, f"delay={delay}", "record_n=4")
+    assert net.multimeter is not None
+    assert nest.GetKernelStatus(["min_delay", "max_delay"]) == pytest.approx((p.delay, p.delay))
+    for device_conns in (nest.GetConnections(target=net.spike_recorder), nest.GetConnections(source=net.multimeter)):
+        np.testing.assert_allclose(device_conns.get("delay"), p.delay)
+
+
 def test_fixed_outdegree_read_back(nest_kernel, built_model):
     nest = nest_kernel
     p, net = _build(nest, built_model, "connectivity=fixed_outdegree")

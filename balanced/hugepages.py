@@ -35,7 +35,8 @@ HUGE_PAGE_SETTINGS = ("auto", "on", "off")
 # "auto" collapses from this many synapses on this rank (about 1.5 GB of network). The
 # collapse costs about 1 s per GB; at N = 1e4 (2e7 synapses) it saves about 1 s per second
 # of model time at most, so it would not pay for itself there; at N = 2e4 (4e7) it saves
-# 15-20 s per second of model time for 2-4 s; at 1e5, about 3 min for 2-7 s.
+# about 8 s per second of model time for 2-4 s (15-20 s before the one-step input ring); at
+# 1e5, about 3 min for 2-7 s.
 AUTO_MIN_SYNAPSES = 30_000_000
 
 

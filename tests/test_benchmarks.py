@@ -1,12 +1,14 @@
 """The benchmark suite runs (``benchmarks/run_all.py --small``) and writes a sensible table.
 
 Checks the rows, the columns and that values are plausible (positive, consistent with the
-network); never a timing threshold: CI machines differ and are shared.
+network); never a speed threshold: CI machines differ and are shared.
 """
 
 import json
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,51 @@ def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     assert summary["spikes"]["builtin,off"] == summary["spikes"]["nestml,on"] > 500
     assert len(data["chunks"]) == 3 and summary["ratio_total"] > 0
     assert all(c[v]["wall_s"] > 0 for c in data["chunks"] for v in ("builtin,off", "nestml,on"))
+
+
+def _load_benchmark(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_interleaved_variant_may_name_a_checkout(tmp_path):
+    interleaved = _load_benchmark("interleaved")
+    v = interleaved.parse_variant(f"nestml,on@{ROOT}")
+    assert v == {"model": "nestml", "huge_pages": "on", "label": f"nestml,on@{ROOT.name}", "src": str(ROOT)}
+    assert interleaved.parse_variant("builtin")["src"] is None
+    with pytest.raises(SystemExit, match="not a checkout of this package"):
+        interleaved.parse_variant(f"builtin@{tmp_path}")
+
+
+BUSY = "import time; t = time.process_time()\nwhile time.process_time() - t < {s}: pass"
+
+
+def test_timesliced_runs_commands_in_turns_and_times_their_slices(tmp_path):
+    # two commands that each need 0.6 s of CPU: taking turns, each is timed at 0.6 s of
+    # active slices or more, and the two together take as long as both in a row (on 2
+    # cores they would overlap if the stopped one kept running); no speed is asserted
+    cmd = f"{sys.executable} -c {shlex.quote(BUSY.format(s=0.6))}"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "timesliced.py"), "--a", cmd, "--b", cmd,
+                           "--pairs", "1", "--slice-s", "0.15", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    (path,) = tmp_path.glob("timesliced-A-vs-B-*.json")
+    (pair,) = json.loads(path.read_text())["summary"]["pairs"]
+    assert pair["a_s"] >= 0.6 and pair["b_s"] >= 0.6  # a command's CPU time only grows in its own slices
+    assert wall >= 0.95 * (pair["a_s"] + pair["b_s"])
+
+
+def test_timesliced_stops_at_a_failing_command(tmp_path):
+    ok = f"{sys.executable} -c {shlex.quote(BUSY.format(s=0.3))}"
+    bad = f"{sys.executable} -c {shlex.quote('raise SystemExit(3)')}"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "timesliced.py"), "--a", ok, "--b", bad,
+                           "--label-b", "broken", "--pairs", "1", "--slice-s", "0.1", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode != 0
+    assert "broken failed (exit 3)" in proc.stderr
+    assert not list(tmp_path.glob("*.json"))

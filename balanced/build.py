@@ -557,12 +557,12 @@ result = {"errors": [], "exception": None, "flag": None, "optimised": []}
 # "input-slots": NESTML keeps one heap-allocated nest::RingBuffer per input port inside a
 # std::vector, so a spike costs two dependent loads before the write (the vector's
 # RingBuffer, then its data). All ports (spike and continuous) move into one ring of
-# per-step slots, std::array<double, ports> each, indexed like RingBuffer
-# (EventDeliveryManager::get_modulo). While the ring fits (min_delay + max_delay steps:
-# 2 slots for the presets' one-step delay), it lives inside the node, in one 64-byte line
-# with the pointer to it; longer rings go to the heap. A delivered spike then touches the
-# node's first line (NEST's virtual handle()) and this one, not a third line elsewhere, as
-# iaf_psc_exp's MultiChannelInputBuffer does.
+# per-step slots, std::vector<std::array<double, ports>>, indexed like RingBuffer
+# (EventDeliveryManager::get_modulo): one load to the slot, and one cache line per step
+# for all ports, as iaf_psc_exp's MultiChannelInputBuffer. The rings stay on the heap: all
+# nodes' rings are allocated one after the other when NEST prepares, so with a one-step
+# delay (2 slots) they form a compact block that stays in cache; keeping them inside the
+# nodes instead made the simulation 1.28x (1e4) and 1.32x (2e4) slower (docs/performance.md).
 class Mismatch(Exception):
     pass
 
@@ -593,18 +593,8 @@ def input_slots(cpp, h):
     h = once(h, "#include <cmath>\n", "#include <array>\n#include <cmath>\n", "header includes")
     h = once(h, "    std::vector< nest::RingBuffer > spike_inputs_;\n",
         "    std::vector< nest::RingBuffer > spike_inputs_;\n"
-        "    /** balanced: one slot per step, holding every input port (spike ports, then continuous) */\n"
-        "    using InputSlot = std::array< double, NUM_SPIKE_RECEPTORS + NUM_CONTINUOUS_INPUT_PORTS >;\n"
-        "    /** balanced: the ring in use and, in the same cache line, the slots it points to while they fit */\n"
-        "    struct alignas( 64 ) InputRing\n"
-        "    {\n"
-        "      InputSlot* slots = nullptr;\n"
-        "      std::array< InputSlot, ( 64 - sizeof( InputSlot* ) ) / sizeof( InputSlot ) > inline_slots{};\n"
-        "    } input_ring_;\n"
-        "    /** balanced: the slots of a ring too long for input_ring_.inline_slots */\n"
-        "    std::vector< InputSlot > heap_slots_;\n"
-        "    /** balanced: slots in the ring (min_delay + max_delay steps); 0 until pre_run_hook */\n"
-        "    size_t n_input_slots_ = 0;\n"
+        "    /** balanced: per-step slots holding every input port (spike ports, then continuous) */\n"
+        "    std::vector< std::array< double, NUM_SPIKE_RECEPTORS + NUM_CONTINUOUS_INPUT_PORTS > > input_slots_;\n"
         "    /** balanced: this step's sums per port, inside the node (NESTML's are heap vectors) */\n"
         "    std::array< double, NUM_SPIKE_RECEPTORS > spike_sums_{};\n"
         "    std::array< double, NUM_CONTINUOUS_INPUT_PORTS > continuous_sums_{};\n",
@@ -613,7 +603,7 @@ def input_slots(cpp, h):
         "  B_.spike_inputs_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(\n"
         "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ),\n"
         "    weight * e.get_multiplicity() );\n",
-        "  B_.input_ring_.slots[ " + SLOT + "(\n"
+        "  B_.input_slots_[ " + SLOT + "(\n"
         "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ) ) ]\n"
         "    [ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ] += weight * e.get_multiplicity();\n",
         "spike handler")
@@ -621,7 +611,7 @@ def input_slots(cpp, h):
         "  B_.continuous_inputs_[e.get_rport()].add_value(\n"
         "               e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin()),\n"
         "               weight * current );\n",
-        "  B_.input_ring_.slots[ " + SLOT + "(\n"
+        "  B_.input_slots_[ " + SLOT + "(\n"
         "    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ) ) ]\n"
         "    [ NUM_SPIKE_RECEPTORS + e.get_rport() ] += weight * current;\n",
         "current handler")
@@ -630,7 +620,7 @@ def input_slots(cpp, h):
         "    {\n"
         "      get_spike_inputs_grid_sum_()[i] = get_spike_inputs_()[i].get_value(lag);\n"
         "    }\n",
-        "    auto& input_slot = B_.input_ring_.slots[ " + SLOT + "( lag ) ];\n"
+        "    auto& input_slot = B_.input_slots_[ " + SLOT + "( lag ) ];\n"
         "    for (long i = 0; i < NUM_SPIKE_RECEPTORS; ++i)\n"
         "    {\n"
         "      B_.spike_inputs_grid_sum_[i] = input_slot[i];\n"
@@ -649,7 +639,7 @@ def input_slots(cpp, h):
         "    }\n",
         "current read")
     cpp = once(cpp, "  get_spike_inputs_().clear();\n",
-        "  get_spike_inputs_().clear();\n  B_.n_input_slots_ = 0;\n"
+        "  get_spike_inputs_().clear();\n  B_.input_slots_.clear();\n"
         "  B_.spike_sums_.fill( 0. );\n  B_.continuous_sums_.fill( 0. );\n", "init_buffers_")
     cpp = once(cpp, "  B_.continuous_inputs_grid_sum_.resize(NUM_CONTINUOUS_INPUT_PORTS);\n",
         "  B_.continuous_inputs_grid_sum_.resize(NUM_CONTINUOUS_INPUT_PORTS);\n"
@@ -657,20 +647,9 @@ def input_slots(cpp, h):
         "    // as nest::RingBuffer: one slot per step of min_delay + max_delay, kept while the size holds\n"
         "    const size_t n_slots = nest::kernel().connection_manager.get_min_delay()\n"
         "      + nest::kernel().connection_manager.get_max_delay();\n"
-        "    if ( B_.n_input_slots_ != n_slots )\n"
+        "    if ( B_.input_slots_.size() != n_slots )\n"
         "    {\n"
-        "      B_.n_input_slots_ = n_slots;\n"
-        "      if ( n_slots <= B_.input_ring_.inline_slots.size() )\n"
-        "      {\n"
-        "        B_.input_ring_.inline_slots.fill( {} );\n"
-        "        B_.input_ring_.slots = B_.input_ring_.inline_slots.data();\n"
-        "        B_.heap_slots_ = {};\n"
-        "      }\n"
-        "      else\n"
-        "      {\n"
-        "        B_.heap_slots_.assign( n_slots, {} );\n"
-        "        B_.input_ring_.slots = B_.heap_slots_.data();\n"
-        "      }\n"
+        "      B_.input_slots_.assign( n_slots, {} );\n"
         "    }\n"
         "  }\n",
         "pre_run_hook")

@@ -130,9 +130,9 @@ def test_current_input_port_matches_builtin(kernel):
 def test_tutorial_parameters_match_builtin(kernel, generator_delay):
     """The tutorial neuron with its tiny network-sized inputs (weights +-0.1414 pA).
 
-    With every delay one step the input ring has min_delay + max_delay = 2 slots, which the
-    NESTML neuron keeps inside the node; with a 1 ms delay anywhere it has 11, on the heap
-    (balanced.build, "input-slots"). Both must give iaf_psc_exp's traces.
+    With every delay one step the input ring has min_delay + max_delay = 2 slots; with a
+    1 ms delay anywhere it has 11 (balanced.build, "input-slots"). Both must give
+    iaf_psc_exp's traces.
     """
     ref, new = _pair(kernel, TUTORIAL)
     pe, pi = nest.Create("poisson_generator", params={"rate": 2000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})

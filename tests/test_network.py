@@ -83,7 +83,7 @@ def test_fixed_indegree_read_back(nest_kernel, built_model, synapse_model):
 def test_devices_do_not_lengthen_the_input_ring(nest_kernel, built_model, delay):
     """Recorder and multimeter are connected with the network's delay: NEST's max_delay is
     the network's, so each neuron's input ring has 2 slots (not 11 with NEST's default
-    1 ms device delay), which the NESTML neuron keeps inside the node."""
+    1 ms device delay)."""
     nest = nest_kernel
     p, net = _build(nest, built_model, f"delay={delay}", "record_n=4")
     assert net.multimeter is not None

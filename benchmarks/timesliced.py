@@ -47,7 +47,6 @@ class Command:
         self.label, self.argv, self.log = label, argv, log
         self.proc: subprocess.Popen | None = None
         self.active_s = 0.0
-        self.slices = 0
 
     @property
     def done(self) -> bool:
@@ -66,7 +65,6 @@ class Command:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGSTOP)
         self.active_s += time.perf_counter() - t0
-        self.slices += 1
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -82,8 +82,8 @@ def test_fixed_indegree_read_back(nest_kernel, built_model, synapse_model):
 @pytest.mark.parametrize("delay", ["0.1", "1.5"])
 def test_devices_do_not_lengthen_the_input_ring(nest_kernel, built_model, delay):
     """Recorder and multimeter are connected with the network's delay: NEST's max_delay is
-    the network's, so each neuron's input ring has 2 slots (not 11 with NEST's default
-    1 ms device delay)."""
+    the network's, so each neuron's input ring has min_delay + max_delay = 2 x delay steps
+    (2 slots at 0.1 ms, not 11 as with NEST's default 1 ms device delay)."""
     nest = nest_kernel
     p, net = _build(nest, built_model, f"delay={delay}", "record_n=4")
     assert net.multimeter is not None

@@ -67,10 +67,10 @@ class Command:
         self.active_s += time.perf_counter() - t0
 
     def kill(self) -> None:
+        """End the command's group; SIGKILL ends stopped processes too."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-                os.killpg(self.proc.pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
             self.proc.wait()

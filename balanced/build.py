@@ -16,10 +16,9 @@ in another subprocess. A cache hit reads the stamp and a cached copy of those fa
 library) and takes a few milliseconds.
 
 Public API: :class:`BuildResult`, :class:`BuildError`, :func:`build_model`,
-:func:`load_module`, :func:`module_status`, :func:`default_model_file`,
-:func:`mpi_world_size_from_env`.
+:func:`load_module`, :func:`module_status`, :func:`default_model_file`.
 
-Why the wheel needs help (see ``shared/notes/nest-from-pypi.md``): the ``nest-config``
+Why the wheel needs help: the ``nest-config``
 of a NEST wheel reports the wheel build machine's prefix, compiler and libraries. We
 write a corrected ``bin/nest-config`` into the build directory (real include directory,
 ``-D_GLIBCXX_USE_CXX11_ABI`` matched to the loaded NEST, ``-fopenmp``, g++) and point
@@ -47,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .launch import child_env, mpi_world_size_from_env
+
 __all__ = [
     "BuildError",
     "BuildResult",
@@ -55,7 +56,6 @@ __all__ = [
     "default_model_file",
     "load_module",
     "module_status",
-    "mpi_world_size_from_env",
 ]
 
 #: Name of the NEST extension module (``nest.Install`` name); must not clash with a
@@ -86,17 +86,6 @@ _HEADERS = {
     "ltdl": ("ltdl.h", "libltdl-dev"),
     "gsl": ("gsl/gsl_version.h", "libgsl-dev"),
 }
-# Environment variables by which MPI launchers announce the number of ranks.
-_MPI_SIZE_VARS = (
-    "OMPI_COMM_WORLD_SIZE",  # Open MPI
-    "PMI_SIZE",  # MPICH/Hydra, Intel MPI, Slurm PMI-2
-    "PMIX_SIZE",
-    "MPI_LOCALNRANKS",  # MPICH/Hydra (ranks on this node)
-    "MV2_COMM_WORLD_SIZE",  # MVAPICH2
-    "PALS_SIZE",
-)
-# Prefixes of variables that make a child process believe it is an MPI rank.
-_MPI_ENV_PREFIXES = ("OMPI_", "PMI_", "PMIX_", "MPI_LOCAL", "MV2_", "HYDRA_", "PALS_")
 
 
 class BuildError(Exception):
@@ -156,30 +145,6 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "balanced" / "modules"
-
-
-def mpi_world_size_from_env(environ: dict | None = None) -> int:
-    """Number of MPI ranks announced by the launcher's environment (1 if none)."""
-    env = os.environ if environ is None else environ
-    size = 1
-    for var in _MPI_SIZE_VARS:
-        value = env.get(var)
-        if value:
-            try:
-                size = max(size, int(value))
-            except ValueError:
-                pass
-    return size
-
-
-def _clean_env(extra: dict | None = None) -> dict:
-    """Environment for child processes: without MPI rank variables, NEST quiet."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
-    env["PYNEST_QUIET"] = "1"
-    env.setdefault("OMP_NUM_THREADS", "1")
-    if extra:
-        env.update(extra)
-    return env
 
 
 def _model_name_from_source(source: str, path: Path) -> str:
@@ -302,7 +267,7 @@ def _locate(python: str) -> dict:
         return json.loads(buf.getvalue())
     try:
         proc = subprocess.run(
-            [python, "-c", _LOCATE_SCRIPT], capture_output=True, text=True, timeout=60, env=_clean_env()
+            [python, "-c", _LOCATE_SCRIPT], capture_output=True, text=True, timeout=60, env=child_env()
         )
     except OSError as e:
         raise BuildError(f"Cannot run Python interpreter {python}: {e}") from e
@@ -315,7 +280,7 @@ def _probe(python: str) -> dict:
     """Import nest in a subprocess and report its build facts."""
     try:
         proc = subprocess.run(
-            [python, "-c", _PROBE_SCRIPT], capture_output=True, text=True, timeout=300, env=_clean_env()
+            [python, "-c", _PROBE_SCRIPT], capture_output=True, text=True, timeout=300, env=child_env()
         )
     except OSError as e:
         raise BuildError(f"Cannot run Python interpreter {python}: {e}") from e
@@ -774,7 +739,7 @@ def _compile(model_path: Path, source: bytes, facts: dict, python: str, workdir:
         "result_file": str(workdir / "generate-result.json"),
         "optimise_spike_input": list(OPTIMISE_SPIKE_INPUT),
     }
-    env = _clean_env({"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    env = child_env({"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     say(f"generating and compiling {model_path.name} for NEST {facts['version']} (20-60 s) ...")
     with open(log_file, "w") as log_fh:
         try:

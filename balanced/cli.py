@@ -77,7 +77,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .build import mpi_world_size_from_env
+    from .launch import mpi_world_size_from_env
     from .kernel import choose_threads, usable_cores
     params = _resolve(args)
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
@@ -111,7 +111,7 @@ def _simulate(args, params, out: Path, diagnosis=None) -> dict:
                        huge_pages=args.huge_pages)
 
 
-# help text only: the parser does not import balanced.analysis (a bare source tree has none)
+# help text only: the parser does not import balanced.analysis (it imports NumPy)
 _FIGURE_NAMES = "raster_rate, distributions, spectrum, balance"
 
 

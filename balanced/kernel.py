@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .build import BuildResult, cached_nest_facts, load_module, mpi_world_size_from_env
+from .build import BuildResult, cached_nest_facts, load_module
+from .launch import mpi_world_size_from_env
 
 if TYPE_CHECKING:
     from .params import Params

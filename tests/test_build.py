@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from balanced import build as B
-from balanced.build import BuildError, build_model, load_module, module_status, mpi_world_size_from_env
+from balanced.build import BuildError, build_model, load_module, module_status
+from balanced import launch
+from balanced.launch import mpi_world_size_from_env
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def no_mpi_env(monkeypatch):
-    for var in B._MPI_SIZE_VARS:
+    for var in launch._MPI_SIZE_VARS:
         monkeypatch.delenv(var, raising=False)
 
 

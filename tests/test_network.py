@@ -128,7 +128,7 @@ def test_threads_do_not_change_spikes_at_fixed_seed(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the tutorial's numbers
-# Ranges measured in NEST, Brian2 and a BrainPy replica over 10 seeds (shared/notes/science.md).
+# Ranges measured in NEST, Brian2 and a BrainPy replica over 10 seeds.
 @pytest.mark.parametrize("connectivity, cv_range, sd_range", [
     ("fixed_indegree", (0.005, 0.015), (0.35, 0.8)),
     ("fixed_outdegree", (0.015, 0.022), (1.45, 1.95)),

@@ -1,6 +1,6 @@
 """Analysis of run directories: statistics (Elephant), figures and reports. Imports no NEST.
 
-Installed as ``balanced.analysis`` (the top-level folder ``analysis/`` of the repository).
+The notebooks that use it live in the repository's top-level ``analysis/`` folder.
 """
 
 # Figure file stems of a report (`balanced analyze` draws all; NumPy-free so the CLI's

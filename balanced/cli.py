@@ -77,10 +77,13 @@ def cmd_build(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .launch import mpi_world_size_from_env
     from .kernel import choose_threads, usable_cores
+    from .launch import mpi_world_size_from_env
+    from .run import check_threads
     params = _resolve(args)
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
+    if args.threads is not None:
+        check_threads(args.threads, usable_cores())  # before anything starts
     if args.no_analysis:
         _simulate(args, params, out)
         return 0
@@ -90,25 +93,20 @@ def cmd_run(args) -> int:
     if not worker_fits(threads, usable_cores(), mpi_world_size_from_env()):
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
-    # the worker diagnoses the regime and imports Elephant and matplotlib meanwhile
-    with AnalysisWorker(figures=bool(figures), params=params) as worker:
-        manifest = _simulate(args, params, out, diagnosis=worker.diagnosis)
+    # the worker imports Elephant and matplotlib while the network simulates
+    with AnalysisWorker(figures=bool(figures)) as worker:
+        manifest = _simulate(args, params, out)
         if manifest.get("status") != "complete":
             return 0
-        return worker.analyze([out, "--figures", ",".join(figures) or "none"])
+        return worker.analyze(out, figures)
 
 
-def _simulate(args, params, out: Path, diagnosis=None) -> dict:
-    """``diagnosis``: lines or a function returning them (default: computed here, now)."""
+def _simulate(args, params, out: Path) -> dict:
     from .kernel import import_nest
     from .run import run_network
     import_nest(nest_plotting=False)  # run_network's own import finds it; figures are drawn elsewhere
-    if diagnosis is None:
-        from .theory import diagnosis_lines
-        diagnosis = diagnosis_lines(params)
     return run_network(params, out, threads=args.threads, overwrite=args.overwrite,
-                       preset=_preset_name(args), progress=not args.quiet, diagnosis=diagnosis,
-                       huge_pages=args.huge_pages)
+                       preset=_preset_name(args), progress=not args.quiet, huge_pages=args.huge_pages)
 
 
 # help text only: the parser does not import balanced.analysis (it imports NumPy)
@@ -127,23 +125,13 @@ def _figures(text: str | None) -> tuple[str, ...]:
         raise ParamError(str(exc)) from exc
 
 
-def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...], render=None) -> int:
-    from .analysis.report import analyze_run, format_table
-    from .params import ParamError
-    try:
-        stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures, render=render)
-    except ValueError as exc:  # a window outside the run: the user's input, exit 2
-        raise ParamError(str(exc)) from exc
-    print(format_table(stats))
-    print(f"\nstatistics: {Path(run_dir) / 'analysis' / 'stats.json'}")
-    if stats.get("figures"):
-        print(f"figures:    {Path(run_dir) / 'analysis'}/ ({', '.join(stats['figures'])})")
-    return 0
+def _analyze(run_dir, t_start, t_stop, figures: tuple[str, ...]) -> int:
+    from .analysis.command import analyze_command
+    return analyze_command(run_dir, t_start, t_stop, figures=figures)
 
 
 def cmd_analyze(args) -> int:
-    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures),
-                    render=getattr(args, "render", None))
+    return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures))
 
 
 def cmd_doctor(args) -> int:
@@ -181,16 +169,9 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    import signal
-
     from .sweep import format_results, load_spec, run_sweep
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
-    # a SIGTERM ends the sweep like Ctrl-C: running points are terminated, finished ones stay
-    def _terminated(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminated)
     result = run_sweep(spec, out, jobs=args.jobs, figures=not args.no_figures)
     print(format_results(result.rows, result.fits, spec.keys))
     print(f"\n{len(result.ran)} points run, {len(result.skipped)} skipped, wall time {result.wall_s:.1f} s")
@@ -201,8 +182,11 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_perturb(args) -> int:
+    from .kernel import usable_cores
     from .perturb import format_divergence, run_perturbation
+    from .run import check_threads
     params = _resolve(args)
+    check_threads(args.threads, usable_cores())  # before anything is created
     out = Path(args.out) if args.out else Path("runs") / "perturb" / _preset_name(args)
     result = run_perturbation(params, out, neuron=args.neuron, time_ms=args.time, bin_ms=args.bin,
                               overwrite=args.overwrite, preset=_preset_name(args), threads=args.threads,
@@ -288,13 +272,29 @@ def main(argv: list[str] | None = None) -> int:
 def console_main() -> None:
     """The ``balanced`` command (and ``python -m balanced``): :func:`main`, then exit.
 
+    SIGTERM and SIGHUP end a command as Ctrl-C does (:mod:`balanced.interrupt`). A closed
+    stdout (``balanced config show | head``) ends it quietly with 141, as SIGPIPE would.
     After a run in a process without MPI, everything is on disk and flushed, so the process
     ends at once instead of tearing down NEST's network and the interpreter (0.3 s after
     the tutorial network, seconds after a large one). With MPI the normal exit stays: NEST
     finalises MPI there.
     """
+    from .interrupt import install_handlers
     single_thread_blas()
-    end_process(main())
+    install_handlers()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _stdout_closed()
+    end_process(code)
+
+
+def _stdout_closed() -> int:
+    """stdout's reader went away: drop what is still buffered and exit as SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
 
 
 def single_thread_blas() -> None:
@@ -302,16 +302,18 @@ def single_thread_blas() -> None:
     count; call before NumPy is imported.
 
     The command does no linear algebra, but the OpenBLAS in NumPy's wheels starts a thread
-    per core when NumPy is imported, and those threads spin: 0.25-0.4 s of CPU in a
-    tutorial run (1.6-2.0 s instead of 1.3-1.6 s with ``--no-analysis``), taken from
-    NEST's threads and the analysis worker. Under MPI it would be one such team per rank.
+    per core when NumPy is imported, and those threads spin (docs/performance.md): with
+    MPI, one such team per rank.
     """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def end_process(code: int) -> None:
     """Exit with ``code``; at once (``os._exit``) where NEST without MPI was imported."""
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _stdout_closed()
     sys.stderr.flush()
     nest = sys.modules.get("nest")
     if nest is not None and not nest.build_info.get("have_mpi", True):
@@ -320,28 +322,62 @@ def end_process(code: int) -> None:
 
 
 def dispatch(args) -> int:
-    """Run a parsed command; a user's error becomes a message and an exit status."""
+    """Run a parsed command; every error becomes one line on stderr and an exit status.
+
+    2: the user's input (parameters, usage, an unusable ``--out``); 1: a run, build or
+    analysis that failed; 128 + N: ended by signal N. An unexpected internal error prints
+    one line naming the file where the full report was written.
+    """
+    from .interrupt import Interrupted, describe, signal_of
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("balanced: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        # imported here, not before the command: `run` starts its analysis worker before
-        # anything imports NumPy (balanced.rundir and balanced.run do)
-        from .build import BuildError
-        from .kernel import NestUnavailable
-        from .params import ParamError
-        from .run import RunError
-        from .rundir import RunDirError
-        from .sweep import SweepError
-        if isinstance(exc, ParamError):
-            print(f"balanced: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if isinstance(exc, (BuildError, RunDirError, RunError, NestUnavailable, SweepError)):
-            print(f"balanced: error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print(f"balanced: {describe(exc)}", file=sys.stderr)
+        return 128 + int(signal_of(exc) or 2)
+    except BrokenPipeError:
         raise
+    except Exception as exc:
+        return _report_error(exc)
+
+
+def _report_error(exc: Exception) -> int:
+    # imported here, not before the command: `run` starts its analysis worker before
+    # anything imports NumPy (balanced.rundir and balanced.run do)
+    from .build import BuildError
+    from .kernel import NestUnavailable
+    from .params import ParamError
+    from .rundir import RunDirError
+    from .run import RunError
+    from .sweep import SweepError
+    from .transaction import OutputError
+    if isinstance(exc, (ParamError, OutputError)):
+        print(f"balanced: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, (BuildError, RunDirError, RunError, NestUnavailable, SweepError)):
+        print(f"balanced: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(exc, OSError) and exc.filename:
+        print(f"balanced: error: {exc.filename}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
+    report = _write_crash_report(exc)
+    where = f"; full report in {report}" if report else ""
+    print(f"balanced: internal error: {type(exc).__name__}: {exc}{where} (please report it)", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _write_crash_report(exc: Exception) -> str | None:
+    """Write the traceback of an unexpected error to a file; return its path (None if impossible)."""
+    import tempfile
+    import traceback
+    text = (f"balanced {__version__}, Python {sys.version.split()[0]}\ncommand: {' '.join(sys.argv)}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    try:
+        fd, path = tempfile.mkstemp(prefix="balanced-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return path
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

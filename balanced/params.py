@@ -37,6 +37,10 @@ SYNAPSE_MODELS = ("auto", "static_synapse", "static_synapse_hom_w", "static_syna
 TUTORIAL_KEYS = ("p", "J_E", "J_I", "Ib")
 SCALED_KEYS = ("K", "j_EE", "j_EI", "j_IE", "j_II", "i_E", "i_I")
 DEFAULT_PRESET = "tutorial"
+NEST_TIC_MS = 0.001  # NEST's default time base (tics_per_ms = 1000): dt must be a multiple of it
+MAX_NEURONS = 2**31 - 1
+MAX_STEPS = 1e12
+MAX_PARAMETER_FILE_BYTES = 1 << 20
 
 
 class ParamError(ValueError):
@@ -165,11 +169,26 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def read_toml(path: str | Path, what: str = "parameter file") -> dict[str, Any]:
-    """Read a TOML file; unreadable or malformed files give a :class:`ParamError` naming it."""
+    """Read a TOML file; unreadable or malformed files give a :class:`ParamError` naming it.
+
+    Only a regular file of at most :data:`MAX_PARAMETER_FILE_BYTES` in UTF-8 is read (a
+    FIFO would block, ``/dev/zero`` never ends).
+    """
+    path = Path(path)
     try:
-        text = Path(path).read_text()
+        if not path.is_file():
+            kind = "does not exist" if not path.exists() else "is not a regular file"
+            raise ParamError(f"{what} {str(path)!r} cannot be read: {kind}")
+        if path.stat().st_size > MAX_PARAMETER_FILE_BYTES:
+            raise ParamError(f"{what} {str(path)!r} is larger than {MAX_PARAMETER_FILE_BYTES >> 20} MiB; "
+                             "parameter files are short TOML texts")
+        data = path.read_bytes()
     except OSError as exc:
         raise ParamError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -191,6 +210,8 @@ def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Parse ``--set key=value`` items; values are TOML literals, bare words are strings."""
     layer: dict[str, Any] = {}
     for item in items:
+        if "\n" in item or "\r" in item:
+            raise ParamError(f"--set {item!r}: must be one line (key=value without a line break)")
         key, sep, raw = item.partition("=")
         key, raw = key.strip(), raw.strip()
         if not sep or not key:
@@ -238,6 +259,8 @@ def validate(values: dict[str, Any]) -> Params:
     _require(p.synapse_model in SYNAPSE_MODELS, "synapse_model", p.synapse_model, f"must be one of {', '.join(SYNAPSE_MODELS)}")
     for key in ("N_E", "N_I"):
         _require(getattr(p, key) > 0, key, getattr(p, key), "must be an integer > 0")
+    _require(p.N_E + p.N_I <= MAX_NEURONS, "N_E", p.N_E,
+             f"N_E + N_I = {p.N_E + p.N_I}: must be <= {MAX_NEURONS} (neuron indices are stored as int32)")
     if form == "tutorial":
         _require(0 < p.p <= 1, "p", p.p, "must be in (0, 1]")
         for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):
@@ -248,9 +271,7 @@ def validate(values: dict[str, Any]) -> Params:
                          f"with connectivity 'fixed_indegree' p * {key} = {k:g} must be a whole number of inputs")
     else:
         _require(p.K >= 1, "K", p.K, "must be an integer >= 1")
-        for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):
-            _require(p.K <= n or p.allow_multapses, "K", p.K,
-                     f"in-degree exceeds the source population {key} = {n}; must be <= {n} (or allow_multapses = true)")
+    _check_degrees(p)
     for key in ("tau", "tau_s", "dt", "T", "record_interval"):
         _require(getattr(p, key) > 0, key, getattr(p, key), "must be > 0")
     _require(p.t_ref >= 0, "t_ref", p.t_ref, "must be >= 0")
@@ -258,7 +279,11 @@ def validate(values: dict[str, Any]) -> Params:
     _require(p.V_reset < p.V_th, "V_reset", p.V_reset, f"must be below V_th = {p.V_th}")
     _require(abs(p.tau - p.tau_s) > 1e-9, "tau_s", p.tau_s,
              f"must differ from tau = {p.tau} (the exact-integration propagator of the NESTML model is singular when tau_s == tau)")
+    _require(_is_multiple(p.dt, NEST_TIC_MS), "dt", p.dt,
+             f"must be a multiple of NEST's time step unit (tic) of {NEST_TIC_MS} ms")
     _require(_is_multiple(p.T, p.dt), "T", p.T, f"must be a positive multiple of dt = {p.dt}")
+    _require(p.t_ref == 0 or _is_multiple(p.t_ref, p.dt), "t_ref", p.t_ref, f"must be 0 or a multiple of dt = {p.dt}")
+    _require(p.T / p.dt <= MAX_STEPS, "T", p.T, f"T / dt = {p.T / p.dt:.3g} steps: must be <= {MAX_STEPS:.0e}")
     _require(p.delay >= p.dt - 1e-12, "delay", p.delay, f"must be >= dt = {p.dt}")
     _require(_is_multiple(p.delay, p.dt), "delay", p.delay, f"must be a multiple of dt = {p.dt}")
     _require(_is_multiple(p.record_interval, p.dt), "record_interval", p.record_interval, f"must be a multiple of dt = {p.dt}")
@@ -268,6 +293,37 @@ def validate(values: dict[str, Any]) -> Params:
     _require(0 <= p.record_n <= min(p.N_E, p.N_I), "record_n", p.record_n,
              f"must be between 0 and the smaller population size {min(p.N_E, p.N_I)}")
     return p
+
+
+def _check_degrees(p: Params) -> None:
+    """Without multapses a neuron cannot get more distinct inputs than there are sources
+    (one fewer from its own population without autapses): NEST's connect loop would never
+    end. The out-degree rule likewise counts targets."""
+    if p.allow_multapses or p.connectivity == "pairwise_bernoulli":
+        if not p.allow_autapses:
+            for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):
+                _require(n >= 2, key, n, "must be >= 2 when allow_autapses = false (a neuron needs another source)")
+        return
+    key = "p" if p.coupling == "tutorial" else "K"
+    value = getattr(p, key)
+    sizes = {"E": p.N_E, "I": p.N_I}
+    for target in ("E", "I"):
+        for source in ("E", "I"):
+            own = target == source and not p.allow_autapses
+            if p.connectivity == "fixed_indegree":
+                degree = p.p * sizes[source] if p.coupling == "tutorial" else p.K
+                pool, what = sizes[source] - own, f"inputs from {source}"
+            else:  # fixed_outdegree: each source picks p_st * N_target targets (balanced.derived)
+                k = p.p * sizes[source] if p.coupling == "tutorial" else p.K
+                degree = round(k / sizes[source] * sizes[target])
+                pool, what = sizes[target] - own, f"targets in {target}"
+            if round(degree) > pool:
+                who = target if p.connectivity == "fixed_indegree" else source
+                rule = "allow_autapses = false and allow_multapses = false" if own else "allow_multapses = false"
+                raise ParamError(
+                    f"parameter {key!r} = {value!r}: with {p.connectivity} and {rule}, each {who} neuron would "
+                    f"need {round(degree)} distinct {what}, but only {pool} exist; lower {key}"
+                    f"{', allow autapses' if own else ''} or allow multapses")
 
 
 def resolve(preset: str | None = None, config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Params:

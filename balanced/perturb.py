@@ -5,7 +5,7 @@ neuron, and how far the two runs' spike trains diverge afterwards.
 
     OUT/reference/      run directory, no perturbation
     OUT/perturbed/      run directory, same parameters and seed, one extra spike
-                        (balanced.run.Perturbation: V_m of neuron ``neuron`` set 1 mV above
+                        (:class:`OneSpikeKick`: V_m of neuron ``neuron`` set 1 mV above
                         threshold at ``time_ms``, so it fires in the next step)
     OUT/divergence.json the divergence table and both runs' statistics (below)
     OUT/divergence.png|pdf
@@ -148,6 +148,27 @@ def _pop_summary(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class OneSpikeKick:
+    """A finite perturbation, as a run hook (:class:`balanced.run.RunHook`): at ``time_ms``
+    set neuron ``neuron``'s V_m to ``V_mV`` (above threshold), which forces one extra spike
+    in the next step (an infinitesimal nudge would be erased at the next reset)."""
+
+    neuron: int
+    time_ms: float
+    V_mV: float
+
+    def times(self, T_ms: float) -> list[float]:
+        return [self.time_ms]
+
+    def at(self, nest, net, t_ms: float) -> None:
+        if abs(t_ms - self.time_ms) < 1e-6:
+            nest.NodeCollection([net.first_id + self.neuron]).V_m = self.V_mV
+
+    def describe(self) -> dict:
+        return {"kind": "one_spike_kick", "neuron": self.neuron, "time_ms": self.time_ms, "V_m": self.V_mV}
+
+
 def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0, time_ms: float | None = None,
                      bin_ms: float = 5.0, overwrite: bool = False, preset: str | None = None, threads: int = 1,
                      figures: bool = True, perturb: bool = True, progress: bool = False) -> dict[str, Any]:
@@ -157,7 +178,7 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     two runs must then be identical). ``time_ms`` defaults to T/4 rounded to the step.
     """
     from .analysis.report import analyze_run
-    from .run import Perturbation, run_network
+    from .run import run_network
     from .theory import diagnosis_lines
 
     out = Path(out)
@@ -176,12 +197,11 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     if (out / DIVERGENCE_FILE).exists() and not overwrite:
         raise ParamError(f"{out} already holds a perturbation experiment; pass --overwrite or choose another --out")
     diagnosis = diagnosis_lines(params)
-    pert = Perturbation(neuron, time_ms) if perturb else None
+    kick = [OneSpikeKick(neuron, time_ms, params.V_th + 1.0)] if perturb else []
     ref_dir, pert_dir = out / "reference", out / "perturbed"
-    man_r = run_network(params, ref_dir, threads=threads, overwrite=True, preset=preset, progress=progress,
-                        diagnosis=diagnosis)
+    man_r = run_network(params, ref_dir, threads=threads, overwrite=True, preset=preset, progress=progress)
     man_p = run_network(params, pert_dir, threads=threads, overwrite=True, preset=preset, progress=progress,
-                        perturbation=pert, diagnosis=diagnosis)
+                        hooks=kick)
     r, p = rundir.load_spikes(ref_dir, man_r), rundir.load_spikes(pert_dir, man_p)
     div = divergence(r.neuron, r.time, p.neuron, p.time, time_ms, params.T, params.dt, n_total, bin_ms)
     stats_r = analyze_run(ref_dir, figures=False)

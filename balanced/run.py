@@ -1,8 +1,9 @@
 """Run one network: kernel, build, simulate in chunks, write spikes per rank, merge, manifest.
 
 The same code runs in one process (threads) and under ``mpirun`` (one process per rank):
-every rank writes its own spike file; the first rank waits for all of them (marker
-files, no MPI library needed), merges, and marks the manifest complete.
+every rank writes its own spike file into the run's staging folder; the first rank waits
+for all of them (marker files, no MPI library needed), merges, marks the manifest
+complete and puts the staging folder in place of the target (:mod:`balanced.transaction`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import shutil
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -31,14 +32,20 @@ class RunError(RuntimeError):
     """A run that cannot start or did not finish; the message says what to do."""
 
 
-@dataclass(frozen=True)
-class Perturbation:
-    """A finite perturbation for chaos tests: push neuron ``neuron`` above threshold at ``time_ms``,
-    which forces one extra spike in the next step (an infinitesimal nudge would be erased at
-    the next reset)."""
+class RunHook(Protocol):
+    """Something done to the network at chosen times of a run (a stimulus change, a kick).
 
-    neuron: int
-    time_ms: float
+    ``times(T_ms)``: the model times (ms) at which :meth:`at` must be called; the run loop
+    ends a ``Simulate`` call exactly there. ``at(nest, net, t_ms)``: called at every
+    chunk edge with the time simulated so far (the hook acts at its own times only).
+    ``describe()``: what the hook does, for the manifest.
+    """
+
+    def times(self, T_ms: float) -> list[float]: ...
+
+    def at(self, nest, net, t_ms: float) -> None: ...
+
+    def describe(self) -> dict: ...
 
 
 def _now() -> str:
@@ -65,24 +72,6 @@ class _Timers(dict):
             self[name] = round(self.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
-def prepare_directory(out: Path, overwrite: bool) -> None:
-    """Refuse to overwrite a finished run unless asked; clear a stale one when asked."""
-    manifest = out / rundir.MANIFEST
-    if manifest.exists():
-        if not overwrite:
-            try:
-                status = rundir.read_manifest(out).get("status")
-            except rundir.RunDirError:
-                status = "unreadable"
-            raise RunError(f"{out} already holds a run (status {status!r}); pass --overwrite to replace it, "
-                           "or choose another --out")
-        for name in (rundir.MANIFEST, rundir.SPIKES_FILE, rundir.STATE_FILE, rundir.PARAMS_FILE):
-            (out / name).unlink(missing_ok=True)
-        for name in (rundir.RANK_SPIKE_DIR, rundir.RANK_STATE_DIR, "analysis"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def _progress(done_ms: float, total_ms: float, started: float) -> None:
     from .kernel import say
     if not sys.stderr.isatty():
@@ -93,13 +82,96 @@ def _progress(done_ms: float, total_ms: float, started: float) -> None:
         end="" if done_ms < total_ms else "\n")
 
 
-def _chunk_edges(T: float, chunk_ms: float, dt: float, extra: float | None) -> list[float]:
-    """Chunk boundaries on the time grid, including ``extra`` (a perturbation time)."""
-    edges = set(np.round(np.arange(chunk_ms, T, chunk_ms) / dt) * dt)
-    edges.add(T)
-    if extra is not None and 0 < extra < T:
-        edges.add(round(extra / dt) * dt)
-    return sorted(float(e) for e in edges)
+# Each Simulate call is kept near CHUNK_WALL_S of wall time: signals are handled between
+# calls (balanced.interrupt) and the recorders are emptied after each, which keeps memory
+# flat. Chunks start at FIRST_CHUNK_STEPS steps and grow or shrink by factors of two.
+CHUNK_WALL_S = 1.0
+FIRST_CHUNK_STEPS = 10
+MAX_CHUNK_MS = 100.0
+
+
+class Chunks:
+    """The ends of the ``Simulate`` calls of a run: on the time grid, at every hook time,
+    each call lasting about :data:`CHUNK_WALL_S` (the spikes do not depend on them)."""
+
+    def __init__(self, T: float, dt: float, hook_times: list[float]):
+        self.dt, self.T = dt, T
+        self.fixed = sorted({self._grid(t) for t in hook_times if 0 < t < T} | {self._grid(T)})
+        self.steps = FIRST_CHUNK_STEPS
+        self.done = 0.0
+
+    def _grid(self, t: float) -> float:
+        return round(t / self.dt) * self.dt
+
+    def next_edge(self) -> float:
+        limit = next(t for t in self.fixed if t > self.done + self.dt / 2)
+        return min(limit, self._grid(self.done + self.steps * self.dt))
+
+    def advance(self, edge: float, wall_s: float) -> None:
+        """Record a chunk that ended at ``edge`` and took ``wall_s``; size the next one."""
+        self.done = edge
+        if wall_s < CHUNK_WALL_S / 4 and (2 * self.steps) * self.dt <= MAX_CHUNK_MS + 1e-9:
+            self.steps *= 2
+        elif wall_s > CHUNK_WALL_S and self.steps > 1:
+            self.steps //= 2
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.T - self.dt / 2
+
+
+# Peak memory per synapse measured with NEST 3.10 (connections, source and target tables,
+# recording included; docs/performance.md), for refusing networks that cannot fit.
+BYTES_PER_SYNAPSE = {"static_synapse": 48.0, "static_synapse_hom_w": 40.0, "static_synapse_hom_w_hpc": 24.0}
+BYTES_PER_NEURON = 2000.0
+SMALLEST_SYNAPSE = "static_synapse_hom_w_hpc"
+
+
+def estimated_memory_bytes(n_synapses: float, n_neurons: int, synapse_model: str, ranks: int) -> float:
+    """Peak memory of one rank for a network of this size (bytes, an estimate)."""
+    per_synapse = BYTES_PER_SYNAPSE.get(synapse_model, max(BYTES_PER_SYNAPSE.values()))
+    return (n_synapses * per_synapse + n_neurons * BYTES_PER_NEURON) / max(1, ranks)
+
+
+def available_memory_bytes() -> float:
+    """Memory available to new allocations on this machine (MemAvailable), inf if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    return float("inf")
+
+
+def check_memory(n_synapses: float, n_neurons: int, synapse_model: str, ranks: int,
+                 available: float | None = None) -> None:
+    """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory per rank
+    exceeds what this machine has free, before NEST allocates any of it."""
+    from .params import ParamError
+    need = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
+    free = available_memory_bytes() if available is None else available
+    if need > free:
+        smaller = "" if synapse_model == SMALLEST_SYNAPSE else f"set synapse_model = '{SMALLEST_SYNAPSE}', "
+        raise ParamError(f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
+                         f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
+                         f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
+                         "or run on more MPI ranks")
+
+
+MAX_THREADS_PER_CORE = 4
+
+
+def check_threads(threads: int, cores: int) -> None:
+    """``--threads`` must be >= 1 and at most :data:`MAX_THREADS_PER_CORE` per usable core
+    (more only slows NEST's per-step thread barrier down)."""
+    from .params import ParamError
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ParamError(f"--threads {threads}: must be an integer >= 1")
+    if threads > MAX_THREADS_PER_CORE * cores:
+        raise ParamError(f"--threads {threads}: at most {MAX_THREADS_PER_CORE} per usable core "
+                         f"({MAX_THREADS_PER_CORE * cores} here, {cores} cores)")
 
 
 def prepare_in_huge_pages(nest) -> dict:
@@ -119,131 +191,175 @@ def prepare_in_huge_pages(nest) -> dict:
         nest.Cleanup()
 
 
+def _failure_text(exc: BaseException) -> str:
+    from .interrupt import describe, signal_of
+    if signal_of(exc) is not None:
+        return describe(exc)
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, RunError) else f"{type(exc).__name__}: {text}"
+
+
 def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
-                preset: str | None = None, chunk_ms: float = 100.0, progress: bool = True,
-                perturbation: Perturbation | None = None, diagnosis: list[str] | Callable[[], list[str]] | None = None,
+                preset: str | None = None, progress: bool = True, hooks: Sequence[RunHook] = (),
                 huge_pages: str = "auto") -> dict:
     """Simulate ``params`` and write the run directory ``out``; return the final manifest.
 
     ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
+    ``hooks``: :class:`RunHook` objects acting on the network at their times.
     ``huge_pages``: ``"auto"`` (from :data:`hugepages.AUTO_MIN_SYNAPSES` synapses per rank
     on), ``"on"`` or ``"off"``: move the network's memory into transparent huge pages
     before simulating (:mod:`balanced.hugepages`; same spikes, faster delivery).
-    ``diagnosis``: the regime diagnosis's lines for the manifest, or a function returning
-    them, called when the run is complete (the command line has its analysis worker
-    compute them meanwhile: the worker imports SciPy anyway, the simulation need not).
-    Raises :class:`RunError` (or the build's / kernel's own errors) with a clear message.
-    The manifest says ``running`` until everything is on disk, then ``complete``; on an
-    exception it says ``failed`` with the error; a killed process leaves ``running``.
+
+    The run directory is written as a transaction (:mod:`balanced.transaction`): ``out``
+    changes only when the run is complete. Raises :class:`RunError`,
+    :class:`balanced.transaction.OutputError` (an unusable ``out``, before any work) or
+    the build's / kernel's own errors, with a clear message; a signal
+    (:mod:`balanced.interrupt`) ends it the same way. Either way ``out`` is left as it
+    was, and the staging folder beside it keeps only a manifest saying what happened.
     """
     from . import hugepages
     from .build import build_model
-    from .kernel import import_nest, omp_policy, say, setup_kernel
-    from .network import build_network, synapse_model_for
+    from .kernel import import_nest, omp_policy, say, setup_kernel, usable_cores
+    from .network import synapse_model_for
+    from .transaction import RunTransaction
 
     hugepages.wanted(huge_pages, 0)  # reject a bad setting before any work
     started = time.perf_counter()
-    out = Path(out)
     timers = _Timers()
     d = derive(params)
     nest = import_nest()
-    rank = nest.Rank()
+    rank, ranks = nest.Rank(), nest.NumProcesses()
     threads_source = "user" if threads is not None else "auto"
     if threads is None:
-        threads = choose_threads(params, nest.NumProcesses())
+        threads = choose_threads(params, ranks)
+    check_threads(threads, usable_cores())
+    synapse_model = synapse_model_for(params)
+    check_memory(d.n_synapses_expected, d.N, synapse_model, ranks)
+    txn = RunTransaction(out, overwrite)
     if rank == 0:
-        prepare_directory(out, overwrite)
-    module = None
-    with timers.phase("build"):
-        if params.neuron_model == "nestml":
-            module = build_model()
-    model = module.model if module else params.neuron_model
-    with timers.phase("kernel"):
-        layout = setup_kernel(nest, dt=params.dt, seed=params.seed, threads=threads, module=module)
-
+        txn.begin()
+    stage = txn.staging
     manifest = {
         "schema": rundir.SCHEMA, "status": "running", "error": None, "created": _now(), "finished": None,
+        "host": platform.node(), "pid": os.getpid(),
         "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
-        "versions": versions(nest), "layout": layout.as_dict(),
-        "threads_source": threads_source, "omp": omp_policy(),
-        "model": {"neuron_model": params.neuron_model, "nest_model": model,
-                  "module": module.module if module else None, "synapse_model": synapse_model_for(params)},
-        "perturbation": None if perturbation is None else {"neuron": perturbation.neuron, "time_ms": perturbation.time_ms},
-        "diagnosis": [] if callable(diagnosis) else list(diagnosis or []),
+        "versions": versions(nest), "layout": None, "threads_source": threads_source, "omp": omp_policy(),
+        "model": {"neuron_model": params.neuron_model, "nest_model": None, "module": None,
+                  "synapse_model": synapse_model},
+        "hooks": [hook.describe() for hook in hooks],
         "timers_s": timers, "populations": population_table(params),
         "files": {"spikes": rundir.SPIKES_FILE, "state": None}, "counts": {},
     }
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.write_manifest(out, manifest)
-        rundir.atomic_write_text(out / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {preset}" if preset else None))
     try:
-        with timers.phase("create_connect"):
-            net = build_network(nest, params, d, model)
-        manifest["counts"]["synapses"] = net.n_synapses
-        manifest["huge_pages"] = {"setting": huge_pages, "applied": False}
-        # Decided from the expected count, the same on every rank: Prepare communicates
-        # between ranks, so all of them must call it or none.
-        if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
-            with timers.phase("huge_pages"):
-                manifest["huge_pages"].update(prepare_in_huge_pages(nest))
-            if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
-                say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
-        state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
-        t_sim = time.perf_counter()
-        with rundir.RankSpikeWriter(out, rank) as writer:
-            # Simulate (not Run under a RunManager): recorders may be emptied only between
-            # simulations, and emptying them after every chunk keeps memory flat.
-            t_done = 0.0
-            for edge in _chunk_edges(params.T, chunk_ms, params.dt, perturbation and perturbation.time_ms):
-                with timers.phase("simulate"):
-                    nest.Simulate(edge - t_done)
-                t_done = edge
-                if perturbation is not None and abs(edge - perturbation.time_ms) < params.dt / 2:
-                    target = nest.NodeCollection([net.first_id + perturbation.neuron])
-                    target.V_m = params.V_th + 1.0  # finite kick: fires in the next step
-                with timers.phase("write"):
-                    ev = net.spike_recorder.events
-                    writer.append(np.asarray(ev["senders"]) - net.first_id, np.asarray(ev["times"]))
-                    net.spike_recorder.n_events = 0
-                    if net.multimeter is not None:
-                        mev = net.multimeter.events
-                        state_parts["neuron"].append(np.asarray(mev["senders"]) - net.first_id)
-                        state_parts["time"].append(np.asarray(mev["times"]))
-                        for key in rundir.STATE_FIELDS:
-                            state_parts[key].append(np.asarray(mev[key]))
-                        net.multimeter.n_events = 0
-                if progress:
-                    _progress(t_done, params.T, t_sim)
-        with timers.phase("write"):
-            if net.multimeter is not None:
-                rundir.write_rank_state(out, rank, np.concatenate(state_parts["neuron"]),
-                                        np.concatenate(state_parts["time"]),
-                                        {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS})
-            # nest.num_connections is per rank: each rank reports its own count
-            rundir.mark_rank_done(out, rank, net.n_synapses)
         if rank == 0:
-            with timers.phase("merge"):
-                try:
-                    manifest["counts"]["synapses"] = rundir.wait_for_ranks(out, layout.mpi_ranks)
-                except TimeoutError as exc:
-                    raise RunError(str(exc)) from exc
-                manifest["counts"]["spikes"] = rundir.merge_spikes(out, layout.mpi_ranks)
-                if net.multimeter is not None:
-                    n, m = rundir.merge_state(out, layout.mpi_ranks)
-                    manifest["files"]["state"] = rundir.STATE_FILE
-                    manifest["counts"]["state"] = {"neurons": n, "samples": m}
-            if callable(diagnosis):
-                manifest["diagnosis"] = list(diagnosis())
+            rundir.write_manifest(stage, manifest)
+            rundir.atomic_write_text(stage / rundir.PARAMS_FILE,
+                                     to_toml(params, header=f"preset: {preset}" if preset else None))
+        module = None
+        with timers.phase("build"):
+            if params.neuron_model == "nestml":
+                module = build_model()
+        model = module.model if module else params.neuron_model
+        manifest["model"].update(nest_model=model, module=module.module if module else None)
+        with timers.phase("kernel"):
+            layout = setup_kernel(nest, dt=params.dt, seed=params.seed, threads=threads, module=module)
+        manifest["layout"] = layout.as_dict()
+        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, huge_pages, progress)
+        if rank == 0:
             timers["total"] = round(time.perf_counter() - started, 4)
             manifest.update(status="complete", finished=_now())
-            rundir.write_manifest(out, manifest)
+            manifest.pop("pid")
+            rundir.write_manifest(stage, manifest)
+            txn.commit()
             say(f"  {manifest['counts']['spikes']} spikes from {d.N} neurons in {params.T:g} ms "
                 f"(simulate {timers.get('simulate', 0):.2f} s, {layout.virtual_processes} virtual process"
                 f"{'es' if layout.virtual_processes > 1 else ''}) -> {out}")
+    except OSError as exc:
+        where = exc.filename or stage
+        error = RunError(f"{where}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
+                         f"abandoned and {out} left as it was")
+        _abandon(txn, rank, manifest, error)
+        raise error from exc
     except BaseException as exc:
-        if rank == 0:
-            manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now())
-            rundir.write_manifest(out, manifest)
+        _abandon(txn, rank, manifest, exc)
         raise
     return rundir.read_manifest(out) if rank == 0 else manifest
+
+
+def _abandon(txn, rank: int, manifest: dict, exc: BaseException) -> None:
+    """A failed or interrupted run: its staging folder keeps only a manifest saying so."""
+    from .interrupt import signal_of
+    if rank != 0:
+        return
+    signum = signal_of(exc)
+    manifest.update(status="interrupted" if signum is not None else "failed", error=_failure_text(exc),
+                    finished=_now())
+    manifest.pop("pid", None)
+    if signum is not None:
+        manifest["signal"] = signal.Signals(signum).name
+    txn.abort(manifest)
+
+
+def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layout, manifest: dict,
+              timers: _Timers, hooks: Sequence[RunHook], huge_pages: str, progress: bool) -> None:
+    """Build the network, simulate it chunk by chunk, write and merge the spikes (into ``stage``)."""
+    from . import hugepages
+    from .kernel import say
+    from .network import build_network
+
+    with timers.phase("create_connect"):
+        net = build_network(nest, params, d, model)
+    manifest["counts"]["synapses"] = net.n_synapses
+    manifest["huge_pages"] = {"setting": huge_pages, "applied": False}
+    # Decided from the expected count, the same on every rank: Prepare communicates
+    # between ranks, so all of them must call it or none.
+    if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
+        with timers.phase("huge_pages"):
+            manifest["huge_pages"].update(prepare_in_huge_pages(nest))
+        if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
+            say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
+    state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
+    chunks = Chunks(params.T, params.dt, [t for hook in hooks for t in hook.times(params.T)])
+    t_sim = time.perf_counter()
+    # Simulate (not Run under a RunManager): recorders may be emptied only between
+    # simulations, and emptying them after every chunk keeps memory flat.
+    with rundir.RankSpikeWriter(stage, rank) as writer:
+        while not chunks.finished:
+            edge = chunks.next_edge()
+            t0 = time.perf_counter()
+            with timers.phase("simulate"):
+                nest.Simulate(edge - chunks.done)
+            chunks.advance(edge, time.perf_counter() - t0)
+            for hook in hooks:
+                hook.at(nest, net, edge)
+            with timers.phase("write"):
+                ev = net.spike_recorder.events
+                writer.append(np.asarray(ev["senders"]) - net.first_id, np.asarray(ev["times"]))
+                net.spike_recorder.n_events = 0
+                if net.multimeter is not None:
+                    mev = net.multimeter.events
+                    state_parts["neuron"].append(np.asarray(mev["senders"]) - net.first_id)
+                    state_parts["time"].append(np.asarray(mev["times"]))
+                    for key in rundir.STATE_FIELDS:
+                        state_parts[key].append(np.asarray(mev[key]))
+                    net.multimeter.n_events = 0
+            if progress:
+                _progress(chunks.done, params.T, t_sim)
+    with timers.phase("write"):
+        if net.multimeter is not None:
+            rundir.write_rank_state(stage, rank, np.concatenate(state_parts["neuron"]),
+                                    np.concatenate(state_parts["time"]),
+                                    {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS})
+        # nest.num_connections is per rank: each rank reports its own count
+        rundir.mark_rank_done(stage, rank, net.n_synapses)
+    if rank == 0:
+        with timers.phase("merge"):
+            try:
+                manifest["counts"]["synapses"] = rundir.wait_for_ranks(stage, layout.mpi_ranks)
+            except TimeoutError as exc:
+                raise RunError(str(exc)) from exc
+            manifest["counts"]["spikes"] = rundir.merge_spikes(stage, layout.mpi_ranks)
+            if net.multimeter is not None:
+                n, m = rundir.merge_state(stage, layout.mpi_ranks)
+                manifest["files"]["state"] = rundir.STATE_FILE
+                manifest["counts"]["state"] = {"neurons": n, "samples": m}

@@ -121,10 +121,27 @@ def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+def _process_alive(pid: Any, host: Any) -> bool:
+    """Whether the run's process ``pid`` on ``host`` still runs (True when it cannot be told)."""
+    import platform
+    if not isinstance(pid, int) or host != platform.node():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def require_complete(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Return the manifest of a complete run, or raise :class:`RunDirError` saying why not."""
     manifest = read_manifest(run_dir)
     status = manifest.get("status")
+    if status == "running" and not _process_alive(manifest.get("pid"), manifest.get("host")):
+        raise RunDirError(f"{run_dir}: the run was killed (its process {manifest['pid']} has ended); "
+                          "rerun it with `balanced run --out DIR --overwrite`")
     if status != "complete":
         detail = f": {manifest['error']}" if manifest.get("error") else ""
         raise RunDirError(
@@ -132,6 +149,40 @@ def require_complete(run_dir: str | os.PathLike) -> dict[str, Any]:
             "it was interrupted or failed. Rerun it with `balanced run --out DIR --overwrite`."
         )
     return manifest
+
+
+def _positive_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and value > 0)
+
+
+def check_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Check what the analysis reads from a manifest: ``params.T`` and ``params.dt`` positive
+    numbers, a population table of contiguous blocks from index 0 whose sizes match
+    ``params.N_E`` / ``params.N_I``. :class:`RunDirError` naming the field otherwise."""
+    path = Path(run_dir) / MANIFEST
+    params = manifest.get("params")
+    if not isinstance(params, dict):
+        raise RunDirError(f"{path}: 'params' is missing or not a table; the manifest is corrupted")
+    for key in ("T", "dt"):
+        if not _positive_number(params.get(key)):
+            raise RunDirError(f"{path}: params.{key} = {params.get(key)!r}: must be a number > 0 (ms); "
+                              "the manifest is corrupted")
+    pops = manifest.get("populations")
+    if not isinstance(pops, list) or not pops:
+        raise RunDirError(f"{path}: 'populations' is missing or empty; the manifest is corrupted")
+    first = 0
+    for i, pop in enumerate(pops):
+        ok = isinstance(pop, dict) and isinstance(pop.get("name"), str) and all(
+            isinstance(pop.get(k), int) and not isinstance(pop.get(k), bool) for k in ("first", "size"))
+        if not ok or pop["first"] != first or pop["size"] <= 0:
+            raise RunDirError(f"{path}: populations[{i}] = {pop!r}: must be {{name, first = {first}, size > 0}} "
+                              "(contiguous blocks from index 0); the manifest is corrupted")
+        declared = params.get(f"N_{pop['name']}")
+        if declared is not None and declared != pop["size"]:
+            raise RunDirError(f"{path}: populations[{i}].size = {pop['size']} but params.N_{pop['name']} = "
+                              f"{declared!r}; the manifest is corrupted")
+        first += pop["size"]
 
 
 # --------------------------------------------------------------------------- writing spikes per rank
@@ -145,29 +196,38 @@ class RankSpikeWriter:
 
     def __init__(self, run_dir: str | os.PathLike, rank: int):
         self.directory = Path(run_dir) / RANK_SPIKE_DIR
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"rank-{rank:05d}.bin"
-        self._fh = open(self.path, "wb")
+        self._fh = None
         self.count = 0
+
+    def _open(self):
+        # Opened at the first append, which follows the first (collective) Simulate: by then
+        # the first rank has created the run's folder; no other rank ever creates it.
+        self.directory.mkdir(exist_ok=True)
+        self._fh = open(self.path, "wb")
+        return self._fh
 
     def append(self, neuron: np.ndarray, time: np.ndarray) -> None:
         records = np.empty(len(neuron), dtype=SPIKE_RECORD)
         records["neuron"] = neuron
         records["time"] = time
-        self._fh.write(records.tobytes())
+        (self._fh or self._open()).write(records.tobytes())
         self.count += len(records)
 
     def close(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        fh = self._fh or self._open()
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
 
     def __enter__(self) -> "RankSpikeWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        if not self._fh.closed:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None and (self._fh is None or not self._fh.closed):
             self.close()
+        elif self._fh is not None:
+            self._fh.close()
 
 
 def _rank_marker(run_dir: str | os.PathLike, rank: int) -> Path:
@@ -226,7 +286,7 @@ def write_rank_state(run_dir: str | os.PathLike, rank: int, neuron: np.ndarray, 
                      values: dict[str, np.ndarray]) -> None:
     """Write one rank's sampled state as flat event arrays (as NEST's multimeter gives them)."""
     directory = Path(run_dir) / RANK_STATE_DIR
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(exist_ok=True)
     atomic_save_npz(directory / f"rank-{rank:05d}.npz", neuron=np.asarray(neuron, np.int32),
                     time=np.asarray(time, np.float64),
                     **{k: np.asarray(values[k], np.float64) for k in STATE_FIELDS})
@@ -322,11 +382,20 @@ class Run:
         return float(self.manifest["params"]["dt"])
 
 
+def member(run_dir: Path, name: Any, field: str) -> Path:
+    """``run_dir / name`` for a file name read from the manifest, which must stay inside the
+    run directory (a plain name: no separator, not ``..``)."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise RunDirError(f"{Path(run_dir) / MANIFEST}: {field} = {name!r}: must be a file name inside the run "
+                          "directory; the manifest is corrupted")
+    return Path(run_dir) / name
+
+
 def load_spikes(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = None) -> Spikes:
     """Read ``spikes.npz`` and check it against the manifest (size, dtype, index range)."""
     run_dir = Path(run_dir)
     manifest = manifest if manifest is not None else read_manifest(run_dir)
-    path = run_dir / manifest.get("files", {}).get("spikes", SPIKES_FILE)
+    path = member(run_dir, manifest.get("files", {}).get("spikes", SPIKES_FILE), "files.spikes")
     try:
         with np.load(path) as data:
             neuron, time = data["neuron"], data["time"]
@@ -336,9 +405,15 @@ def load_spikes(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = No
         raise RunDirError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is corrupted") from exc
     if neuron.shape != time.shape or neuron.ndim != 1:
         raise RunDirError(f"{path}: 'neuron' and 'time' differ in shape {neuron.shape} vs {time.shape}")
+    if not np.issubdtype(neuron.dtype, np.integer) or not np.issubdtype(time.dtype, np.floating):
+        raise RunDirError(f"{path}: 'neuron' must hold integers and 'time' floats (found {neuron.dtype}, "
+                          f"{time.dtype}); the file is corrupted")
     n_total = sum(int(p["size"]) for p in manifest["populations"])
     if len(neuron) and (neuron.min() < 0 or neuron.max() >= n_total):
         raise RunDirError(f"{path}: neuron indices outside 0..{n_total - 1}; the file does not belong to this run")
+    t_stop = float(manifest["params"]["T"])
+    if len(time) and not (np.isfinite(time).all() and time.min() >= 0.0 and time.max() <= t_stop + 1e-9):
+        raise RunDirError(f"{path}: spike times outside [0, T = {t_stop:g}] ms or not finite; the file is corrupted")
     expected = manifest.get("counts", {}).get("spikes")
     if expected is not None and expected != len(neuron):
         raise RunDirError(f"{path}: holds {len(neuron)} spikes, the manifest says {expected}; the file is corrupted")
@@ -352,7 +427,7 @@ def load_state(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = Non
     name = manifest.get("files", {}).get("state")
     if not name:
         return None
-    path = run_dir / name
+    path = member(run_dir, name, "files.state")
     try:
         with np.load(path) as data:
             return State(**{k: data[k] for k in ("neuron", "time", *STATE_FIELDS)})
@@ -364,5 +439,6 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     """Open a complete run directory: manifest, spikes and (if recorded) state."""
     run_dir = Path(run_dir)
     manifest = require_complete(run_dir)
+    check_manifest(run_dir, manifest)
     return Run(path=run_dir, manifest=manifest, spikes=load_spikes(run_dir, manifest),
                state=load_state(run_dir, manifest))

@@ -334,14 +334,11 @@ def analyze_point(run_dir: Path, t_start: float | None, t_stop: float | None) ->
 
 def _worker(job_path: str) -> int:
     from .run import run_network
-    from .theory import diagnosis_lines
     job = json.loads(Path(job_path).read_text())
     params = validate(job["params"])
     out = Path(job["out"])
     if job["run"]:
-        diagnosis = diagnosis_lines(params)
-        run_network(params, out, threads=1, overwrite=True, preset=job.get("preset"), progress=False,
-                    diagnosis=diagnosis)
+        run_network(params, out, threads=1, overwrite=True, preset=job.get("preset"), progress=False)
     analyze_point(out, job.get("t_start"), job.get("t_stop"))
     print(f"point {out.name}: analysed", file=sys.stderr)
     return 0

@@ -56,8 +56,8 @@ make_venv() {
   echo "$stamp" > "$dir/.balanced-stamp"
 }
 
-stamp=$(hash_of requirements/lock.txt requirements/nest-wheel.txt pyproject.toml)
-make_venv .venv "$stamp" -r requirements/lock.txt -r requirements/nest-wheel.txt
+stamp=$(hash_of requirements/lock.txt requirements/nest-wheel.txt requirements/dev.txt pyproject.toml)
+make_venv .venv "$stamp" -r requirements/lock.txt -r requirements/nest-wheel.txt -r requirements/dev.txt
 log "building the NESTML model for the PyPI NEST"
 .venv/bin/balanced build
 

@@ -30,3 +30,22 @@ def build_cache(tmp_path_factory) -> str:
 def cold_build(build_cache) -> BuildResult:
     """A cold build of the packaged model into ``build_cache``."""
     return build_model(cache_dir=build_cache)
+
+
+# ----------------------------------------------------------------------------- test tiers
+# Each test module's tier, given as a marker: `pytest -m "pure or analysis"` (make test-fast)
+# runs in seconds without NEST; `make test` runs every tier. A module not listed here is
+# a NEST module. Markers set on a test itself (mpi, slurm, slow) are kept as well.
+TIERS = {
+    "test_params.py": "pure", "test_theory.py": "pure", "test_layering.py": "pure",
+    "test_hugepages.py": "pure", "test_benchmarks.py": "nest",
+    "test_analysis.py": "analysis", "test_notebook.py": "analysis",
+    "test_build.py": "nestml", "test_model.py": "nestml",
+    "test_mpi.py": "mpi",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = TIERS.get(item.path.name, "nest")
+        item.add_marker(getattr(pytest.mark, tier))

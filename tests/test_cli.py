@@ -96,10 +96,10 @@ def test_rerun_refuses_without_overwrite(tmp_path):
     out = tmp_path / "r"
     balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet")
     proc = balanced("run", "--set", "T=50", "--out", str(out), "--no-analysis", "--quiet", check=False)
-    assert proc.returncode == 1 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
     # with analysis: the analysis worker, already started, is stopped with the failed run
     proc = balanced("run", "--set", "T=50", "--out", str(out), "--quiet", check=False, timeout=60)
-    assert proc.returncode == 1 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "pass --overwrite" in proc.stderr and "Traceback" not in proc.stderr
     assert not (out / "analysis").exists()
 
 
@@ -133,18 +133,18 @@ def test_unknown_figure_is_a_clear_error(tmp_path, verb):
     assert not (tmp_path / "r").exists()
 
 
-def test_run_records_the_diagnosis_with_and_without_the_worker(tmp_path):
-    # With analysis, the analysis worker computes the regime diagnosis (it imports SciPy
-    # anyway) while the run goes on; without, the run computes it: same lines either way.
+def test_the_analysis_diagnoses_the_regime_with_and_without_the_worker(tmp_path):
+    # The diagnosis is a function of the parameters: the analysis computes it from the
+    # manifest's parameters, in the worker or here; the run itself does not.
     from balanced.theory import diagnosis_lines
     expected = diagnosis_lines(P.resolve("tutorial", overrides=["T=100"]))
     balanced("run", "--set", "T=100", "--out", str(tmp_path / "worker"), "--quiet", "--figures", "none")
     balanced("run", "--set", "T=100", "--out", str(tmp_path / "here"), "--quiet", "--no-analysis")
+    balanced("analyze", str(tmp_path / "here"), "--no-figures")
     for name in ("worker", "here"):
-        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
-        assert manifest["status"] == "complete" and manifest["diagnosis"] == expected, name
-    stats = json.loads((tmp_path / "worker" / "analysis" / "stats.json").read_text())
-    assert stats["diagnosis"] == expected and stats["figures"] == []
+        assert "diagnosis" not in json.loads((tmp_path / name / "manifest.json").read_text())
+        stats = json.loads((tmp_path / name / "analysis" / "stats.json").read_text())
+        assert stats["diagnosis"] == expected and stats["figures"] == [], name
 
 
 def test_nest_imported_without_its_plotting_helpers():

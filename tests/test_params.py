@@ -102,7 +102,7 @@ def test_validation_messages(override, message):
 
 
 def test_indegree_larger_than_population():
-    with pytest.raises(P.ParamError, match=r"parameter 'K' = 600: in-degree exceeds the source population N_E = 500"):
+    with pytest.raises(P.ParamError, match=r"parameter 'K' = 600: with fixed_indegree and allow_multapses = false, each E neuron would need 600 distinct inputs from E, but only 500 exist"):
         P.resolve(overrides=SCALED[:1] + ["K=600"] + SCALED[2:])
 
 

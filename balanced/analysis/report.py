@@ -13,12 +13,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from balanced.rundir import RunDirError, atomic_write_bytes, atomic_write_text, json_ready, load_run
+from balanced.rundir import json_ready, load_run
+from balanced.transaction import replace_folder
 
 from . import FIGURE_STEMS
 from . import stats as _stats
@@ -31,14 +33,6 @@ NETWORK_KEYS = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
 BALANCE_KEYS = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
 
 
-def _validate_manifest(run) -> None:
-    params = run.manifest.get("params")
-    if not isinstance(params, dict) or "T" not in params or "dt" not in params:
-        raise RunDirError(f"{run.path}: the manifest has no params.T / params.dt; cannot analyse")
-    if not run.manifest.get("populations"):
-        raise RunDirError(f"{run.path}: the manifest has no population table; cannot analyse")
-
-
 def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
                    params: _stats.AnalysisParams | None = None) -> tuple[_stats.RunStatistics, dict[str, Any]]:
     """Open the run and compute its statistics; returns (RunStatistics, stats.json dict).
@@ -46,13 +40,26 @@ def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_s
     Writes nothing. The notebook and the CLI can use this to get the data behind the figures.
     """
     run = load_run(run_dir)
-    _validate_manifest(run)
     result = _stats.compute_statistics(run, t_start, t_stop, params)
     summary = result.summary()
-    if "diagnosis" in run.manifest and run.manifest["diagnosis"] is not None:
-        summary["diagnosis"] = [str(x) for x in run.manifest["diagnosis"]]
+    diagnosis = run.manifest.get("diagnosis")
+    if diagnosis is None:
+        diagnosis = _diagnosis(run.manifest["params"])
+    if diagnosis is not None:
+        summary["diagnosis"] = [str(x) for x in diagnosis]
         summary["meta"].pop("diagnosis", None)
     return result, json_ready(summary)
+
+
+def _diagnosis(params: dict[str, Any]) -> list[str] | None:
+    """The regime diagnosis of the run's parameters (balanced.theory), None when the
+    manifest's parameters are not a complete parameter set."""
+    from balanced.params import ParamError, validate
+    from balanced.theory import diagnosis_lines
+    try:
+        return diagnosis_lines(validate(params))
+    except ParamError:
+        return None
 
 
 def preload_statistics() -> None:
@@ -118,16 +125,17 @@ def analyze_run(run_dir: str | os.PathLike, t_start: float | None = None, t_stop
     summary["figures"] = sorted(rendered)
     text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
     out = Path(out_dir) if out_dir is not None else run_dir / ANALYSIS_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in rendered.items():
-        atomic_write_bytes(out / name, data)
-    if figures:  # a figure an earlier analysis wrote but this one did not (e.g. balance) would mislead
-        for stem in FIGURE_STEMS:
-            for fmt in FIGURE_FORMATS:
-                stale = out / f"{stem}.{fmt}"
-                if stale.name not in rendered and stale.is_file():
-                    stale.unlink()
-    atomic_write_text(out / STATS_FILE, text)
+
+    def write(folder: Path) -> None:
+        for name, data in rendered.items():
+            (folder / name).write_bytes(data)
+        if not stems:  # no figures asked for: the earlier ones stay (any asked for replace them all)
+            for name in (f"{stem}.{fmt}" for stem in FIGURE_STEMS for fmt in FIGURE_FORMATS):
+                if (out / name).is_file():
+                    shutil.copy2(out / name, folder / name)
+        (folder / STATS_FILE).write_text(text)
+
+    replace_folder(out, write)  # readers see the old analysis or the new one, never a mix
     return summary
 
 

@@ -90,6 +90,9 @@ class AnalysisParams:
         return asdict(self)
 
 
+MIN_WINDOW_MS = 1.0
+
+
 def default_window(t_total_ms: float) -> tuple[float, float]:
     """The default analysis window: 50 ms after the start to 50 ms before the end."""
     if t_total_ms > 100.0:
@@ -103,6 +106,9 @@ def resolve_window(t_total_ms: float, t_start: float | None, t_stop: float | Non
     t_stop = d_stop if t_stop is None else float(t_stop)
     if not (0.0 <= t_start < t_stop <= t_total_ms + 1e-9):
         raise ValueError(f"analysis window ({t_start}, {t_stop}) ms must satisfy 0 <= t_start < t_stop <= T = {t_total_ms} ms")
+    if t_stop - t_start < MIN_WINDOW_MS - 1e-9:
+        raise ValueError(f"analysis window ({t_start:g}, {t_stop:g}) ms: must span at least {MIN_WINDOW_MS:g} ms "
+                         "(the population rate's bin)")
     return t_start, t_stop
 
 

@@ -4,17 +4,18 @@ Importing Elephant (which imports SciPy's stats) takes 1.3-2 s of CPU on a 2-cor
 matplotlib with its PDF backend 0.7-1 s: together longer than importing NEST and
 simulating the tutorial network. ``balanced run`` therefore starts this worker before
 it imports NEST. The worker imports NumPy and forks its own figure process
-(:class:`FigureProcess`; a new interpreter where fork is not used), then computes the
-regime diagnosis for the run's manifest and imports Elephant
-(:func:`balanced.analysis.report.preload_statistics`) on the other core and waits. The
+(:class:`FigureProcess`; a new interpreter where fork is not used), then imports
+Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core and
+waits. It only ever reads the run directory the parent names, once that run is complete. The
 figure process imports matplotlib at low priority (``nice`` 10): it takes only the CPU
 that the simulation and the statistics leave, so it does not slow them, and gets a core
-as soon as either is waiting. When the run is complete the parent sends the
-worker the arguments of ``balanced analyze`` and waits for its exit status; the worker
-runs that verb (same table, same files, same error messages and exit codes) and has the
-figures drawn in the figure process (drawn here instead if that process is gone).
+as soon as either is waiting. When the run is complete the parent sends the worker the
+run directory and the figures to draw, and waits for its exit status; the worker does what
+``balanced analyze`` does (:func:`balanced.analysis.command.analyze_command`: same table,
+files, messages and exit codes) and has the figures drawn in the figure process (drawn
+here instead if that process is gone).
 
-Protocol: one JSON line on the worker's stdin, a list of arguments for ``balanced analyze``.
+Protocol: one JSON line on the worker's stdin, ``{"run_dir": ..., "figures": [stems]}``.
 End of input without a line (the run failed or was interrupted) makes the worker exit 0
 without doing anything. The worker shares the parent's stdout and stderr. Between the
 worker and its figure process: one pickled ``(statistics, stems)`` in, one pickled
@@ -52,51 +53,20 @@ class AnalysisWorker:
     ...     code = worker.analyze([run_dir])   # exit status of `balanced analyze run_dir`
     """
 
-    def __init__(self, figures: bool = True, params=None) -> None:
-        """``figures``: whether the analysis will draw any (else no figure process).
-        ``params``: the run's :class:`balanced.params.Params`, whose regime diagnosis the
-        worker computes first (:meth:`diagnosis`)."""
+    def __init__(self, figures: bool = True) -> None:
+        """``figures``: whether the analysis will draw any (else no figure process)."""
         argv = [sys.executable, "-m", "balanced.analysis.worker", *(() if figures else ("--no-figures",))]
-        self._params = params
-        self._diagnosis: list[str] | None = None
-        self._diagnosis_pipe = None
-        fds: tuple[int, ...] = ()
-        if params is not None:
-            read_end, write_end = os.pipe()
-            argv += ["--diagnose", json.dumps(params.to_dict()), "--diagnosis-fd", str(write_end)]
-            fds = (write_end,)
-        try:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env(), pass_fds=fds)
-        finally:
-            if fds:
-                os.close(write_end)
-                self._diagnosis_pipe = os.fdopen(read_end, "r")
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env())
         self._sent = False
 
-    def diagnosis(self) -> list[str]:
-        """The regime diagnosis of the ``params`` given (lines of
-        :func:`balanced.theory.format_diagnosis`), as the worker computed it; computed
-        here if the worker could not."""
-        if self._diagnosis is None:
-            line = ""
-            if self._diagnosis_pipe is not None:
-                line = self._diagnosis_pipe.readline()
-                self._diagnosis_pipe.close()
-                self._diagnosis_pipe = None
-            if line.strip():
-                self._diagnosis = json.loads(line)
-            else:
-                from balanced.theory import diagnosis_lines
-                self._diagnosis = diagnosis_lines(self._params)
-        return self._diagnosis
-
-    def analyze(self, argv: list[str]) -> int:
-        """Run ``balanced analyze *argv`` in the worker; return its exit status."""
+    def analyze(self, run_dir, figures: tuple[str, ...]) -> int:
+        """Analyse ``run_dir`` in the worker (as ``balanced analyze`` does, with the
+        default window); return its exit status."""
         sys.stdout.flush()  # the worker prints after everything the parent printed
         sys.stderr.flush()
         self._sent = True
         try:
-            self._proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
+            self._proc.stdin.write(json.dumps({"run_dir": str(run_dir), "figures": list(figures)}) + "\n")
             self._proc.stdin.close()
         except BrokenPipeError:  # the worker died while importing; its error is on stderr
             pass
@@ -104,9 +74,6 @@ class AnalysisWorker:
 
     def cancel(self) -> None:
         """End the worker without analysing (idempotent)."""
-        if self._diagnosis_pipe is not None:  # the run ended before it asked
-            self._diagnosis_pipe.close()
-            self._diagnosis_pipe = None
         if self._proc.poll() is not None:
             return
         try:
@@ -125,19 +92,6 @@ class AnalysisWorker:
             self._proc.kill()  # interrupted or failed: do not wait for imports to finish
             self._proc.wait()
         self.cancel()
-
-
-def _send_diagnosis(values_json: str, fd: int) -> None:
-    """Compute the diagnosis for the parent and write it to ``fd`` as one JSON line; on
-    any error write nothing (the parent computes it and meets the error itself)."""
-    with os.fdopen(fd, "w") as pipe:
-        try:
-            from balanced.params import validate
-            from balanced.theory import diagnosis_lines  # SciPy: 0.7 s, which Elephant needs next anyway
-
-            pipe.write(json.dumps(diagnosis_lines(validate(json.loads(values_json)))) + "\n")
-        except Exception:  # noqa: BLE001 - see above
-            pass
 
 
 def _child_env() -> dict[str, str]:
@@ -176,7 +130,6 @@ class FigureProcess:
             try:
                 # what a new interpreter would have: fds 0-2 (Python's streams on 1 and 2;
                 # a caller's may be elsewhere, e.g. pytest's capture) and its two pipes.
-                # Closing matters: if the worker writes no diagnosis, the run reads to EOF.
                 _close_fds_except((request_r, reply_w))
                 sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
                 code = serve_figures(os.fdopen(request_r, "rb"), os.fdopen(reply_w, "wb"))
@@ -291,20 +244,18 @@ def main(argv: list[str]) -> int:
     # Accelerate); this process has no threads (one BLAS thread, see _child_env).
     figures = None if "--no-figures" in argv else FigureProcess(fork=sys.platform.startswith("linux"))
     try:
-        if "--diagnose" in argv:  # first: the parent needs it when its run ends
-            _send_diagnosis(argv[argv.index("--diagnose") + 1], int(argv[argv.index("--diagnosis-fd") + 1]))
         try:
             report.preload_statistics()
         except Exception:  # noqa: BLE001 - whatever failed here fails again below, in
-            pass           # `balanced analyze`, with the command line's own message
+            pass           # the analysis, with its own message
         line = sys.stdin.readline()
         if not line.strip():
             return 0
-        from balanced import cli
+        from balanced.analysis.command import analyze_command
 
-        args = cli.make_parser().parse_args(["analyze", *json.loads(line)])
-        args.render = figures.render if figures else None
-        return cli.dispatch(args)
+        request = json.loads(line)
+        return analyze_command(request["run_dir"], figures=tuple(request["figures"]),
+                               render=figures.render if figures else None)
     finally:
         if figures:
             figures.close()

@@ -1,0 +1,259 @@
+"""The run directory written as a transaction: lock, staging folder, atomic replace.
+
+A run never writes into its target folder. It holds an exclusive lock on the target for
+its whole life (``.NAME.lock`` beside it, removed at the end), writes everything into a
+staging folder beside it (``.NAME.staging``, same file system) and, once the run is
+complete, renames the staging folder onto the target; an old run (``--overwrite``) is
+moved away only then. A failed or interrupted run leaves the target as it was; its staging
+folder keeps only a manifest that says what happened. A killed run leaves its staging
+folder (manifest "running", with the process id); the next run into the same target
+removes it (a marker file says that it is ours).
+
+The target is used only if it is absent, an empty folder, or a run directory written by
+this package (recognised by its manifest, :func:`own_run_status`) and ``--overwrite`` was
+given; anything else is refused before any work. Imports no NEST.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from .rundir import MANIFEST, PARAMS_FILE, SCHEMA, RunDirError, write_manifest
+
+STAGING_MARK = ".balanced-staging"  # inside a staging folder: it was made by balanced
+
+
+class OutputError(RunDirError):
+    """The output folder cannot be used; refused before any work (the user's input)."""
+
+
+def staging_path(target: Path) -> Path:
+    """Where the run into ``target`` is written until it is complete (the same for every rank)."""
+    return target.parent / f".{target.name}.staging"
+
+
+def lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def own_run_status(folder: Path) -> str | None:
+    """The status of the run directory ``folder`` if this package wrote it, else None.
+
+    Recognised by its manifest: a JSON object with this package's schema number, a
+    ``status`` and the package's version under ``versions``.
+    """
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("versions"), dict):
+        return None
+    if manifest.get("schema") not in (1, SCHEMA) or "balanced" not in manifest["versions"]:
+        return None
+    status = manifest.get("status")
+    return status if isinstance(status, str) else None
+
+
+def _os_error(path: Path, exc: OSError, what: str) -> OutputError:
+    reason = exc.strerror or type(exc).__name__
+    return OutputError(f"--out {path}: {what} ({reason})")
+
+
+def check_target(target: Path, overwrite: bool) -> bool:
+    """Whether ``target`` holds something to replace (True) or is absent/empty (False).
+
+    Raises :class:`OutputError` for a file, an unreadable folder, a folder that is not a
+    run of this package, or a run when ``overwrite`` is False.
+    """
+    if len(target.name.encode()) > 255:
+        raise OutputError(f"--out {target}: the folder name is longer than 255 bytes")
+    if not target.exists() and not target.is_symlink():
+        return False
+    if not target.is_dir():
+        raise OutputError(f"--out {target}: exists and is not a folder; choose a folder for the run")
+    try:
+        entries = os.listdir(target)
+    except OSError as exc:
+        raise _os_error(target, exc, "cannot be read") from exc
+    if not entries:
+        return True
+    status = own_run_status(target)
+    if status is None:
+        raise OutputError(f"--out {target}: exists and is not a run directory of balanced "
+                          f"({len(entries)} entries); it is never overwritten: choose another --out")
+    if not overwrite:
+        raise OutputError(f"{target} already holds a run (status {status!r}); pass --overwrite to replace it, "
+                          "or choose another --out")
+    return True
+
+
+class Lock:
+    """An exclusive, non-blocking lock on ``path`` (a lock file, removed on release)."""
+
+    def __init__(self, path: Path, what: str):
+        self.path = path
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise OutputError(f"--out {what}: cannot create files in {path.parent} ({reason})") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise OutputError(f"{what} is in use: another balanced run ({holder}) is writing it; "
+                                  "wait for it or choose another --out") from None
+            # a holder that released and removed the file meanwhile: lock the new file instead
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self._fd: int | None = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+        except OSError:
+            pass  # the note is for people; the lock holds without it
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+class RunTransaction:
+    """Write a run into ``target`` as a transaction (see the module docstring).
+
+    The first rank calls :meth:`begin` (checks, lock, a fresh staging folder), then
+    :meth:`commit` or :meth:`abort`; every rank writes into :attr:`staging`.
+    """
+
+    def __init__(self, target: str | os.PathLike, overwrite: bool = False):
+        self.target = Path(target)
+        self.staging = staging_path(self.target)
+        self.overwrite = overwrite
+        self._lock: Lock | None = None
+
+    def begin(self) -> Path:
+        target = self.target
+        check_target(target, self.overwrite)  # before creating anything, for a clear refusal
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error(target.parent, exc, "its parent folder cannot be created") from exc
+        self._lock = Lock(lock_path(target), str(target))
+        try:
+            check_target(target, self.overwrite)  # again, under the lock
+            if self.staging.exists() or self.staging.is_symlink():
+                if not (self.staging / STAGING_MARK).is_file():
+                    raise OutputError(f"{self.staging}: exists and was not made by balanced; remove it or "
+                                      "choose another --out")
+                shutil.rmtree(self.staging)  # left by a killed run into the same target
+            self.staging.mkdir()
+            (self.staging / STAGING_MARK).write_bytes(b"")
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.staging, exc, "cannot be written") from exc
+        except BaseException:
+            self.abort()
+            raise
+        return self.staging
+
+    def commit(self) -> None:
+        """Put the staged run in place of the target (an old run is moved away only now)."""
+        target, old = self.target, None
+        (self.staging / STAGING_MARK).unlink(missing_ok=True)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.rename(target, old)
+        try:
+            os.rename(self.staging, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old, target)
+            (self.staging / STAGING_MARK).write_bytes(b"")
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._release()
+
+    def abort(self, manifest: dict | None = None) -> None:
+        """End without touching the target, and release the lock.
+
+        With ``manifest`` (saying failed or interrupted), the staging folder keeps only that
+        manifest and the parameters, so that what happened can be read there; without, or
+        when even that cannot be written (a full disk), the staging folder is removed.
+        """
+        if (self.staging / STAGING_MARK).is_file():
+            kept = False
+            if manifest is not None:
+                try:
+                    for entry in os.scandir(self.staging):
+                        if entry.name not in (MANIFEST, PARAMS_FILE, STAGING_MARK):
+                            path = Path(entry.path)
+                            shutil.rmtree(path) if entry.is_dir(follow_symlinks=False) else path.unlink()
+                    write_manifest(self.staging, manifest)
+                    kept = True
+                except OSError:
+                    pass
+            if not kept:
+                shutil.rmtree(self.staging, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def replace_folder(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Fill a fresh sibling folder with ``write(folder)``, then rename it onto ``target``.
+
+    Readers see the old folder or the new one, never a mix. The old folder is removed
+    afterwards. On an error nothing of the new folder is left behind.
+    Raises :class:`RunDirError` naming the path when the file system refuses.
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise RunDirError(f"{target}: exists and is not a folder; remove it to write the analysis there")
+    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write(staging)
+        if target.exists():
+            os.rename(target, old)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if old.exists():
+                os.rename(old, target)
+            raise
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        path = exc.filename or staging
+        if exc.errno == errno.ENOSPC:
+            raise RunDirError(f"{target}: no space left on the device; nothing was changed") from exc
+        raise RunDirError(f"{path}: cannot be written ({exc.strerror or type(exc).__name__}); "
+                          f"{target} was not changed") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -32,12 +32,7 @@ MADV_HUGEPAGE = 14  # <linux/mman.h>
 MADV_COLLAPSE = 25  # <linux/mman.h>, Linux 6.1
 
 HUGE_PAGE_SETTINGS = ("auto", "on", "off")
-# "auto" collapses from this many synapses on this rank (about 1.5 GB of network). The
-# collapse costs about 1 s per GB; at N = 1e4 (2e7 synapses) it saves about 1 s per second
-# of model time at most, so it would not pay for itself there; at N = 2e4 (4e7) it saves
-# about 8 s per second of model time for 2-4 s (15-20 s before the one-step input ring); at
-# 1e5, about 3 min for 2-7 s.
-AUTO_MIN_SYNAPSES = 30_000_000
+# when "auto" collapses is decided in balanced.choices (expected saving against cost)
 
 
 def thp_mode() -> str | None:
@@ -66,16 +61,6 @@ def support() -> dict:
     except (AttributeError, ValueError):
         new_enough = False
     return {"thp": mode, "kernel": release, "collapse": bool(mode in ("always", "madvise") and new_enough)}
-
-
-def wanted(setting: str, n_synapses: int) -> bool:
-    """Whether a run with ``n_synapses`` (on this rank) should collapse its memory.
-
-    ``setting``: ``"on"``, ``"off"``, or ``"auto"`` (from :data:`AUTO_MIN_SYNAPSES` on).
-    """
-    if setting not in HUGE_PAGE_SETTINGS:
-        raise ValueError(f"huge_pages = {setting!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
-    return setting == "on" or (setting == "auto" and n_synapses >= AUTO_MIN_SYNAPSES)
 
 
 def anon_huge_mib() -> float:

@@ -7,12 +7,11 @@ contiguously (E, then I), so a NEST node id maps to the global index
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .derived import Derived, derive
+from .derived import Derived
 from .params import Params
 
 STATE_RECORDABLES = ("V_m", "I_syn_ex", "I_syn_in")
@@ -38,36 +37,7 @@ class Network:
         return self.E + self.I
 
 
-AUTO_FAST_SYNAPSE = "static_synapse"            # fastest delivery, ~47 bytes per synapse
-AUTO_SMALL_SYNAPSE = "static_synapse_hom_w_hpc"  # smallest NEST connection, ~23 bytes per synapse
-AUTO_FAST_BYTES_PER_SYNAPSE = 48.0
-AUTO_MEMORY_FRACTION = 0.25  # 'auto' keeps the fast synapse while the network needs < 1/4 of RAM
 RECORDER_SYNAPSE = "static_synapse_hom_w_hpc"  # neurons -> spike_recorder (see build_network)
-
-
-def _physical_memory_bytes() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return float("inf")
-
-
-def synapse_model_for(p: Params) -> str:
-    """The NEST synapse model behind ``p.synapse_model``.
-
-    ``auto`` picks the fastest synapse that fits comfortably: ``static_synapse`` (weight
-    and target pointer in every connection; spike delivery 1.3-1.65x faster than the
-    homogeneous-weight variants at N = 2e4, K = 1000) while the expected connections need
-    less than a quarter of this machine's physical memory at ~48 bytes each, otherwise
-    ``static_synapse_hom_w_hpc`` (one weight per projection in a named copy of the model,
-    target stored as a thread-local index: ~23 bytes per synapse, the smallest static
-    connection NEST has). Both give the same spikes (docs/performance.md). The choice
-    depends on the machine's memory only, and is recorded in the manifest.
-    """
-    if p.synapse_model != "auto":
-        return p.synapse_model
-    need = derive(p).n_synapses_expected * AUTO_FAST_BYTES_PER_SYNAPSE
-    return AUTO_FAST_SYNAPSE if need < AUTO_MEMORY_FRACTION * _physical_memory_bytes() else AUTO_SMALL_SYNAPSE
 
 
 def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
@@ -82,10 +52,10 @@ def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
     return {"rule": "pairwise_bernoulli", "p": d.probability[t][s], "allow_autapses": p.allow_autapses}
 
 
-def synapse_spec(nest, p: Params, d: Derived, target: str, source: str) -> dict:
-    """The ``syn_spec`` of one projection (a named copy of the hom_w model carries its weight)."""
+def synapse_spec(nest, p: Params, d: Derived, target: str, source: str, model: str) -> dict:
+    """The ``syn_spec`` of one projection with NEST synapse ``model`` (a named copy of a
+    hom_w model carries its weight)."""
     weight = d.weight_pA[INDEX[target]][INDEX[source]]
-    model = synapse_model_for(p)
     if model.startswith("static_synapse_hom_w"):
         name = f"balanced_{source}_to_{target}" + model[len("static_synapse_hom_w"):]
         if name not in nest.synapse_models:
@@ -102,8 +72,9 @@ def recording_sample(p: Params) -> np.ndarray:
     return np.sort(np.concatenate([e, i])).astype(np.int64)
 
 
-def build_network(nest, p: Params, d: Derived, model: str) -> Network:
-    """Create E and I populations of ``model``, connect them, add drive and recorders."""
+def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -> Network:
+    """Create E and I populations of ``model``, connect them with ``synapse_model`` (a NEST
+    synapse model, see :func:`balanced.choices.synapse_model`), add drive and recorders."""
     E = nest.Create(model, p.N_E, params={**d.neuron_params, "I_e": d.drive_pA[0]})
     I = nest.Create(model, p.N_I, params={**d.neuron_params, "I_e": d.drive_pA[1]})
     neurons = E + I
@@ -114,7 +85,7 @@ def build_network(nest, p: Params, d: Derived, model: str) -> Network:
     pops = {"E": E, "I": I}
     for target, source in PROJECTIONS:
         nest.Connect(pops[source], pops[target], connection_rule(p, d, target, source),
-                     synapse_spec(nest, p, d, target, source))
+                     synapse_spec(nest, p, d, target, source, synapse_model))
     n_synapses = int(nest.num_connections)  # before any device is connected
 
     poisson = None

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from . import __version__, rundir
+from .choices import RunChoices, decide
 from .derived import derive, population_table
 from .kernel import choose_threads
 from .params import Params, to_toml
@@ -206,9 +207,10 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
 
     ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
     ``hooks``: :class:`RunHook` objects acting on the network at their times.
-    ``huge_pages``: ``"auto"`` (from :data:`hugepages.AUTO_MIN_SYNAPSES` synapses per rank
-    on), ``"on"`` or ``"off"``: move the network's memory into transparent huge pages
-    before simulating (:mod:`balanced.hugepages`; same spikes, faster delivery).
+    ``huge_pages``: ``"auto"`` (where the expected saving exceeds the cost,
+    :func:`balanced.choices.huge_pages`), ``"on"`` or ``"off"``: move the network's memory
+    into transparent huge pages before simulating (:mod:`balanced.hugepages`; same spikes,
+    faster delivery). Every automatic choice is recorded in the manifest (``choices``).
 
     The run directory is written as a transaction (:mod:`balanced.transaction`): ``out``
     changes only when the run is complete. Raises :class:`RunError`,
@@ -217,13 +219,13 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     (:mod:`balanced.interrupt`) ends it the same way. Either way ``out`` is left as it
     was, and the staging folder beside it keeps only a manifest saying what happened.
     """
-    from . import hugepages
     from .build import build_model
+    from .choices import HUGE_PAGE_SETTINGS
     from .kernel import import_nest, omp_policy, say, setup_kernel, usable_cores
-    from .network import synapse_model_for
     from .transaction import RunTransaction
 
-    hugepages.wanted(huge_pages, 0)  # reject a bad setting before any work
+    if huge_pages not in HUGE_PAGE_SETTINGS:  # before any work
+        raise ValueError(f"huge_pages = {huge_pages!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
     started = time.perf_counter()
     timers = _Timers()
     d = derive(params)
@@ -233,7 +235,8 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     if threads is None:
         threads = choose_threads(params, ranks)
     check_threads(threads, usable_cores())
-    synapse_model = synapse_model_for(params)
+    choices = decide(params.synapse_model, huge_pages, d.n_synapses_expected, ranks, threads, params.T)
+    synapse_model = choices.synapse_model.value
     check_memory(d.n_synapses_expected, d.N, synapse_model, ranks)
     txn = RunTransaction(out, overwrite)
     if rank == 0:
@@ -244,6 +247,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         "host": platform.node(), "pid": os.getpid(),
         "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
         "versions": versions(nest), "layout": None, "threads_source": threads_source, "omp": omp_policy(),
+        "choices": choices.as_dict(),
         "model": {"neuron_model": params.neuron_model, "nest_model": None, "module": None,
                   "synapse_model": synapse_model},
         "hooks": [hook.describe() for hook in hooks],
@@ -264,7 +268,8 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         with timers.phase("kernel"):
             layout = setup_kernel(nest, dt=params.dt, seed=params.seed, threads=threads, module=module)
         manifest["layout"] = layout.as_dict()
-        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, huge_pages, progress)
+        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, choices, huge_pages,
+                  progress)
         if rank == 0:
             timers["total"] = round(time.perf_counter() - started, 4)
             manifest.update(status="complete", finished=_now())
@@ -301,22 +306,22 @@ def _abandon(txn, rank: int, manifest: dict, exc: BaseException) -> None:
 
 
 def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layout, manifest: dict,
-              timers: _Timers, hooks: Sequence[RunHook], huge_pages: str, progress: bool) -> None:
+              timers: _Timers, hooks: Sequence[RunHook], choices: RunChoices, huge_pages: str,
+              progress: bool) -> None:
     """Build the network, simulate it chunk by chunk, write and merge the spikes (into ``stage``)."""
-    from . import hugepages
     from .kernel import say
     from .network import build_network
 
     with timers.phase("create_connect"):
-        net = build_network(nest, params, d, model)
+        net = build_network(nest, params, d, model, choices.synapse_model.value)
     manifest["counts"]["synapses"] = net.n_synapses
     manifest["huge_pages"] = {"setting": huge_pages, "applied": False}
     # Decided from the expected count, the same on every rank: Prepare communicates
     # between ranks, so all of them must call it or none.
-    if hugepages.wanted(huge_pages, int(d.n_synapses_expected / layout.mpi_ranks)):
+    if choices.huge_pages.value:
         with timers.phase("huge_pages"):
             manifest["huge_pages"].update(prepare_in_huge_pages(nest))
-        if huge_pages == "on" and not manifest["huge_pages"]["applied"]:
+        if choices.huge_pages.source == "user" and not manifest["huge_pages"]["applied"]:
             say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
     state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
     chunks = Chunks(params.T, params.dt, [t for hook in hooks for t in hook.times(params.T)])

@@ -95,9 +95,9 @@ probe = {}
 
 def _patch_network(_network):
     _orig_build = _network.build_network
-    def _build(nest, p, d, model):
+    def _build(*args, **kwargs):
         probe["rss_before_network_kb"] = status_kb("VmRSS")
-        net = _orig_build(nest, p, d, model)
+        net = _orig_build(*args, **kwargs)
         probe["rss_after_network_kb"] = status_kb("VmRSS")
         return net
     _network.build_network = _build

@@ -66,7 +66,9 @@ nest = import_nest()
 module = build_model() if p.neuron_model == "nestml" else None
 setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
 t0 = time.perf_counter()
-net = build_network(nest, p, d, module.model if module else p.neuron_model)
+from balanced.choices import physical_memory_bytes, synapse_model
+synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
+net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse)
 build_s = time.perf_counter() - t0
 t0 = time.perf_counter()
 if cfg["huge_pages"] == "on":

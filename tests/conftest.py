@@ -38,7 +38,7 @@ def cold_build(build_cache) -> BuildResult:
 # a NEST module. Markers set on a test itself (mpi, slurm, slow) are kept as well.
 TIERS = {
     "test_params.py": "pure", "test_theory.py": "pure", "test_layering.py": "pure",
-    "test_hugepages.py": "pure", "test_benchmarks.py": "nest",
+    "test_hugepages.py": "pure", "test_choices.py": "pure", "test_benchmarks.py": "nest",
     "test_analysis.py": "analysis", "test_notebook.py": "analysis",
     "test_build.py": "nestml", "test_model.py": "nestml",
     "test_mpi.py": "mpi",

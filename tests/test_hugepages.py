@@ -1,4 +1,4 @@
-"""Transparent huge pages (balanced.hugepages): the setting, the kernel's mode, and the
+"""Transparent huge pages (balanced.hugepages): the kernel's mode, and the
 collapse itself in this very process (real madvise calls, no mocks)."""
 
 import platform
@@ -8,13 +8,6 @@ import numpy as np
 import pytest
 
 from balanced import hugepages as H
-
-
-def test_setting_validated_and_auto_threshold():
-    assert H.wanted("on", 0) and not H.wanted("off", 10**9)
-    assert not H.wanted("auto", H.AUTO_MIN_SYNAPSES - 1) and H.wanted("auto", H.AUTO_MIN_SYNAPSES)
-    with pytest.raises(ValueError, match=r"huge_pages = 'yes': must be one of auto, on, off"):
-        H.wanted("yes", 1)
 
 
 def test_thp_mode_reads_the_bracketed_word(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from balanced import choices
 from balanced import params as P
 from balanced import rundir
 from balanced.derived import derive
@@ -57,7 +58,9 @@ def _build(nest, built_model, *overrides):
     from balanced.network import build_network
     p = P.resolve(overrides=list(overrides))
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=1, module=built_model)
-    return p, build_network(nest, p, derive(p), built_model.model)
+    d = derive(p)
+    synapse = choices.synapse_model(p.synapse_model, d.n_synapses_expected, choices.physical_memory_bytes()).value
+    return p, build_network(nest, p, d, built_model.model, synapse)
 
 
 @pytest.mark.parametrize("synapse_model", ["static_synapse", "static_synapse_hom_w"])
@@ -190,6 +193,8 @@ def test_huge_pages_keep_the_spikes(tmp_path):
     m_on, on = run(tmp_path, "on", "T=200", "record_n=0", huge_pages="on")
     m_off, off = run(tmp_path, "off", "T=200", "record_n=0", huge_pages="off")
     m_auto, _ = run(tmp_path, "auto", "T=50", "record_n=0")
+    assert m_auto["choices"]["huge_pages"]["value"] is False and "below" in m_auto["choices"]["huge_pages"]["reason"]
+    assert m_auto["choices"]["synapse_model"] == {"value": "static_synapse", "source": "auto", "reason": m_auto["choices"]["synapse_model"]["reason"]}
     assert np.array_equal(on.spikes.neuron, off.spikes.neuron) and np.array_equal(on.spikes.time, off.spikes.time)
     assert m_on["huge_pages"]["setting"] == "on" and "huge_pages" in m_on["timers_s"]
     assert m_on["huge_pages"]["applied"] or m_on["huge_pages"]["reason"]

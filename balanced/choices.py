@@ -1,0 +1,111 @@
+"""Every automatic choice a run makes from the machine, decided once, with its reason.
+
+Each decision is a pure function of its inputs (unit-tested); :func:`decide` gathers the
+machine's facts, and the run records the result in its manifest (``choices``) and passes
+the values down: the network builder gets a synapse model, it never reads the machine.
+The figures behind the rules are in docs/performance.md. Imports no NEST.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .hugepages import HUGE_PAGE_SETTINGS
+from .params import ParamError
+
+FAST_SYNAPSE = "static_synapse"            # fastest delivery, ~48 bytes per synapse
+SMALL_SYNAPSE = "static_synapse_hom_w_hpc"  # smallest NEST connection, ~24 bytes per synapse
+FAST_BYTES_PER_SYNAPSE = 48.0
+MEMORY_FRACTION = 0.25  # the fast synapse while the network needs under a quarter of RAM
+
+# Huge pages: the collapse costs about COLLAPSE_S_PER_GB of one core per GB of heap and
+# saves about HUGE_PAGE_SAVING of the simulation from HUGE_PAGE_MIN_SYNAPSES synapses per
+# rank on (none measurable below); the simulation takes about SIMULATE_S_PER_SYNAPSE_MS
+# core-seconds per synapse and ms of model time (N = 2e4, K = 1000, tutorial form).
+COLLAPSE_S_PER_GB = 2.8
+HUGE_PAGE_SAVING = 0.15
+HUGE_PAGE_MIN_SYNAPSES = 30_000_000
+SIMULATE_S_PER_SYNAPSE_MS = 6.4e-10
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A decided value, who decided it (``"user"`` or ``"auto"``) and why, in one sentence."""
+
+    value: Any
+    source: str
+    reason: str
+
+
+def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float) -> Choice:
+    """The NEST synapse model behind ``synapse_model = setting``.
+
+    ``auto``: ``static_synapse`` (weight and target pointer in every connection; delivery
+    1.3-1.65x faster than the homogeneous-weight variants at N = 2e4) while the expected
+    connections need less than a quarter of the machine's memory at ~48 bytes each, else
+    ``static_synapse_hom_w_hpc`` (one weight per projection, ~24 bytes). Same spikes.
+    """
+    if setting != "auto":
+        return Choice(setting, "user", "synapse_model set in the parameters")
+    need = n_synapses * FAST_BYTES_PER_SYNAPSE
+    if need < MEMORY_FRACTION * physical_memory_bytes:
+        return Choice(FAST_SYNAPSE, "auto", f"{need / 1e9:.3g} GB of connections at 48 B/synapse is under "
+                                            f"{MEMORY_FRACTION:g} of the {physical_memory_bytes / 1e9:.3g} GB of memory")
+    return Choice(SMALL_SYNAPSE, "auto", f"{need / 1e9:.3g} GB at 48 B/synapse would exceed {MEMORY_FRACTION:g} of "
+                                         f"the {physical_memory_bytes / 1e9:.3g} GB of memory")
+
+
+def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: int, collapse_works: bool) -> Choice:
+    """Whether to move the network's memory into huge pages before simulating.
+
+    ``auto``: only where the expected saving (:data:`HUGE_PAGE_SAVING` of a simulation
+    of ``n_synapses_per_rank`` synapses for ``T_ms`` on ``threads`` threads) exceeds the
+    collapse's cost (one core, :data:`COLLAPSE_S_PER_GB` per GB); the balance is at about
+    2.8 s of model time for 2 threads, whatever the size.
+    """
+    if setting not in HUGE_PAGE_SETTINGS:
+        raise ParamError(f"huge_pages = {setting!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
+    if setting != "auto":
+        return Choice(setting == "on", "user", f"--huge-pages {setting}")
+    if not collapse_works:
+        return Choice(False, "auto", "this system cannot collapse memory into huge pages")
+    if n_synapses_per_rank < HUGE_PAGE_MIN_SYNAPSES:
+        return Choice(False, "auto", f"{n_synapses_per_rank:.3g} synapses per rank: below "
+                                     f"{HUGE_PAGE_MIN_SYNAPSES:.0e}, huge pages save nothing measurable")
+    saving = HUGE_PAGE_SAVING * SIMULATE_S_PER_SYNAPSE_MS * n_synapses_per_rank * T_ms / max(1, threads)
+    cost = COLLAPSE_S_PER_GB * n_synapses_per_rank * FAST_BYTES_PER_SYNAPSE / 1e9
+    verdict = "saves" if saving > cost else "would cost more than it saves"
+    return Choice(saving > cost, "auto", f"expected saving {saving:.3g} s against {cost:.3g} s of collapse: {verdict}")
+
+
+def physical_memory_bytes() -> float:
+    """This machine's physical memory (bytes), inf where the OS does not say."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """What :func:`decide` chose for one run."""
+
+    synapse_model: Choice
+    huge_pages: Choice
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: asdict(choice) for name, choice in self.__dict__.items()}
+
+
+def decide(synapse_setting: str, huge_page_setting: str, n_synapses: float, ranks: int, threads: int,
+           T_ms: float) -> RunChoices:
+    """The run's machine-dependent choices, from the machine's facts (same on every rank)."""
+    from . import hugepages
+
+    return RunChoices(
+        synapse_model=synapse_model(synapse_setting, n_synapses, physical_memory_bytes()),
+        huge_pages=huge_pages(huge_page_setting, n_synapses / max(1, ranks), T_ms, threads,
+                              bool(hugepages.support().get("collapse"))),
+    )

@@ -1,0 +1,42 @@
+"""Every automatic choice is a pure function of its inputs (balanced.choices)."""
+
+import pytest
+
+from balanced import choices as C
+from balanced.params import ParamError
+
+GB = 1e9
+
+
+def test_synapse_model_fast_while_it_fits():
+    small = C.synapse_model("auto", 2e7, 24 * GB)  # N = 1e4, K = 1000: 0.96 GB
+    assert small.value == "static_synapse" and small.source == "auto" and "under 0.25" in small.reason
+    big = C.synapse_model("auto", 2e8, 24 * GB)  # 9.6 GB > 6 GB
+    assert big.value == "static_synapse_hom_w_hpc" and "exceed" in big.reason
+    assert C.synapse_model("static_synapse_hom_w", 1e12, 1.0) == C.Choice(
+        "static_synapse_hom_w", "user", "synapse_model set in the parameters")
+
+
+def test_huge_pages_only_where_the_saving_beats_the_collapse():
+    n = 4e7  # N = 2e4, K = 1000
+    assert not C.huge_pages("auto", n, 1000.0, 2, True).value  # 1 s: costs more than it saves
+    assert C.huge_pages("auto", n, 10000.0, 2, True).value  # 10 s: saves
+    assert not C.huge_pages("auto", n, 10000.0, 16, True).value  # 16 threads: the saving shrinks
+    assert not C.huge_pages("auto", 2e7, 1e6, 1, True).value  # below the size where it helps
+    assert not C.huge_pages("auto", n, 1e6, 2, False).value  # the system cannot collapse
+    assert C.huge_pages("on", 1.0, 1.0, 1, False) == C.Choice(True, "user", "--huge-pages on")
+    assert C.huge_pages("off", 1e12, 1e9, 1, True).value is False
+    with pytest.raises(ParamError, match="huge_pages = 'yes': must be one of auto, on, off"):
+        C.huge_pages("yes", 1, 1, 1, True)
+
+
+def test_break_even_is_near_three_seconds_at_two_threads():
+    n = 1e8
+    times = [t for t in range(500, 10000, 100) if C.huge_pages("auto", n, float(t), 2, True).value]
+    assert 2500 <= times[0] <= 3100
+
+
+def test_decide_records_every_choice():
+    made = C.decide("auto", "auto", 1e5, 1, 1, 1000.0).as_dict()
+    assert set(made) == {"synapse_model", "huge_pages"}
+    assert all(set(c) == {"value", "source", "reason"} for c in made.values())

@@ -35,8 +35,8 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' 2>/dev/null \
-  || { log "$PYTHON is older than Python 3.10"; exit 1; }
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' 2>/dev/null \
+  || { log "$PYTHON is older than Python 3.11 (tomllib)"; exit 1; }
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 

@@ -346,8 +346,8 @@ def _report_error(exc: Exception) -> int:
     from .build import BuildError
     from .kernel import NestUnavailable
     from .params import ParamError
-    from .rundir import RunDirError
     from .run import RunError
+    from .rundir import RunDirError
     from .sweep import SweepError
     from .transaction import OutputError
     if isinstance(exc, (ParamError, OutputError)):

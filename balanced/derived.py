@@ -27,12 +27,12 @@ class Derived:
     N: int                                  # total neurons
     sizes: tuple[int, int]                  # (N_E, N_I)
     indegree: tuple[tuple[float, float], ...]   # expected inputs [target][source]; exact for fixed_indegree
-    probability: tuple[tuple[float, float], ...]  # connection probability [target][source] = K / N_source
-    outdegree: tuple[tuple[int, int], ...]  # targets per source [target][source] for fixed_outdegree
+    probability: tuple[tuple[float, ...], ...]  # connection probability [target][source] = K / N_source
+    outdegree: tuple[tuple[int, ...], ...]  # targets per source [target][source] for fixed_outdegree
     weight_pA: tuple[tuple[float, float], ...]    # synaptic current jump [target][source], pA (= mV)
     drive_pA: tuple[float, float]           # constant current I_e per population, pA (= mV of steady shift)
-    j_scaled: tuple[tuple[float, float], ...]     # weight * sqrt(K_source): the j of the scaled form
-    i_scaled: tuple[float, float]           # drive / sqrt(K): the i of the scaled form (K of the E input)
+    j_scaled: tuple[tuple[float, ...], ...]     # weight * sqrt(K_source): the j of the scaled form
+    i_scaled: tuple[float, ...]             # drive / sqrt(K): the i of the scaled form (K of the E input)
     neuron_params: dict                     # NEST parameters shared by E and I (iaf_psc_exp names)
     n_synapses_expected: float
     steps: int                              # T / dt
@@ -44,15 +44,19 @@ class Derived:
 def derive(p: Params) -> Derived:
     """Compute the derived quantities of ``p`` (microseconds, no NEST)."""
     sizes = (p.N_E, p.N_I)
+    weight: tuple[tuple[float, float], tuple[float, float]]
     if p.coupling == "tutorial":
+        # validated Params hold every key of the form in use
+        assert p.p is not None and p.J_E is not None and p.J_I is not None and p.Ib is not None
         k = (p.p * p.N_E, p.p * p.N_I)
         weight = ((p.J_E, p.J_I), (p.J_E, p.J_I))
         drive = (p.Ib, p.Ib)
     else:
+        assert p.K is not None and None not in (p.j_EE, p.j_EI, p.j_IE, p.j_II, p.i_E, p.i_I)
         k = (float(p.K), float(p.K))
         sq = math.sqrt(p.K)
-        weight = ((p.j_EE / sq, p.j_EI / sq), (p.j_IE / sq, p.j_II / sq))
-        drive = (sq * p.i_E, sq * p.i_I)
+        weight = ((p.j_EE / sq, p.j_EI / sq), (p.j_IE / sq, p.j_II / sq))  # type: ignore[operator]
+        drive = (sq * p.i_E, sq * p.i_I)  # type: ignore[operator]
     indegree = (k, k)
     probability = tuple(tuple(k[s] / sizes[s] for s in range(2)) for _ in range(2))
     # fixed_outdegree: each source picks probability * N_target targets (BrainPy's FixedProb).

@@ -56,7 +56,7 @@ def support() -> dict:
     mode = thp_mode()
     release = platform.release() if sys.platform.startswith("linux") else None
     try:
-        major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in release.split(".")[:2])
+        major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in (release or "").split(".")[:2])
         new_enough = (major, minor) >= (6, 1)
     except (AttributeError, ValueError):
         new_enough = False

@@ -8,6 +8,7 @@ contiguously (E, then I), so a NEST node id maps to the global index
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,13 +24,13 @@ INDEX = {"E": 0, "I": 1}
 class Network:
     """Handles to what :func:`build_network` created."""
 
-    E: object                     # NodeCollection
-    I: object                     # NodeCollection
+    E: Any                        # NodeCollection
+    I: Any                        # NodeCollection
     first_id: int                 # NEST node id of global index 0
-    spike_recorder: object
-    multimeter: object | None
+    spike_recorder: Any
+    multimeter: Any | None
     sampled: np.ndarray           # global indices of the neurons whose state is recorded
-    poisson: object | None
+    poisson: Any | None
     n_synapses: int               # recurrent connections on this rank (MPI: run.py sums the ranks), devices not counted
 
     @property

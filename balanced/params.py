@@ -262,15 +262,16 @@ def validate(values: dict[str, Any]) -> Params:
     _require(p.N_E + p.N_I <= MAX_NEURONS, "N_E", p.N_E,
              f"N_E + N_I = {p.N_E + p.N_I}: must be <= {MAX_NEURONS} (neuron indices are stored as int32)")
     if form == "tutorial":
-        _require(0 < p.p <= 1, "p", p.p, "must be in (0, 1]")
+        prob = values["p"]
+        _require(0 < prob <= 1, "p", prob, "must be in (0, 1]")
         for key, n in (("N_E", p.N_E), ("N_I", p.N_I)):
-            k = p.p * n
-            _require(k >= 1 - 1e-9, "p", p.p, f"gives in-degree p * {key} = {k:g}; must be >= 1")
+            k = prob * n
+            _require(k >= 1 - 1e-9, "p", prob, f"gives in-degree p * {key} = {k:g}; must be >= 1")
             if p.connectivity == "fixed_indegree":
-                _require(abs(k - round(k)) < 1e-9, "p", p.p,
+                _require(abs(k - round(k)) < 1e-9, "p", prob,
                          f"with connectivity 'fixed_indegree' p * {key} = {k:g} must be a whole number of inputs")
     else:
-        _require(p.K >= 1, "K", p.K, "must be an integer >= 1")
+        _require(values["K"] >= 1, "K", values["K"], "must be an integer >= 1")
     _check_degrees(p)
     for key in ("tau", "tau_s", "dt", "T", "record_interval"):
         _require(getattr(p, key) > 0, key, getattr(p, key), "must be > 0")
@@ -310,11 +311,11 @@ def _check_degrees(p: Params) -> None:
     for target in ("E", "I"):
         for source in ("E", "I"):
             own = target == source and not p.allow_autapses
+            k = float(value) * sizes[source] if p.coupling == "tutorial" else float(value)
             if p.connectivity == "fixed_indegree":
-                degree = p.p * sizes[source] if p.coupling == "tutorial" else p.K
+                degree = k
                 pool, what = sizes[source] - own, f"inputs from {source}"
             else:  # fixed_outdegree: each source picks p_st * N_target targets (balanced.derived)
-                k = p.p * sizes[source] if p.coupling == "tutorial" else p.K
                 degree = round(k / sizes[source] * sizes[target])
                 pool, what = sizes[target] - own, f"targets in {target}"
             if round(degree) > pool:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class RunHook(Protocol):
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def versions(nest) -> dict:
@@ -242,7 +242,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     if rank == 0:
         txn.begin()
     stage = txn.staging
-    manifest = {
+    manifest: dict[str, Any] = {
         "schema": rundir.SCHEMA, "status": "running", "error": None, "created": _now(), "finished": None,
         "host": platform.node(), "pid": os.getpid(),
         "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
@@ -364,7 +364,7 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
             except TimeoutError as exc:
                 raise RunError(str(exc)) from exc
             manifest["counts"]["spikes"] = rundir.merge_spikes(stage, layout.mpi_ranks)
-            if net.multimeter is not None:
-                n, m = rundir.merge_state(stage, layout.mpi_ranks)
+            merged = rundir.merge_state(stage, layout.mpi_ranks) if net.multimeter is not None else None
+            if merged is not None:
                 manifest["files"]["state"] = rundir.STATE_FILE
-                manifest["counts"]["state"] = {"neurons": n, "samples": m}
+                manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}

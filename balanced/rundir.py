@@ -80,7 +80,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """``np.savez`` through a temporary file and a rename (uncompressed: fast to reopen)."""
     with atomic_open(path) as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def json_ready(obj: Any) -> Any:
@@ -220,7 +220,7 @@ class RankSpikeWriter:
         os.fsync(fh.fileno())
         fh.close()
 
-    def __enter__(self) -> "RankSpikeWriter":
+    def __enter__(self) -> RankSpikeWriter:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

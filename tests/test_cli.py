@@ -7,9 +7,9 @@ import sys
 import tomllib
 
 import pytest
+from test_notebook import check_executed, execute_notebook
 
 from balanced import params as P
-from test_notebook import check_executed, execute_notebook
 
 
 def balanced(*args, check=True, timeout=600):

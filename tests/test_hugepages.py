@@ -5,7 +5,6 @@ import platform
 import sys
 
 import numpy as np
-import pytest
 
 from balanced import hugepages as H
 

@@ -2,20 +2,14 @@
 NESTML vs built-in equivalence, run directories and interrupted runs."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
-from balanced import choices
+from balanced import choices, rundir
 from balanced import params as P
-from balanced import rundir
 from balanced.derived import derive
-from balanced.run import RunError, run_network
+from balanced.run import run_network
 from balanced.transaction import OutputError
 
 TUTORIAL_WINDOW = (50.0, 950.0)

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import IO
 
 FIGURE_NICE = 10  # the figure process's priority: below the simulation and the statistics
 
@@ -57,6 +58,8 @@ class AnalysisWorker:
         """``figures``: whether the analysis will draw any (else no figure process)."""
         argv = [sys.executable, "-m", "balanced.analysis.worker", *(() if figures else ("--no-figures",))]
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env())
+        assert self._proc.stdin is not None  # stdin=PIPE
+        self._stdin = self._proc.stdin
         self._sent = False
 
     def analyze(self, run_dir, figures: tuple[str, ...]) -> int:
@@ -66,8 +69,8 @@ class AnalysisWorker:
         sys.stderr.flush()
         self._sent = True
         try:
-            self._proc.stdin.write(json.dumps({"run_dir": str(run_dir), "figures": list(figures)}) + "\n")
-            self._proc.stdin.close()
+            self._stdin.write(json.dumps({"run_dir": str(run_dir), "figures": list(figures)}) + "\n")
+            self._stdin.close()
         except BrokenPipeError:  # the worker died while importing; its error is on stderr
             pass
         return self._proc.wait()
@@ -78,13 +81,13 @@ class AnalysisWorker:
             return
         try:
             if not self._sent:
-                self._proc.stdin.close()
+                self._stdin.close()
             self._proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self._proc.kill()
             self._proc.wait()
 
-    def __enter__(self) -> "AnalysisWorker":
+    def __enter__(self) -> AnalysisWorker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,10 +117,14 @@ class FigureProcess:
     """
 
     def __init__(self, fork: bool = False) -> None:
-        self._proc = self._pid = None
+        self._proc: subprocess.Popen | None = None
+        self._pid: int | None = None
+        self._requests: IO[bytes]
+        self._replies: IO[bytes]
         if not fork:
             self._proc = subprocess.Popen([sys.executable, "-m", "balanced.analysis.worker", "--figure-process"],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+            assert self._proc.stdin is not None and self._proc.stdout is not None  # PIPE
             self._requests, self._replies = self._proc.stdin, self._proc.stdout
             return
         request_r, request_w = os.pipe()
@@ -165,6 +172,7 @@ class FigureProcess:
         """The figure process's exit status, once it has ended (at most ``timeout`` s)."""
         if self._proc is not None:
             return self._proc.wait(timeout=timeout)
+        assert self._pid is not None, "the figure process was already waited for"
         deadline = time.monotonic() + timeout
         while True:
             pid, status = os.waitpid(self._pid, os.WNOHANG)
@@ -226,6 +234,7 @@ def serve_figures(requests=None, replies=None) -> int:
         result, stems = pickle.load(requests)
     except EOFError:  # no figures wanted after all (the run failed, or the analysis did)
         return 0
+    reply: tuple[str, object]
     try:
         reply = ("ok", report.render_figures(result, stems))
     except Exception as exc:  # noqa: BLE001 - the worker draws again and reports it

@@ -49,13 +49,14 @@ def neo_window(run: Run, t_start: float | None, t_stop: float | None) -> tuple[f
     return a, b
 
 
-def spike_trains(run: Run, t_start: float, t_stop: float) -> list:
-    """One ``neo.SpikeTrain`` (ms) per neuron of the run, in global-index order."""
+def spike_trains(run: Run, t_start: float, t_stop: float, closed: bool = False) -> list:
+    """One ``neo.SpikeTrain`` (ms) per neuron of the run, in global-index order: the spikes
+    with ``t_start <= t < t_stop`` (``<= t_stop`` if ``closed``)."""
     import neo
     import quantities as pq
 
     neuron, time = run.spikes.neuron, run.spikes.time
-    keep = (time >= t_start) & (time < t_stop)
+    keep = (time >= t_start) & ((time <= t_stop) if closed else (time < t_stop))
     idx = neuron[keep].astype(np.int64)
     t = time[keep]
     order = _stable_order(idx)  # spikes.npz is time-sorted, so each train comes out sorted
@@ -102,7 +103,7 @@ def state_signals(run: Run, t_start: float, t_stop: float) -> list:
     return signals
 
 
-def run_annotations(run: Run, window: tuple[float, float]) -> dict[str, Any]:
+def run_annotations(run: Run, window: tuple[float, float], closed: bool = False) -> dict[str, Any]:
     """The block's annotations: what the manifest says about the run."""
     m = run.manifest
     out = {
@@ -115,6 +116,7 @@ def run_annotations(run: Run, window: tuple[float, float]) -> dict[str, Any]:
         "T_ms": run.t_stop_ms,
         "dt_ms": run.dt_ms,
         "window_ms": [float(window[0]), float(window[1])],
+        "window_closed": bool(closed),
         "n_spikes": int(len(run.spikes)),
     }
     if m.get("diagnosis"):
@@ -122,20 +124,23 @@ def run_annotations(run: Run, window: tuple[float, float]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def to_neo(run: Run, t_start: float | None = None, t_stop: float | None = None, state: bool = True):
+def to_neo(run: Run, t_start: float | None = None, t_stop: float | None = None, state: bool = True,
+           closed: bool = False):
     """The run as a ``neo.Block`` (see the module docstring); times in ms.
 
     ``run``: an opened run (:func:`balanced.rundir.load_run`). ``t_start`` / ``t_stop``:
     the window in ms (default the whole run). ``state``: include the recorded signals.
+    ``closed``: keep the spikes at ``t = t_stop`` too (neo's own rule; Elephant's binning
+    then discards them with a warning), e.g. to have every spike of ``[0, T]``.
     """
     import neo
 
     window = neo_window(run, t_start, t_stop)
     block = neo.Block(name=str(run.manifest.get("run_id", run.path.name)), file_origin=str(run.path),
-                      **run_annotations(run, window))
+                      **run_annotations(run, window, closed))
     seg = neo.Segment(name="run", index=0)
     block.segments.append(seg)
-    trains = spike_trains(run, *window)
+    trains = spike_trains(run, *window, closed=closed)
     seg.spiketrains.extend(trains)
     for st in trains:
         st.segment = seg

@@ -324,6 +324,29 @@ def test_stats_json_schema_and_figures(tmp_path):
         data["balance"]["mean_exc_input"] + data["balance"]["mean_inh_input"], abs=1e-12)
 
 
+def test_figures_at_150_dpi_with_legends_beside_the_data(tmp_path):
+    from PIL import Image
+
+    from balanced.analysis import plots
+
+    run_dir = poisson_run(tmp_path / "run", t_stop_ms=600.0)
+    report.analyze_run(run_dir)
+    figs = plots.report_figures(stats.compute_statistics(load_run(run_dir)))
+    for stem, fig in figs.items():
+        with Image.open(run_dir / "analysis" / f"{stem}.png") as im:
+            assert im.size == tuple(round(150 * x) for x in fig.get_size_inches()), stem
+            assert round(im.info["dpi"][0]) == 150, stem
+        fig.canvas.draw()
+        box = fig.bbox
+        legends = [*fig.legends, *(a.get_legend() for a in fig.axes if a.get_legend() is not None)]
+        assert legends or stem in ("raster_rate", "spectrum"), stem
+        for legend in legends:
+            ext = legend.get_window_extent()
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1, stem
+            for ax in fig.axes:  # never on top of a panel's data area
+                assert not ext.overlaps(ax.get_window_extent()), stem
+
+
 def test_stats_json_nulls_instead_of_nan(tmp_path):
     """A silent I population and no state: undefined statistics are null, JSON stays valid."""
     neuron, time = regular_spikes(50, 20.0, 1000.0, seed=1)

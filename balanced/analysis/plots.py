@@ -121,7 +121,7 @@ def plot_balance(ax: Axes, times_ms: np.ndarray, exc: np.ndarray, inh: np.ndarra
     ax.axhline(0.0, color="0.7", lw=0.5, zorder=0)
     ax.set_xlabel("Time (ms)")
     ax.set_ylabel("Synaptic input (pA = mV)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the traces, never over them
     return ax
 
 
@@ -131,7 +131,8 @@ def plot_psd(ax: Axes, freqs_hz: np.ndarray, psd: np.ndarray, peak_hz: float | N
         ax.semilogy(freqs_hz[1:], psd[1:], color=color("network"))
         if peak_hz is not None and np.isfinite(peak_hz):
             ax.axvline(peak_hz, color="0.5", ls="--", lw=0.7)
-            ax.text(peak_hz, ax.get_ylim()[1], f" {peak_hz:.1f} Hz", va="top", fontsize=8)
+            ax.annotate(f"{peak_hz:.1f} Hz", (peak_hz, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -2),
+                        textcoords="offset points", va="top", fontsize=8)
     ax.set_xlabel("Frequency (Hz)")
     ax.set_ylabel("PSD (Hz$^2$/Hz)")
     return ax
@@ -193,7 +194,8 @@ def distributions_figure(stats) -> Figure:
             plot_isi_histogram(axes[3], p.isi_hist_counts, p.isi_hist_edges_ms, name)
         for ax, title in zip(axes, ("Rates", "Irregularity", "Correlations", "ISI")):
             ax.set_title(title)
-        axes[0].legend()
+        # in the figure's top-left corner, above the panels: inside one it covers bars
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(0.005, 0.995), ncol=2)
     return fig
 
 
@@ -203,7 +205,8 @@ def balance_figure(stats) -> Figure | None:
     if b is None or len(b.times_ms) == 0:
         return None
     with style():
-        fig, ax = plt.subplots(figsize=(10, 3.2), gridspec_kw=WIDE_MARGINS)
+        # the right margin holds the legend, which fixed margins would otherwise cut off
+        fig, ax = plt.subplots(figsize=(10, 3.2), gridspec_kw={**WIDE_MARGINS, "left": 0.07, "right": 0.88})
         plot_balance(ax, b.times_ms, b.exc_trace, b.inh_trace, b.net_trace)
         ax.set_xlim(*stats.window_ms)
         ax.set_title(f"Input balance ({b.n_neurons} recorded neurons): E {b.mean_exc_input:+.3g}, "

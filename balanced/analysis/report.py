@@ -98,7 +98,8 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str
         try:
             for fmt in FIGURE_FORMATS:
                 buf = io.BytesIO()
-                fig.savefig(buf, format=fmt)  # constrained layout already fits; "tight" would draw twice
+                with plots.style():  # savefig reads its dpi and the PDF font type from the rc parameters
+                    fig.savefig(buf, format=fmt)  # fixed margins already fit; "tight" would draw twice
                 files[f"{stem}.{fmt}"] = buf.getvalue()
         finally:
             plt.close(fig)

@@ -33,6 +33,7 @@ Imports NEST only in :meth:`Network.create`.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,20 +69,19 @@ class Network:
     ``overrides`` (a dict or ``"key=value"`` strings) are layered as by ``balanced run
     --preset P --config FILE --set key=value``; or pass resolved ``params``.
     ``threads``: OpenMP threads per rank (results depend on ranks x threads and the seed).
-    ``chunk_ms``: recorders are emptied every ``chunk_ms`` of simulated time, so memory
-    stays flat during a long :meth:`simulate`.
+    :meth:`simulate` runs in the command line's chunks (:class:`balanced.run.Chunks`, about
+    a second of wall time each), emptying the recorders after each, so memory stays flat.
     """
 
     def __init__(self, preset: str | None = None, config: str | os.PathLike | None = None,
                  overrides: Mapping[str, Any] | Sequence[str] | None = None, *, params: Params | None = None,
-                 threads: int = 1, chunk_ms: float = 100.0) -> None:
+                 threads: int = 1) -> None:
         if params is not None and (config is not None or overrides):
             raise ApiError("params: give resolved params or preset/config/overrides, not both")
         self.preset = preset or DEFAULT_PRESET
         self.params: Params = params if params is not None else _resolve(self.preset, config, overrides)
         self.derived: Derived = derive(self.params)
-        self.threads = int(threads)
-        self.chunk_ms = float(chunk_ms)
+        self.threads = threads
         self.nest = None  # the PyNEST module, after create()
         self.E = self.I = None  # NodeCollections, after create()
         self.handles = None  # balanced.network.Network, after connect()
@@ -99,7 +99,8 @@ class Network:
 
     # ------------------------------------------------------------------ theory (no NEST)
     def diagnosis(self) -> list[str]:
-        """The regime diagnosis of the parameters (balance equations, mean field, warnings)."""
+        """The regime diagnosis of the parameters (balance equations, mean field, warnings),
+        as `balanced run` and `balanced config show` print it."""
         from .theory import diagnosis_lines
 
         return list(diagnosis_lines(self.params))
@@ -108,12 +109,14 @@ class Network:
     def create(self) -> Network:
         """Reset NEST's kernel, install the model (building it once if needed), set
         resolution, virtual processes and seed, and create the E and I populations."""
-        from .kernel import import_nest, setup_kernel
-        from .network import create_populations
-        from .run import _now
+        from .kernel import import_nest, setup_kernel, usable_cores
+        from .network import create_populations, synapse_model_for
+        from .run import _now, check_memory, check_threads
 
         if self.nest is not None:
             raise ApiError("create(): already created; make a new Network for another run")
+        d = self.derived
+        check_threads(self.threads, usable_cores())
         t0 = time.perf_counter()
         if self.params.neuron_model == "nestml":
             from .build import build_model
@@ -123,6 +126,7 @@ class Network:
         self._model = self._module.model if self._module else self.params.neuron_model
         t1 = time.perf_counter()
         self.nest = import_nest()
+        check_memory(d.n_synapses_expected, d.N, synapse_model_for(self.params), self.nest.NumProcesses())
         self._layout = setup_kernel(self.nest, dt=self.params.dt, seed=self.params.seed, threads=self.threads,
                                     module=self._module)
         self._timers["kernel"] = time.perf_counter() - t1
@@ -201,8 +205,8 @@ class Network:
         return device
 
     def simulate(self, t_ms: float) -> Network:
-        """Simulate ``t_ms`` more milliseconds (a multiple of ``dt``); the recorders are read
-        and emptied every ``chunk_ms``. Call again to continue, e.g. after changing a
+        """Simulate ``t_ms`` more milliseconds (a multiple of ``dt``), reading and emptying
+        the recorders after every chunk. Call again to continue, e.g. after changing a
         stimulus."""
         if self.handles is None:
             raise ApiError("simulate(): call create() and connect() first")
@@ -215,15 +219,17 @@ class Network:
                            f"min {now[0]:g} / max {now[1]:g} ms (a connection made outside add_device?): every neuron's "
                            "input ring grows with them; connect devices with add_device(), or pass "
                            "allow_delay_change=True to it")
-        dt = self.params.dt
-        end = self.t_ms + t_ms
-        edges = sorted({*(k * self.chunk_ms for k in range(int(self.t_ms // self.chunk_ms) + 1,
-                                                          int(end // self.chunk_ms) + 1)), end})
-        edges = [round(e / dt) * dt for e in edges if e > self.t_ms + dt / 2]
+        from .run import Chunks
+
+        chunks = Chunks(self.t_ms + t_ms, self.params.dt, [])
+        chunks.done = self.t_ms
         h = self.handles
         t0 = time.perf_counter()
-        for edge in edges:
-            self.nest.Simulate(edge - self.t_ms)
+        while not chunks.finished:
+            edge = chunks.next_edge()
+            t1 = time.perf_counter()
+            self.nest.Simulate(edge - chunks.done)
+            chunks.advance(edge, time.perf_counter() - t1)
             self.t_ms = edge
             ev = h.spike_recorder.events
             self._spikes.append((np.asarray(ev["senders"]) - h.first_id, np.asarray(ev["times"])))
@@ -249,57 +255,65 @@ class Network:
         return neuron[order], t[order]
 
     # ------------------------------------------------------------------ run directory
-    def write(self, out: str | os.PathLike, overwrite: bool = False, diagnosis: bool = True) -> Path:
+    def write(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the run directory ``out`` as ``balanced run`` does (manifest, params.toml,
-        spikes.npz, state.npz); ``T`` in it is the time simulated. Under MPI every rank
-        calls it. Returns ``out``; ``balanced analyze out`` and :func:`balanced.rundir.load_run`
-        read it."""
+        spikes.npz, state.npz), as a transaction (:mod:`balanced.transaction`: ``out``
+        changes only once everything is written); ``T`` in it is the time simulated. Under
+        MPI every rank calls it. Returns ``out``, for ``balanced analyze``, ``balanced
+        export`` and :func:`balanced.rundir.load_run`."""
         from .kernel import omp_policy
         from .network import synapse_model_for
-        from .run import _now, prepare_directory, versions
+        from .run import _now, versions
+        from .transaction import RunTransaction
 
         if not self.simulate_calls_ms:
             raise ApiError("write(): nothing simulated yet; call simulate(T) first")
-        out = Path(out)
         layout, rank = self._layout, self._layout.rank
-        params = self.params if self.t_ms == self.params.T else replace(self.params, T=self.t_ms)
+        params = self.params if abs(self.t_ms - self.params.T) < self.params.dt / 2 else replace(self.params, T=self.t_ms)
         t0 = time.perf_counter()
+        txn = RunTransaction(out, overwrite)
         if rank == 0:
-            prepare_directory(out, overwrite)
-        with rundir.RankSpikeWriter(out, rank) as writer:
-            neuron, t = self.spikes()
-            writer.append(neuron, t)
-        if "neuron" in self._state:
-            rundir.write_rank_state(out, rank, np.concatenate(self._state["neuron"]),
-                                    np.concatenate(self._state["time"]),
-                                    {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS})
-        rundir.mark_rank_done(out, rank, self.handles.n_synapses)
-        if rank != 0:
-            return out
+            txn.begin()
+        stage = txn.staging
         timers = {k: round(v, 4) for k, v in self._timers.items()}
         manifest: dict[str, Any] = {
             "schema": rundir.SCHEMA, "status": "running", "error": None, "created": self._created, "finished": None,
-            "preset": self.preset, "params": params.to_dict(), "derived": derive(params).as_dict(),
-            "seed": params.seed, "versions": versions(self.nest), "layout": layout.as_dict(),
-            "threads_source": "user", "omp": omp_policy(),
+            "host": platform.node(), "preset": self.preset, "params": params.to_dict(),
+            "derived": derive(params).as_dict(), "seed": params.seed, "versions": versions(self.nest),
+            "layout": layout.as_dict(), "threads_source": "user", "omp": omp_policy(),
             "model": {"neuron_model": params.neuron_model, "nest_model": self._model,
                       "module": self._module.module if self._module else None,
                       "synapse_model": synapse_model_for(params)},
-            "perturbation": None, "diagnosis": self.diagnosis() if diagnosis else [],
-            "timers_s": timers, "populations": population_table(params),
+            "hooks": [], "timers_s": timers, "populations": population_table(params),
             "files": {"spikes": rundir.SPIKES_FILE, "state": None}, "counts": {},
             "huge_pages": {"setting": "off", "applied": False},
             "api": {"simulate_calls_ms": list(self.simulate_calls_ms), "devices": list(self.devices)},
         }
-        rundir.write_manifest(out, manifest)
-        rundir.atomic_write_text(out / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {self.preset}"))
-        manifest["counts"]["synapses"] = rundir.wait_for_ranks(out, layout.mpi_ranks)
-        manifest["counts"]["spikes"] = rundir.merge_spikes(out, layout.mpi_ranks)
-        merged = rundir.merge_state(out, layout.mpi_ranks)
-        if merged is not None:
-            manifest["files"]["state"] = rundir.STATE_FILE
-            manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}
-        timers["write"] = round(time.perf_counter() - t0, 4)
-        manifest.update(status="complete", finished=_now())
-        rundir.write_manifest(out, manifest)
-        return out
+        try:
+            if rank == 0:
+                rundir.write_manifest(stage, manifest)
+                rundir.atomic_write_text(stage / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {self.preset}"))
+            with rundir.RankSpikeWriter(stage, rank) as writer:
+                writer.append(*self.spikes())
+            if "neuron" in self._state:
+                rundir.write_rank_state(stage, rank, np.concatenate(self._state["neuron"]),
+                                        np.concatenate(self._state["time"]),
+                                        {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS})
+            rundir.mark_rank_done(stage, rank, self.handles.n_synapses)
+            if rank == 0:
+                manifest["counts"]["synapses"] = rundir.wait_for_ranks(stage, layout.mpi_ranks)
+                manifest["counts"]["spikes"] = rundir.merge_spikes(stage, layout.mpi_ranks)
+                merged = rundir.merge_state(stage, layout.mpi_ranks)
+                if merged is not None:
+                    manifest["files"]["state"] = rundir.STATE_FILE
+                    manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}
+                timers["write"] = round(time.perf_counter() - t0, 4)
+                manifest.update(status="complete", finished=_now())
+                rundir.write_manifest(stage, manifest)
+                txn.commit()
+        except BaseException as exc:
+            if rank == 0:
+                manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now())
+                txn.abort(manifest)
+            raise
+        return Path(out)

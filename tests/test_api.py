@@ -37,7 +37,6 @@ def test_the_worked_example_runs(tmp_path, built_model):
     cli = rundir.load_run(tmp_path / "runs" / "api-cli")
     assert api.manifest["api"]["simulate_calls_ms"] == [200.0, 200.0]
     assert [d["model"] for d in api.manifest["api"]["devices"]] == ["dc_generator", "spike_recorder"]
-    assert api.manifest["diagnosis"] == cli.manifest["diagnosis"] and api.manifest["diagnosis"]
     assert (api.path / "params.toml").read_text() == (cli.path / "params.toml").read_text()
     # the same manifest sections as the command line's, and the same graph
     assert set(cli.manifest) <= set(api.manifest)

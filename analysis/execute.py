@@ -22,8 +22,9 @@ HERE = Path(__file__).resolve().parent
 def execute_in_place(path: Path, timeout: int = 600) -> None:
     nb = nbformat.read(path, as_version=4)
     os.environ.pop("BALANCED_RUN_DIR", None)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(HERE)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(HERE)}}
+    ).execute()
     nbformat.validate(nb)
     nbformat.write(nb, path)
 

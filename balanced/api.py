@@ -73,29 +73,36 @@ class Network:
     a second of wall time each), emptying the recorders after each, so memory stays flat.
     """
 
-    def __init__(self, preset: str | None = None, config: str | os.PathLike | None = None,
-                 overrides: Mapping[str, Any] | Sequence[str] | None = None, *, params: Params | None = None,
-                 threads: int = 1) -> None:
+    def __init__(
+        self,
+        preset: str | None = None,
+        config: str | os.PathLike | None = None,
+        overrides: Mapping[str, Any] | Sequence[str] | None = None,
+        *,
+        params: Params | None = None,
+        threads: int = 1,
+    ) -> None:
         if params is not None and (config is not None or overrides):
             raise ApiError("params: give resolved params or preset/config/overrides, not both")
         self.preset = preset or DEFAULT_PRESET
         self.params: Params = params if params is not None else _resolve(self.preset, config, overrides)
         self.derived: Derived = derive(self.params)
         self.threads = threads
-        self.nest = None  # the PyNEST module, after create()
-        self.E = self.I = None  # NodeCollections, after create()
-        self.handles = None  # balanced.network.Network, after connect()
+        self.nest: Any = None  # the PyNEST module, after create()
+        self.E: Any = None  # NodeCollections, after create()
+        self.I: Any = None
+        self.handles: Any = None  # balanced.network.Network, after connect()
         self.t_ms = 0.0  # simulated so far
         self.devices: list[dict[str, Any]] = []
         self.simulate_calls_ms: list[float] = []
-        self._layout = None
-        self._module = None
-        self._model = None
+        self._layout: Any = None  # balanced.kernel.Layout
+        self._module: Any = None  # balanced.build.BuildResult
+        self._model: str | None = None
         self._delays: tuple[float, float] | None = None
         self._spikes: list[tuple[np.ndarray, np.ndarray]] = []
         self._state: dict[str, list[np.ndarray]] = {}
         self._timers: dict[str, float] = {}
-        self._created = None
+        self._created: str | None = None
 
     # ------------------------------------------------------------------ theory (no NEST)
     def diagnosis(self) -> list[str]:
@@ -127,8 +134,9 @@ class Network:
         t1 = time.perf_counter()
         self.nest = import_nest()
         check_memory(d.n_synapses_expected, d.N, synapse_model_for(self.params), self.nest.NumProcesses())
-        self._layout = setup_kernel(self.nest, dt=self.params.dt, seed=self.params.seed, threads=self.threads,
-                                    module=self._module)
+        self._layout = setup_kernel(
+            self.nest, dt=self.params.dt, seed=self.params.seed, threads=self.threads, module=self._module
+        )
         self._timers["kernel"] = time.perf_counter() - t1
         self._created = _now()
         t2 = time.perf_counter()
@@ -157,10 +165,18 @@ class Network:
         return self.E + self.I
 
     def _kernel_delays(self) -> tuple[float, float]:
-        return tuple(float(x) for x in self.nest.GetKernelStatus(["min_delay", "max_delay"]))
+        lo, hi = self.nest.GetKernelStatus(["min_delay", "max_delay"])
+        return float(lo), float(hi)
 
-    def add_device(self, device, to: str | Any = "all", conn_spec: str | dict = "all_to_all",
-                   syn_spec: dict | None = None, *, allow_delay_change: bool = False):
+    def add_device(
+        self,
+        device,
+        to: str | Any = "all",
+        conn_spec: str | dict = "all_to_all",
+        syn_spec: dict | None = None,
+        *,
+        allow_delay_change: bool = False,
+    ):
         """Connect a NEST device the user created (``net.nest.Create(...)``) to the network.
 
         ``to``: ``"E"``, ``"I"``, ``"all"`` or a NodeCollection of the network's neurons.
@@ -191,7 +207,8 @@ class Network:
                 raise ApiError(
                     f"add_device({model}): delay = {d:g} ms would change NEST's delays (now min {before[0]:g}, "
                     f"max {before[1]:g} ms): every neuron's input ring has min + max delay steps, so this slows the "
-                    f"network; allowed: {allowed}, or pass allow_delay_change=True")
+                    f"network; allowed: {allowed}, or pass allow_delay_change=True"
+                )
         if sends:
             self.nest.Connect(device, targets, conn_spec, spec)
         else:
@@ -199,9 +216,15 @@ class Network:
         after = self._kernel_delays()
         if allow_delay_change:
             self._delays = after
-        self.devices.append({"model": model, "direction": "device -> neurons" if sends else "neurons -> device",
-                             "to": to if isinstance(to, str) else f"{len(targets)} neurons",
-                             "delay_ms": float(spec["delay"]), "at_ms": self.t_ms})
+        self.devices.append(
+            {
+                "model": model,
+                "direction": "device -> neurons" if sends else "neurons -> device",
+                "to": to if isinstance(to, str) else f"{len(targets)} neurons",
+                "delay_ms": float(spec["delay"]),
+                "at_ms": self.t_ms,
+            }
+        )
         return device
 
     def simulate(self, t_ms: float) -> Network:
@@ -213,12 +236,14 @@ class Network:
         steps = t_ms / self.params.dt
         if not (t_ms > 0 and abs(steps - round(steps)) < 1e-6):
             raise ApiError(f"simulate(t_ms={t_ms!r}): must be a positive multiple of dt = {self.params.dt:g} ms")
-        now = self._kernel_delays()
-        if now != self._delays:
-            raise ApiError(f"NEST's delays changed from min {self._delays[0]:g} / max {self._delays[1]:g} ms to "
-                           f"min {now[0]:g} / max {now[1]:g} ms (a connection made outside add_device?): every neuron's "
-                           "input ring grows with them; connect devices with add_device(), or pass "
-                           "allow_delay_change=True to it")
+        now, was = self._kernel_delays(), self._delays or self._kernel_delays()
+        if now != was:
+            raise ApiError(
+                f"NEST's delays changed from min {was[0]:g} / max {was[1]:g} ms to "
+                f"min {now[0]:g} / max {now[1]:g} ms (a connection made outside add_device?): every neuron's "
+                "input ring grows with them; connect devices with add_device(), or pass "
+                "allow_delay_change=True to it"
+            )
         from .run import Chunks
 
         chunks = Chunks(self.t_ms + t_ms, self.params.dt, [])
@@ -269,7 +294,9 @@ class Network:
         if not self.simulate_calls_ms:
             raise ApiError("write(): nothing simulated yet; call simulate(T) first")
         layout, rank = self._layout, self._layout.rank
-        params = self.params if abs(self.t_ms - self.params.T) < self.params.dt / 2 else replace(self.params, T=self.t_ms)
+        params = (
+            self.params if abs(self.t_ms - self.params.T) < self.params.dt / 2 else replace(self.params, T=self.t_ms)
+        )
         t0 = time.perf_counter()
         txn = RunTransaction(out, overwrite)
         if rank == 0:
@@ -277,15 +304,31 @@ class Network:
         stage = txn.staging
         timers = {k: round(v, 4) for k, v in self._timers.items()}
         manifest: dict[str, Any] = {
-            "schema": rundir.SCHEMA, "status": "running", "error": None, "created": self._created, "finished": None,
-            "host": platform.node(), "preset": self.preset, "params": params.to_dict(),
-            "derived": derive(params).as_dict(), "seed": params.seed, "versions": versions(self.nest),
-            "layout": layout.as_dict(), "threads_source": "user", "omp": omp_policy(),
-            "model": {"neuron_model": params.neuron_model, "nest_model": self._model,
-                      "module": self._module.module if self._module else None,
-                      "synapse_model": synapse_model_for(params)},
-            "hooks": [], "timers_s": timers, "populations": population_table(params),
-            "files": {"spikes": rundir.SPIKES_FILE, "state": None}, "counts": {},
+            "schema": rundir.SCHEMA,
+            "status": "running",
+            "error": None,
+            "created": self._created,
+            "finished": None,
+            "host": platform.node(),
+            "preset": self.preset,
+            "params": params.to_dict(),
+            "derived": derive(params).as_dict(),
+            "seed": params.seed,
+            "versions": versions(self.nest),
+            "layout": layout.as_dict(),
+            "threads_source": "user",
+            "omp": omp_policy(),
+            "model": {
+                "neuron_model": params.neuron_model,
+                "nest_model": self._model,
+                "module": self._module.module if self._module else None,
+                "synapse_model": synapse_model_for(params),
+            },
+            "hooks": [],
+            "timers_s": timers,
+            "populations": population_table(params),
+            "files": {"spikes": rundir.SPIKES_FILE, "state": None},
+            "counts": {},
             "huge_pages": {"setting": "off", "applied": False},
             "api": {"simulate_calls_ms": list(self.simulate_calls_ms), "devices": list(self.devices)},
         }
@@ -296,9 +339,13 @@ class Network:
             with rundir.RankSpikeWriter(stage, rank) as writer:
                 writer.append(*self.spikes())
             if "neuron" in self._state:
-                rundir.write_rank_state(stage, rank, np.concatenate(self._state["neuron"]),
-                                        np.concatenate(self._state["time"]),
-                                        {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS})
+                rundir.write_rank_state(
+                    stage,
+                    rank,
+                    np.concatenate(self._state["neuron"]),
+                    np.concatenate(self._state["time"]),
+                    {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS},
+                )
             rundir.mark_rank_done(stage, rank, self.handles.n_synapses)
             if rank == 0:
                 manifest["counts"]["synapses"] = rundir.wait_for_ranks(stage, layout.mpi_ranks)

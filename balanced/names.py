@@ -16,24 +16,34 @@ from collections.abc import Iterable
 NEST_NAMES: dict[str, tuple[str | None, str]] = {
     "tau_m": ("tau", "NEST's membrane time constant tau_m is 'tau' here (ms)"),
     "E_L": ("V_rest", "NEST's leak reversal potential E_L is 'V_rest' here (mV)"),
-    "I_e": ("Ib", "NEST's constant input current I_e is 'Ib' here, in pA = mV (tutorial form; in the scaled "
-                  "form the drive is sqrt(K) i_E and sqrt(K) i_I)"),
-    "C_m": (None, "C_m is not a parameter: it is set equal to tau (C_m in pF = tau in ms), so the membrane "
-                  "resistance is 1 GOhm and a current of x pA shifts V_m by x mV; give currents (Ib, J_E, J_I) "
-                  "in mV = pA and the time constant as 'tau'"),
+    "I_e": (
+        "Ib",
+        "NEST's constant input current I_e is 'Ib' here, in pA = mV (tutorial form; in the scaled "
+        "form the drive is sqrt(K) i_E and sqrt(K) i_I)",
+    ),
+    "C_m": (
+        None,
+        "C_m is not a parameter: it is set equal to tau (C_m in pF = tau in ms), so the membrane "
+        "resistance is 1 GOhm and a current of x pA shifts V_m by x mV; give currents (Ib, J_E, J_I) "
+        "in mV = pA and the time constant as 'tau'",
+    ),
     "tau_syn_ex": ("tau_s", "NEST's tau_syn_ex is 'tau_s' here, one synaptic time constant for E and I (ms)"),
     "tau_syn_in": ("tau_s", "NEST's tau_syn_in is 'tau_s' here, one synaptic time constant for E and I (ms)"),
     "tau_syn": ("tau_s", "the synaptic time constant is 'tau_s' here, for E and I alike (ms)"),
-    "V_m": ("V_init_mean", "initial membrane potentials are drawn from a normal distribution: 'V_init_mean' "
-                           "and 'V_init_sd' (mV)"),
+    "V_m": (
+        "V_init_mean",
+        "initial membrane potentials are drawn from a normal distribution: 'V_init_mean' and 'V_init_sd' (mV)",
+    ),
     "resolution": ("dt", "NEST's kernel resolution is 'dt' here (ms)"),
     "simtime": ("T", "the simulated time is 'T' here (ms)"),
     "sim_time": ("T", "the simulated time is 'T' here (ms)"),
     "t_sim": ("T", "the simulated time is 'T' here (ms)"),
     "rng_seed": ("seed", "NEST's rng_seed is 'seed' here"),
     "d": ("delay", "the synaptic delay is 'delay' here (ms)"),
-    "weight": ("J_E", "synaptic weights are 'J_E' and 'J_I' (tutorial form, pA = mV) or j_EE, j_EI, j_IE, j_II "
-                      "(scaled form)"),
+    "weight": (
+        "J_E",
+        "synaptic weights are 'J_E' and 'J_I' (tutorial form, pA = mV) or j_EE, j_EI, j_IE, j_II (scaled form)",
+    ),
     "J": ("J_E", "the excitatory weight is 'J_E' and the inhibitory one 'J_I' (negative), in pA = mV"),
     "g": ("J_I", "there is no ratio g: give the inhibitory weight 'J_I' itself (negative, pA = mV)"),
     "indegree": ("K", "the in-degree is 'K' (scaled form) or p N_E, p N_I (tutorial form, 'p')"),

@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import neo  # noqa: F401
     import quantities  # noqa: F401
+    from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
     from balanced.analysis.neo import to_neo
     from balanced.rundir import load_run
-    from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-neo-") as tmp:
@@ -54,18 +54,29 @@ def main(argv: list[str] | None = None) -> int:
             n_e = int(0.8 * n)
             neuron, times = poisson_spikes(n, args.rate, args.t_ms, seed=1)
             state = synthetic_state(np.linspace(0, n - 1, min(n, 100)).astype(int), args.t_ms)
-            run = load_run(write_run(Path(tmp) / f"run-{n}", np.asarray(neuron), np.round(times, 1), n_e, n - n_e,
-                                     args.t_ms, state=state))
-            trains_s = best_of(args.repeat, lambda: to_neo(run, state=False))
-            block_s = best_of(args.repeat, lambda: to_neo(run))
-            row = {"neurons": n, "T_ms": args.t_ms, "spikes": len(run.spikes), "trains_s": trains_s,
-                   "block_s": block_s, "us_per_train": 1e6 * trains_s / n}
+            run = load_run(
+                write_run(
+                    Path(tmp) / f"run-{n}", np.asarray(neuron), np.round(times, 1), n_e, n - n_e, args.t_ms, state=state
+                )
+            )
+            trains_s = best_of(args.repeat, lambda run=run: to_neo(run, state=False))
+            block_s = best_of(args.repeat, lambda run=run: to_neo(run))
+            row = {
+                "neurons": n,
+                "T_ms": args.t_ms,
+                "spikes": len(run.spikes),
+                "trains_s": trains_s,
+                "block_s": block_s,
+                "us_per_train": 1e6 * trains_s / n,
+            }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
 
     print(f"{'neurons':>8} {'spikes':>9} | {'trains s':>8} {'block s':>8} {'us/train':>8}")
     for r in rows:
-        print(f"{r['neurons']:>8d} {r['spikes']:>9d} | {r['trains_s']:8.3f} {r['block_s']:8.3f} {r['us_per_train']:8.1f}")
+        print(
+            f"{r['neurons']:>8d} {r['spikes']:>9d} | {r['trains_s']:8.3f} {r['block_s']:8.3f} {r['us_per_train']:8.1f}"
+        )
     return 0
 
 

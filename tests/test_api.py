@@ -27,9 +27,13 @@ def test_the_worked_example_runs(tmp_path, built_model):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert out.startswith("regime: mean-driven\n")
-    assert "refused: add_device(poisson_generator): delay = 1 ms would change NEST's delays (now min 0.1, max 0.1 ms)" in out
-    with_step, without = map(float, re.search(r"E rate 250-400 ms: ([\d.]+) Hz with the step, ([\d.]+) Hz without",
-                                              out).groups())
+    assert (
+        "refused: add_device(poisson_generator): delay = 1 ms would change NEST's delays (now min 0.1, max 0.1 ms)"
+        in out
+    )
+    with_step, without = map(
+        float, re.search(r"E rate 250-400 ms: ([\d.]+) Hz with the step, ([\d.]+) Hz without", out).groups()
+    )
     assert with_step > without + 5
     seen, held = map(int, re.search(r"recorder saw (\d+) I spikes; the run's own file holds (\d+)", out).groups())
     assert seen == held > 0
@@ -50,8 +54,24 @@ def test_same_run_directory_as_the_command_line_without_devices(tmp_path):
     net.simulate(30.0).simulate(70.0)  # two calls, a chunk edge inside neither
     net.write(tmp_path / "api")
     sets = [a for k, v in SMALL.items() for a in ("--set", f"{k}={v}")]
-    subprocess.run([sys.executable, "-m", "balanced", "run", *sets, "--threads", "1", "--out", str(tmp_path / "cli"),
-                    "--no-analysis", "--quiet"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "balanced",
+            "run",
+            *sets,
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "cli"),
+            "--no-analysis",
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     api, cli = rundir.load_run(tmp_path / "api"), rundir.load_run(tmp_path / "cli")
     assert len(api.spikes) > 100
     np.testing.assert_array_equal(api.spikes.neuron, cli.spikes.neuron)
@@ -97,6 +117,8 @@ def test_allow_delay_change_and_argument_errors():
 
 
 def test_importing_the_api_imports_no_nest():
-    code = ("import sys, balanced.api, balanced.names, balanced.analysis.neo, balanced.analysis.export;"
-            "bad = [m for m in ('nest', 'pynestml', 'mpi4py', 'pynwb', 'nixio') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, balanced.api, balanced.names, balanced.analysis.neo, balanced.analysis.export;"
+        "bad = [m for m in ('nest', 'pynestml', 'mpi4py', 'pynwb', 'nixio') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 import quantities as pq
+from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
 from balanced.analysis.export import export_run
 from balanced.rundir import RunDirError, load_run
-from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
 # neo 0.14 reading ChannelViews back under NumPy 2 (upstream)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -29,8 +29,19 @@ def run(tmp_path_factory):
     keep = neuron != 5
     neuron, time = np.r_[neuron[keep], 0, N_E + 1], np.r_[time[keep], T, T]
     state = synthetic_state(np.array([0, 2, N_E, N_E + 3, N_E + 11]), T, sample_ms=1.0, seed=4)
-    return load_run(write_run(tmp_path_factory.mktemp("export") / "r1", neuron, time, N_E, N_I, T,
-                              state=state, seed=23, diagnosis=["balanced: yes"]))
+    return load_run(
+        write_run(
+            tmp_path_factory.mktemp("export") / "r1",
+            neuron,
+            time,
+            N_E,
+            N_I,
+            T,
+            state=state,
+            seed=23,
+            diagnosis=["balanced: yes"],
+        )
+    )
 
 
 def trains_ms(run) -> list[np.ndarray]:
@@ -61,7 +72,11 @@ def test_nwb_round_trip_and_validation(run, tmp_path):
             n_read += len(got)
         assert n_read == len(run.spikes) and len(units["spike_times"][5]) == 0
         assert units.resolution == pytest.approx(1e-4)
-        for key, unit, factor in (("V_m", "volts", 1e-3), ("I_syn_ex", "amperes", 1e-12), ("I_syn_in", "amperes", 1e-12)):
+        for key, unit, factor in (
+            ("V_m", "volts", 1e-3),
+            ("I_syn_ex", "amperes", 1e-12),
+            ("I_syn_in", "amperes", 1e-12),
+        ):
             ts = f.acquisition[key]
             assert (ts.unit, ts.conversion) == (unit, factor)
             np.testing.assert_array_equal(ts.data[:], getattr(run.state, key).T)

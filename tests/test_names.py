@@ -17,13 +17,16 @@ def message(*overrides: str) -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("tau_m", "20", "'tau_m': did you mean 'tau'? NEST's membrane time constant tau_m is 'tau' here (ms)"),
-    ("E_L", "-65", "'E_L': did you mean 'V_rest'? NEST's leak reversal potential E_L is 'V_rest' here (mV)"),
-    ("I_e", "5", "'I_e': did you mean 'Ib'? NEST's constant input current I_e is 'Ib' here, in pA = mV"),
-    ("V_rst", "-60", "'V_rst': did you mean 'V_rest' or 'V_reset'?"),
-    ("n_e", "100", "'n_e': did you mean 'N_E'? (keys are case-sensitive)"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("tau_m", "20", "'tau_m': did you mean 'tau'? NEST's membrane time constant tau_m is 'tau' here (ms)"),
+        ("E_L", "-65", "'E_L': did you mean 'V_rest'? NEST's leak reversal potential E_L is 'V_rest' here (mV)"),
+        ("I_e", "5", "'I_e': did you mean 'Ib'? NEST's constant input current I_e is 'Ib' here, in pA = mV"),
+        ("V_rst", "-60", "'V_rst': did you mean 'V_rest' or 'V_reset'?"),
+        ("n_e", "100", "'n_e': did you mean 'N_E'? (keys are case-sensitive)"),
+    ],
+)
 def test_suggestions_in_the_error(key, value, expected):
     text = message(f"{key}={value}")
     assert text.startswith(f"unknown parameter {key!r} in --set ({expected}")
@@ -53,8 +56,12 @@ def test_every_nest_target_is_a_real_key():
 def test_the_cli_prints_the_hint_and_exits_2(tmp_path):
     cfg = tmp_path / "p.toml"
     cfg.write_text("tau_m = 20.0\n")
-    proc = subprocess.run([sys.executable, "-m", "balanced", "config", "show", "--config", str(cfg)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "balanced", "config", "show", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("balanced: error: unknown parameter 'tau_m' in ")
     assert "did you mean 'tau'?" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,11 +12,11 @@ import pytest
 import quantities as pq
 from elephant import statistics as es
 from elephant.conversion import BinnedSpikeTrain
+from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
 from balanced.analysis.neo import to_neo
 from balanced.analysis.report import analyze_run
 from balanced.rundir import load_run
-from synthetic_runs import poisson_spikes, synthetic_state, write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'copy' argument in Quantity is deprecated")
 
@@ -48,7 +48,7 @@ def test_trains_equal_the_runs_spikes(run, window):
     t0, t1 = window[0] or 0.0, window[1] or T
     trains = block.segments[0].spiketrains
     assert len(trains) == N_E + N_I
-    for g, (st, want) in enumerate(zip(trains, expected_trains(run, t0, t1))):
+    for g, (st, want) in enumerate(zip(trains, expected_trains(run, t0, t1), strict=True)):
         assert st.units == pq.ms and float(st.t_start) == t0 and float(st.t_stop) == t1
         np.testing.assert_array_equal(st.magnitude, want)
         pop, idx = ("E", g) if g < N_E else ("I", g - N_E)
@@ -62,7 +62,7 @@ def test_trains_equal_the_runs_spikes(run, window):
     e, i = block.groups
     assert (e.name, i.name) == ("E", "I")
     assert [st.annotations["neuron"] for st in e.spiketrains] == list(range(N_E))
-    assert all(a is b for a, b in zip(i.spiketrains, trains[N_E:]))
+    assert all(a is b for a, b in zip(i.spiketrains, trains[N_E:], strict=True))
     # each train has its own annotations
     trains[0].annotate(extra=1)
     assert "extra" not in trains[1].annotations
@@ -131,8 +131,12 @@ def test_benchmark_prints_the_conversion_time_of_1e4_neurons():
     from pathlib import Path
 
     bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_neo.py"
-    proc = subprocess.run([sys.executable, str(bench), "--neurons", "1e4", "--t-ms", "200", "--repeat", "1"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--neurons", "1e4", "--t-ms", "200", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     header, row = proc.stdout.strip().splitlines()
     assert header.split() == ["neurons", "spikes", "|", "trains", "s", "block", "s", "us/train"]

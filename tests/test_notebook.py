@@ -9,7 +9,6 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-
 from synthetic_runs import poisson_run
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "analysis" / "balanced_state.ipynb"
@@ -23,14 +22,18 @@ def execute_notebook(run_dir: str | os.PathLike, timeout: int = 600) -> nbformat
     """
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb = copy.deepcopy(nb)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        'import sys\nprint("NEST imported:", any(m == "nest" or m.startswith("nest.") for m in sys.modules))\n'
-        'print("NOTEBOOK DONE")'))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            'import sys\nprint("NEST imported:", any(m == "nest" or m.startswith("nest.") for m in sys.modules))\n'
+            'print("NOTEBOOK DONE")'
+        )
+    )
     old = os.environ.get("BALANCED_RUN_DIR")
     os.environ["BALANCED_RUN_DIR"] = str(Path(run_dir).resolve())
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+        )
         client.execute()
     finally:
         if old is None:
@@ -81,8 +84,7 @@ def test_notebook_is_stored_with_the_tutorial_outputs():
 
 
 def test_notebook_runs_on_a_run_directory(tmp_path):
-    run_dir = poisson_run(tmp_path / "run", n_e=200, n_i=50, t_stop_ms=1000.0,
-                          diagnosis=["synthetic Poisson spikes"])
+    run_dir = poisson_run(tmp_path / "run", n_e=200, n_i=50, t_stop_ms=1000.0, diagnosis=["synthetic Poisson spikes"])
     nb = execute_notebook(run_dir)
     check_executed(nb)
     table = "".join(_text(c) for c in nb.cells if c.cell_type == "code")

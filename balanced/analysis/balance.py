@@ -61,7 +61,16 @@ def balance_statistics(state: State, populations: list[Population], t_start: flo
         exc_trace = np.nanmean(ex, axis=0) if ex.shape[0] else np.empty(0)
         inh_trace = np.nanmean(inh, axis=0) if inh.shape[0] else np.empty(0)
     return BalanceStats(
-        n_neurons=whole["n_neurons"], times_ms=state.time[cols], exc_trace=exc_trace, inh_trace=inh_trace,
-        net_trace=exc_trace + inh_trace, mean_exc_input=whole["mean_exc_input"],
-        mean_inh_input=whole["mean_inh_input"], mean_net_input=whole["mean_net_input"],
-        v_mean=whole["v_mean"], v_sd=whole["v_sd"], chi_v=whole["chi_v"], per_population=per_pop)
+        n_neurons=int(whole["n_neurons"]),
+        times_ms=state.time[cols],
+        exc_trace=exc_trace,
+        inh_trace=inh_trace,
+        net_trace=exc_trace + inh_trace,
+        mean_exc_input=whole["mean_exc_input"],
+        mean_inh_input=whole["mean_inh_input"],
+        mean_net_input=whole["mean_net_input"],
+        v_mean=whole["v_mean"],
+        v_sd=whole["v_sd"],
+        chi_v=whole["chi_v"],
+        per_population=per_pop,
+    )

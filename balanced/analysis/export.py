@@ -46,8 +46,10 @@ def _require(fmt: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(PACKAGES[fmt]) is None:
-        raise ExportUnavailable(f"--format {fmt}: needs the package {PACKAGES[fmt]!r}, which is not installed; "
-                                "install it with: pip install 'balanced[export]'")
+        raise ExportUnavailable(
+            f"--format {fmt}: needs the package {PACKAGES[fmt]!r}, which is not installed; "
+            "install it with: pip install 'balanced[export]'"
+        )
 
 
 def default_path(run: Run, fmt: str) -> Path:
@@ -85,7 +87,7 @@ def _start_time(manifest: dict[str, Any]) -> _dt.datetime:
         t = _dt.datetime.fromisoformat(str(manifest.get("created")))
     except ValueError:
         t = _dt.datetime.fromtimestamp(0)
-    return t if t.tzinfo is not None else t.replace(tzinfo=_dt.timezone.utc)
+    return t if t.tzinfo is not None else t.replace(tzinfo=_dt.UTC)
 
 
 def _session_notes(run: Run) -> str:
@@ -107,8 +109,8 @@ def _units_table(run: Run):
     pop_name = np.empty(n_total, dtype=object)
     index = np.empty(n_total, dtype=np.int64)
     for pop in run.populations:
-        pop_name[pop.first:pop.stop] = pop.name
-        index[pop.first:pop.stop] = np.arange(pop.size)
+        pop_name[pop.first : pop.stop] = pop.name
+        index[pop.first : pop.stop] = np.arange(pop.size)
     spike_times = VectorData(name="spike_times", data=times_s, description="spike times (s), NEST's end-of-step stamps")
     columns = [
         spike_times,
@@ -117,8 +119,13 @@ def _units_table(run: Run):
         VectorData(name="population", data=pop_name.tolist(), description="population of the neuron (E or I)"),
         VectorData(name="index", data=index, description="index of the neuron inside its population"),
     ]
-    return Units(name="units", id=np.arange(n_total), columns=columns, resolution=run.dt_ms / 1000.0,
-                 description="every neuron of the network, one row each (silent neurons have no spikes)")
+    return Units(
+        name="units",
+        id=np.arange(n_total),
+        columns=columns,
+        resolution=run.dt_ms / 1000.0,
+        description="every neuron of the network, one row each (silent neurons have no spikes)",
+    )
 
 
 def write_nwb(run: Run, path: str | os.PathLike) -> None:
@@ -132,13 +139,13 @@ def write_nwb(run: Run, path: str | os.PathLike) -> None:
     sizes = ", ".join(f"{p.size} {p.name}" for p in run.populations)
     nwb = NWBFile(
         session_description=f"balanced E/I network simulation (preset {m.get('preset')}): {sizes} neurons, "
-                            f"T = {run.t_stop_ms:g} ms, dt = {run.dt_ms:g} ms, seed {m.get('seed')}",
+        f"T = {run.t_stop_ms:g} ms, dt = {run.dt_ms:g} ms, seed {m.get('seed')}",
         identifier=f"balanced-{run_id}-{m.get('created')}",
         session_id=run_id,
         session_start_time=_start_time(m),
         experiment_description="van Vreeswijk & Sompolinsky (1996) balanced network simulated with NEST "
-                               f"{m.get('versions', {}).get('nest', '')}; written by balanced "
-                               f"{m.get('versions', {}).get('balanced', '')}",
+        f"{m.get('versions', {}).get('nest', '')}; written by balanced "
+        f"{m.get('versions', {}).get('balanced', '')}",
         notes=_session_notes(run),
         source_script="balanced run",
         source_script_file_name="balanced",
@@ -148,17 +155,30 @@ def write_nwb(run: Run, path: str | os.PathLike) -> None:
     if state is not None:
         t_s = np.asarray(state.time, np.float64) / 1000.0
         for key, (unit, factor) in SI.items():
-            nwb.add_acquisition(TimeSeries(
-                name=key, data=np.ascontiguousarray(getattr(state, key).T), unit=unit, conversion=factor,
-                timestamps=t_s, description=f"{key} of the recorded neurons (columns: recorded_neurons), "
-                                            f"stored as recorded ({'mV' if key == 'V_m' else 'pA'})"))
+            nwb.add_acquisition(
+                TimeSeries(
+                    name=key,
+                    data=np.ascontiguousarray(getattr(state, key).T),
+                    unit=unit,
+                    conversion=factor,
+                    timestamps=t_s,
+                    description=f"{key} of the recorded neurons (columns: recorded_neurons), "
+                    f"stored as recorded ({'mV' if key == 'V_m' else 'pA'})",
+                )
+            )
         pops = np.empty(len(state.neuron), dtype=object)
         for pop in run.populations:
             pops[(state.neuron >= pop.first) & (state.neuron < pop.stop)] = pop.name
-        nwb.add_acquisition(DynamicTable(
-            name="recorded_neurons", description="the neuron of each column of V_m, I_syn_ex and I_syn_in",
-            columns=[VectorData(name="neuron", data=np.asarray(state.neuron, np.int64), description="global index"),
-                     VectorData(name="population", data=pops.tolist(), description="E or I")]))
+        nwb.add_acquisition(
+            DynamicTable(
+                name="recorded_neurons",
+                description="the neuron of each column of V_m, I_syn_ex and I_syn_in",
+                columns=[
+                    VectorData(name="neuron", data=np.asarray(state.neuron, np.int64), description="global index"),
+                    VectorData(name="population", data=pops.tolist(), description="E or I"),
+                ],
+            )
+        )
     assert len(nwb.units) == n_total
     with NWBHDF5IO(str(path), mode="w") as io:
         io.write(nwb)
@@ -170,7 +190,8 @@ def _flat_annotations(annotations: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in annotations.items():
         flat = isinstance(value, (int, float, str)) or (
-            isinstance(value, list) and all(isinstance(v, (int, float)) for v in value) and value)
+            isinstance(value, list) and all(isinstance(v, (int, float)) for v in value) and value
+        )
         out[key] = value if flat else json.dumps(value, sort_keys=True)
     return out
 

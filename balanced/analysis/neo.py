@@ -68,7 +68,7 @@ def spike_trains(run: Run, t_start: float, t_stop: float, closed: bool = False) 
     for pop in run.populations:
         for i in range(pop.size):
             g = pop.first + i
-            st = base[bounds[g]:bounds[g + 1]]
+            st = base[bounds[g] : bounds[g + 1]]
             st.annotations = {"neuron": g, "index": i, "population": pop.name}
             st.name = f"{pop.name}{i}"
             trains.append(st)
@@ -94,8 +94,9 @@ def state_signals(run: Run, t_start: float, t_stop: float) -> list:
         data = np.ascontiguousarray(getattr(state, key)[:, cols].T)
         if regular:
             period = float(steps[0]) if len(steps) else run.dt_ms
-            sig = neo.AnalogSignal(data, units=unit, t_start=float(times[0]) * pq.ms,
-                                   sampling_period=period * pq.ms, name=key)
+            sig = neo.AnalogSignal(
+                data, units=unit, t_start=float(times[0]) * pq.ms, sampling_period=period * pq.ms, name=key
+            )
         else:
             sig = neo.IrregularlySampledSignal(times * pq.ms, data, units=unit, time_units="ms", name=key)
         sig.array_annotate(neuron=np.asarray(state.neuron, np.int64))
@@ -124,8 +125,9 @@ def run_annotations(run: Run, window: tuple[float, float], closed: bool = False)
     return {k: v for k, v in out.items() if v is not None}
 
 
-def to_neo(run: Run, t_start: float | None = None, t_stop: float | None = None, state: bool = True,
-           closed: bool = False):
+def to_neo(
+    run: Run, t_start: float | None = None, t_stop: float | None = None, state: bool = True, closed: bool = False
+):
     """The run as a ``neo.Block`` (see the module docstring); times in ms.
 
     ``run``: an opened run (:func:`balanced.rundir.load_run`). ``t_start`` / ``t_stop``:
@@ -136,8 +138,11 @@ def to_neo(run: Run, t_start: float | None = None, t_stop: float | None = None, 
     import neo
 
     window = neo_window(run, t_start, t_stop)
-    block = neo.Block(name=str(run.manifest.get("run_id", run.path.name)), file_origin=str(run.path),
-                      **run_annotations(run, window, closed))
+    block = neo.Block(
+        name=str(run.manifest.get("run_id", run.path.name)),
+        file_origin=str(run.path),
+        **run_annotations(run, window, closed),
+    )
     seg = neo.Segment(name="run", index=0)
     block.segments.append(seg)
     trains = spike_trains(run, *window, closed=closed)
@@ -154,7 +159,7 @@ def to_neo(run: Run, t_start: float | None = None, t_stop: float | None = None, 
     recorded = run.state.neuron if (signals and run.state is not None) else np.empty(0, np.int64)
     for pop in run.populations:
         group = neo.Group(name=pop.name, population=pop.name, first=pop.first, size=pop.size)
-        group.spiketrains.extend(trains[pop.first:pop.stop])
+        group.spiketrains.extend(trains[pop.first : pop.stop])
         rows = np.flatnonzero((recorded >= pop.first) & (recorded < pop.stop))
         if len(rows):
             for sig in signals:

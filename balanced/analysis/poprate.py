@@ -26,8 +26,15 @@ def tutorial_rate(hist: np.ndarray, n_neurons: int, dt: float, width_ms: float =
     return np.convolve(hist / max(n_neurons, 1), window, mode="same")
 
 
-def population_rate_kernel(time: np.ndarray, n_neurons: int, t_start: float, t_stop: float,
-                           sampling_period_ms: float, kernel=None, cutoff: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+def population_rate_kernel(
+    time: np.ndarray,
+    n_neurons: int,
+    t_start: float,
+    t_stop: float,
+    sampling_period_ms: float,
+    kernel=None,
+    cutoff: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Elephant's ``instantaneous_rate(trains, sampling_period, kernel,
     pool_spike_trains=True)`` for the population, from one histogram of all its spike
     times (Elephant builds N x bins; the convolution is linear, so the mean of the
@@ -58,8 +65,9 @@ def population_rate_kernel(time: np.ndarray, n_neurons: int, t_start: float, t_s
     return times, rate
 
 
-def dominant_frequency(rate_hz: np.ndarray, dt_ms: float, min_freq_hz: float = 2.0,
-                       segment_ms: float = 1000.0) -> tuple[float, np.ndarray, np.ndarray]:
+def dominant_frequency(
+    rate_hz: np.ndarray, dt_ms: float, min_freq_hz: float = 2.0, segment_ms: float = 1000.0
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Peak of the Welch PSD of a rate signal sampled every ``dt_ms``, ignoring
     frequencies below ``min_freq_hz``. Returns (peak_hz, freqs_hz, psd)."""
     import scipy.signal

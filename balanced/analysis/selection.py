@@ -56,10 +56,14 @@ def resolve_window(t_total_ms: float, t_start: float | None, t_stop: float | Non
     t_start = d_start if t_start is None else float(t_start)
     t_stop = d_stop if t_stop is None else float(t_stop)
     if not (0.0 <= t_start < t_stop <= t_total_ms + 1e-9):
-        raise ValueError(f"analysis window ({t_start}, {t_stop}) ms must satisfy 0 <= t_start < t_stop <= T = {t_total_ms} ms")
+        raise ValueError(
+            f"analysis window ({t_start}, {t_stop}) ms must satisfy 0 <= t_start < t_stop <= T = {t_total_ms} ms"
+        )
     if t_stop - t_start < MIN_WINDOW_MS - 1e-9:
-        raise ValueError(f"analysis window ({t_start:g}, {t_stop:g}) ms: must span at least {MIN_WINDOW_MS:g} ms "
-                         "(the population rate's bin)")
+        raise ValueError(
+            f"analysis window ({t_start:g}, {t_stop:g}) ms: must span at least {MIN_WINDOW_MS:g} ms "
+            "(the population rate's bin)"
+        )
     return t_start, t_stop
 
 
@@ -115,8 +119,9 @@ class PopulationSpikes:
         return self.time[lo:hi]
 
 
-def select_population(neuron: np.ndarray, time: np.ndarray, population: Population,
-                      t_start: float, t_stop: float) -> PopulationSpikes:
+def select_population(
+    neuron: np.ndarray, time: np.ndarray, population: Population, t_start: float, t_stop: float
+) -> PopulationSpikes:
     """The spikes of ``population`` with ``t_start <= t < t_stop``, sorted by neuron then time.
 
     Input may be in any order; a stable sort on (neuron) after a sort on time is used, so

@@ -242,10 +242,18 @@ class RunStatistics:
         return out
 
 
-def population_statistics(neuron: np.ndarray, time: np.ndarray, population: Population, t_start: float,
-                          t_stop: float, dt: float, t_total_ms: float,
-                          params: AnalysisParams = AnalysisParams()) -> tuple[PopulationStats, PopulationSpikes, np.ndarray]:
+def population_statistics(
+    neuron: np.ndarray,
+    time: np.ndarray,
+    population: Population,
+    t_start: float,
+    t_stop: float,
+    dt: float,
+    t_total_ms: float,
+    params: AnalysisParams | None = None,
+) -> tuple[PopulationStats, PopulationSpikes, np.ndarray]:
     """All per-population statistics; also returns the sorted spikes and the subsample."""
+    params = params or AnalysisParams()
     ps = select_population(neuron, time, population, t_start, t_stop)
     isi = isi_variability(ps)
     fano, n_win = fano_factors(ps, params.fano_window_ms)
@@ -259,21 +267,38 @@ def population_statistics(neuron: np.ndarray, time: np.ndarray, population: Popu
     pop_times = time[pop_mask]
     del pop_mask
     grid_t, rate = _windowed_tutorial_rate(pop_times, population.size, t_start, t_stop, dt, t_total_ms, params)
-    _, krate = population_rate_kernel(pop_times[(pop_times >= t_start) & (pop_times < t_stop)], population.size,
-                                      t_start, t_stop, dt)
+    _, krate = population_rate_kernel(
+        pop_times[(pop_times >= t_start) & (pop_times < t_stop)], population.size, t_start, t_stop, dt
+    )
     del pop_times
     rmask = ps.index < params.raster_max_neurons
     stats = PopulationStats(
-        name=population.name, first=population.first, size=population.size, n_spikes=int(len(ps.time)),
-        rates_hz=firing_rates(ps), cv=isi.cv, lv=isi.lv, cv2=isi.cv2, fano=fano, fano_n_windows=n_win,
-        corr=corr, corr_neurons=sub + population.first, chi=chi, isi_hist_counts=counts,
-        isi_hist_edges_ms=edges, pop_rate_hz=rate, pop_rate_kernel_hz=krate,
-        raster_neuron=ps.index[rmask] + population.first, raster_time_ms=ps.time[rmask])
+        name=population.name,
+        first=population.first,
+        size=population.size,
+        n_spikes=int(len(ps.time)),
+        rates_hz=firing_rates(ps),
+        cv=isi.cv,
+        lv=isi.lv,
+        cv2=isi.cv2,
+        fano=fano,
+        fano_n_windows=n_win,
+        corr=corr,
+        corr_neurons=sub + population.first,
+        chi=chi,
+        isi_hist_counts=counts,
+        isi_hist_edges_ms=edges,
+        pop_rate_hz=rate,
+        pop_rate_kernel_hz=krate,
+        raster_neuron=ps.index[rmask] + population.first,
+        raster_time_ms=ps.time[rmask],
+    )
     return stats, ps, sub
 
 
-def _windowed_tutorial_rate(times: np.ndarray, n: int, t_start: float, t_stop: float, dt: float,
-                            t_total_ms: float, params: AnalysisParams) -> tuple[np.ndarray, np.ndarray]:
+def _windowed_tutorial_rate(
+    times: np.ndarray, n: int, t_start: float, t_stop: float, dt: float, t_total_ms: float, params: AnalysisParams
+) -> tuple[np.ndarray, np.ndarray]:
     hist = grid_histogram(times, t_total_ms, dt)
     rate = tutorial_rate(hist, n, dt, params.rate_box_ms)
     grid = np.arange(len(hist)) * dt
@@ -281,8 +306,9 @@ def _windowed_tutorial_rate(times: np.ndarray, n: int, t_start: float, t_stop: f
     return grid[sel], rate[sel]
 
 
-def compute_statistics(run: Run, t_start: float | None = None, t_stop: float | None = None,
-                       params: AnalysisParams | None = None) -> RunStatistics:
+def compute_statistics(
+    run: Run, t_start: float | None = None, t_stop: float | None = None, params: AnalysisParams | None = None
+) -> RunStatistics:
     """Full statistics of an opened run (``balanced.rundir.load_run``)."""
     params = params or AnalysisParams()
     t_total, dt = run.t_stop_ms, run.dt_ms
@@ -305,17 +331,39 @@ def compute_statistics(run: Run, t_start: float | None = None, t_stop: float | N
     del in_win, b
     peak, freqs, psd = dominant_frequency(raw, params.psd_bin_ms, params.psd_min_freq_hz, params.psd_segment_ms)
     chi, n_chi = _network_chi(chi_parts, params)
-    network = NetworkStats(times_ms=grid_t, pop_rate_hz=net_rate, kernel_times_ms=k_t, pop_rate_kernel_hz=k_rate,
-                           chi=chi, n_chi_neurons=n_chi, peak_freq_hz=peak, psd_freqs_hz=freqs, psd=psd)
+    network = NetworkStats(
+        times_ms=grid_t,
+        pop_rate_hz=net_rate,
+        kernel_times_ms=k_t,
+        pop_rate_kernel_hz=k_rate,
+        chi=chi,
+        n_chi_neurons=n_chi,
+        peak_freq_hz=peak,
+        psd_freqs_hz=freqs,
+        psd=psd,
+    )
     balance = balance_statistics(run.state, run.populations, t_start, t_stop) if run.state is not None else None
     m = run.manifest
-    meta = {"run_dir": str(run.path), "run_id": m.get("run_id", run.path.name), "preset": m.get("preset"),
-            "seed": m.get("seed"), "status": m.get("status"), "n_neurons": n_total,
-            "n_spikes_total": int(len(time))}
+    meta = {
+        "run_dir": str(run.path),
+        "run_id": m.get("run_id", run.path.name),
+        "preset": m.get("preset"),
+        "seed": m.get("seed"),
+        "status": m.get("status"),
+        "n_neurons": n_total,
+        "n_spikes_total": int(len(time)),
+    }
     if m.get("diagnosis") is not None:
         meta["diagnosis"] = list(m["diagnosis"])
-    return RunStatistics(window_ms=(t_start, t_stop), dt_ms=dt, params=params, populations=pops,
-                         network=network, balance=balance, meta=meta)
+    return RunStatistics(
+        window_ms=(t_start, t_stop),
+        dt_ms=dt,
+        params=params,
+        populations=pops,
+        network=network,
+        balance=balance,
+        meta=meta,
+    )
 
 
 def _network_chi(parts: list[tuple[PopulationSpikes, np.ndarray]], params: AnalysisParams) -> tuple[float, int]:

@@ -47,8 +47,9 @@ def pairwise_correlations(ps: PopulationSpikes, indices: np.ndarray, bin_ms: flo
     return np.asarray(cc)[iu]
 
 
-def golomb_chi_trains(trains: list[np.ndarray], t_start: float, t_stop: float, bin_ms: float = 1.0,
-                      window_ms: float = 5.0) -> float:
+def golomb_chi_trains(
+    trains: list[np.ndarray], t_start: float, t_stop: float, bin_ms: float = 1.0, window_ms: float = 5.0
+) -> float:
     """Golomb's chi from spike trains (arrays of times in ms): x_i(t) = spikes of train i
     in a sliding ``window_ms`` box sampled every ``bin_ms`` over ``[t_start, t_stop)``;
     chi^2 = Var_t(mean_i x_i) / mean_i Var_t(x_i) (variances ddof 0).
@@ -74,8 +75,7 @@ def golomb_chi_trains(trains: list[np.ndarray], t_start: float, t_stop: float, b
     return float(math.sqrt((total / n).var() / (var_sum / n)))
 
 
-def golomb_chi_spikes(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 1.0,
-                      window_ms: float = 5.0) -> float:
+def golomb_chi_spikes(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 1.0, window_ms: float = 5.0) -> float:
     """:func:`golomb_chi_trains` of the chosen neurons of a population."""
     return golomb_chi_trains([ps.train_times(int(i)) for i in indices], ps.t_start, ps.t_stop, bin_ms, window_ms)
 

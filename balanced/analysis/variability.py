@@ -111,6 +111,6 @@ def fano_factors(ps: PopulationSpikes, window_ms: float = 100.0) -> tuple[np.nda
     # two-pass variance: sum over non-empty windows of (c - mean)^2 plus the empty ones
     dev = c - mean[owner]
     n_nonempty = np.bincount(owner, minlength=ps.size)
-    ss = np.bincount(owner, weights=dev * dev, minlength=ps.size) + (n_win - n_nonempty) * mean ** 2
+    ss = np.bincount(owner, weights=dev * dev, minlength=ps.size) + (n_win - n_nonempty) * mean**2
     fano[active] = (ss[active] / n_win) / mean[active]
     return fano, n_win

@@ -82,7 +82,11 @@ STATS_KEYS: list[tuple[str, str, str]] = [
         "the same balance numbers restricted to one population's recorded neurons",
     ),
     ("window_ms", "ms", "[t_start, t_stop]: spikes with t_start <= t < t_stop are analysed; default [50, T - 50]"),
-    ("diagnosis", "-", "the regime diagnosis the run wrote into its manifest (list of strings), when present"),
+    (
+        "diagnosis",
+        "-",
+        "the regime diagnosis of the run's parameters (balanced.theory; list of strings), when they can be diagnosed",
+    ),
     ("meta.run_id / preset / seed / status", "-", "from the manifest (run_id defaults to the directory name)"),
     ("meta.n_neurons / n_spikes_total / dt_ms", "1 / 1 / ms", "network size, all spikes of the run, simulation step"),
     ("meta.analysis", "-", "the AnalysisParams used (bins, windows, subsample sizes, seed)"),

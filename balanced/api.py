@@ -103,6 +103,7 @@ class Network:
         self._state: dict[str, list[np.ndarray]] = {}
         self._timers: dict[str, float] = {}
         self._created: str | None = None
+        self._choices: Any = None  # balanced.choices.RunChoices, after create()
 
     # ------------------------------------------------------------------ theory (no NEST)
     def diagnosis(self) -> list[str]:
@@ -116,8 +117,9 @@ class Network:
     def create(self) -> Network:
         """Reset NEST's kernel, install the model (building it once if needed), set
         resolution, virtual processes and seed, and create the E and I populations."""
+        from .choices import decide
         from .kernel import import_nest, setup_kernel, usable_cores
-        from .network import create_populations, synapse_model_for
+        from .network import create_populations
         from .run import _now, check_memory, check_threads
 
         if self.nest is not None:
@@ -133,7 +135,12 @@ class Network:
         self._model = self._module.model if self._module else self.params.neuron_model
         t1 = time.perf_counter()
         self.nest = import_nest()
-        check_memory(d.n_synapses_expected, d.N, synapse_model_for(self.params), self.nest.NumProcesses())
+        ranks = self.nest.NumProcesses()
+        # huge pages stay off: simulate() may be called many times, a collapse belongs before the first
+        self._choices = decide(
+            self.params.synapse_model, "off", d.n_synapses_expected, ranks, self.threads, self.params.T
+        )
+        check_memory(d.n_synapses_expected, d.N, self._choices.synapse_model.value, ranks)
         self._layout = setup_kernel(
             self.nest, dt=self.params.dt, seed=self.params.seed, threads=self.threads, module=self._module
         )
@@ -154,7 +161,9 @@ class Network:
         if self.handles is not None:
             raise ApiError("connect(): already connected")
         t0 = time.perf_counter()
-        self.handles = connect_network(self.nest, self.params, self.derived, self.E, self.I)
+        self.handles = connect_network(
+            self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value
+        )
         self._timers["create_connect"] += time.perf_counter() - t0
         self._delays = self._kernel_delays()
         return self
@@ -287,7 +296,6 @@ class Network:
         MPI every rank calls it. Returns ``out``, for ``balanced analyze``, ``balanced
         export`` and :func:`balanced.rundir.load_run`."""
         from .kernel import omp_policy
-        from .network import synapse_model_for
         from .run import _now, versions
         from .transaction import RunTransaction
 
@@ -318,11 +326,12 @@ class Network:
             "layout": layout.as_dict(),
             "threads_source": "user",
             "omp": omp_policy(),
+            "choices": self._choices.as_dict(),
             "model": {
                 "neuron_model": params.neuron_model,
                 "nest_model": self._model,
                 "module": self._module.module if self._module else None,
-                "synapse_model": synapse_model_for(params),
+                "synapse_model": self._choices.synapse_model.value,
             },
             "hooks": [],
             "timers_s": timers,

@@ -6,6 +6,7 @@
     balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--figures LIST | --no-figures]
     balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures]
     balanced perturb [--preset P] [--config FILE] [--set k=v ...] [--neuron I] [--time MS] [--out DIR]
+    balanced export RUN_DIR --format nwb|nix [--out FILE]
     balanced doctor
 
 Every failure a user can cause ends with a one-paragraph message on stderr and exit code
@@ -134,6 +135,17 @@ def cmd_analyze(args) -> int:
     return _analyze(args.run_dir, args.t_start, args.t_stop, figures=_figures("none" if args.no_figures else args.figures))
 
 
+def cmd_export(args) -> int:
+    from .analysis.export import ExportUnavailable, export_run
+    from .params import ParamError
+    try:
+        path = export_run(args.run_dir, args.format, args.out)
+    except ExportUnavailable as exc:
+        raise ParamError(str(exc)) from exc
+    print(f"{args.format}: {path}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import hugepages
     from .build import module_status
@@ -258,6 +270,12 @@ def make_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--no-figures", action="store_true")
     perturb.add_argument("--quiet", action="store_true", help="no progress bar")
     perturb.set_defaults(func=cmd_perturb)
+
+    export = verbs.add_parser("export", help="write a run as NWB or NIX (needs the extra balanced[export])")
+    export.add_argument("run_dir")
+    export.add_argument("--format", required=True, choices=("nwb", "nix"), help="nwb (pynwb) or nix (neo's NixIO)")
+    export.add_argument("--out", default=None, metavar="FILE", help="output file (default RUN_DIR/export/RUN_ID.nwb|.nix)")
+    export.set_defaults(func=cmd_export)
 
     doctor = verbs.add_parser("doctor", help="what a user needs to know before a run")
     doctor.add_argument("--json", action="store_true")

@@ -76,6 +76,12 @@ def recording_sample(p: Params) -> np.ndarray:
 def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -> Network:
     """Create E and I populations of ``model``, connect them with ``synapse_model`` (a NEST
     synapse model, see :func:`balanced.choices.synapse_model`), add drive and recorders."""
+    E, I = create_populations(nest, p, d, model)
+    return connect_network(nest, p, d, E, I, synapse_model)
+
+
+def create_populations(nest, p: Params, d: Derived, model: str) -> tuple:
+    """The E and I populations (in this order, contiguous ids) with drive and initial V_m."""
     E = nest.Create(model, p.N_E, params={**d.neuron_params, "I_e": d.drive_pA[0]})
     I = nest.Create(model, p.N_I, params={**d.neuron_params, "I_e": d.drive_pA[1]})
     neurons = E + I
@@ -83,6 +89,13 @@ def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -
         neurons.V_m = nest.random.normal(mean=p.V_init_mean, std=p.V_init_sd)
     else:
         neurons.V_m = p.V_init_mean
+    return E, I
+
+
+def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Network:
+    """Connect the populations of :func:`create_populations` with ``synapse_model``; add
+    Poisson drive and recorders."""
+    neurons = E + I
     pops = {"E": E, "I": I}
     for target, source in PROJECTIONS:
         nest.Connect(pops[source], pops[target], connection_rule(p, d, target, source),

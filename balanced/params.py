@@ -30,6 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .names import hints
+
 NEURON_MODELS = ("nestml", "iaf_psc_exp")
 CONNECTIVITY_RULES = ("fixed_indegree", "fixed_outdegree", "pairwise_bernoulli")
 COUPLING_FORMS = ("tutorial", "scaled")
@@ -139,8 +141,8 @@ def _check_known(layer: dict[str, Any], source: str) -> None:
     unknown = [k for k in layer if k not in FIELDS]
     if unknown:
         raise ParamError(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} in {source}; "
-            f"known parameters: {', '.join(KNOWN_KEYS)}"
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} in {source}"
+            f"{hints(unknown, KNOWN_KEYS)}; known parameters: {', '.join(KNOWN_KEYS)}"
         )
 
 

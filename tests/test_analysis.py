@@ -17,10 +17,10 @@ from elephant import statistics as es
 from elephant.conversion import BinnedSpikeTrain
 from elephant.spike_train_correlation import correlation_coefficient
 from elephant.spike_train_generation import StationaryGammaProcess, StationaryPoissonProcess
+from synthetic_runs import poisson_run, regular_spikes, synthetic_state, write_run
 
 from balanced.analysis import report, stats
 from balanced.rundir import Population, RunDirError, load_run
-from synthetic_runs import poisson_run, regular_spikes, synthetic_state, write_run
 
 # Elephant 1.2.1's isi() passes copy= to quantities 0.16, which warns on every call.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'copy' argument in Quantity is deprecated")
@@ -38,8 +38,9 @@ def flat(trains: list, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def elephant_poisson(n: int, rate_hz: float, t_stop_ms: float, seed: int) -> list:
     np.random.seed(seed)  # Elephant's generators take no seed
-    return StationaryPoissonProcess(rate=rate_hz * pq.Hz, t_start=0 * pq.ms,
-                                    t_stop=t_stop_ms * pq.ms).generate_n_spiketrains(n)
+    return StationaryPoissonProcess(
+        rate=rate_hz * pq.Hz, t_start=0 * pq.ms, t_stop=t_stop_ms * pq.ms
+    ).generate_n_spiketrains(n)
 
 
 def mixed_trains(n: int, t_stop_ms: float, seed: int) -> list:
@@ -48,7 +49,9 @@ def mixed_trains(n: int, t_stop_ms: float, seed: int) -> list:
     trains = []
     for i in range(n):
         if i % 3 == 0:
-            proc = StationaryGammaProcess(rate=15 * pq.Hz, shape_factor=3.0, t_start=0 * pq.ms, t_stop=t_stop_ms * pq.ms)
+            proc = StationaryGammaProcess(
+                rate=15 * pq.Hz, shape_factor=3.0, t_start=0 * pq.ms, t_stop=t_stop_ms * pq.ms
+            )
         else:
             proc = StationaryPoissonProcess(rate=(2 + i % 17) * pq.Hz, t_start=0 * pq.ms, t_stop=t_stop_ms * pq.ms)
         trains.append(proc.generate_spiketrain())
@@ -166,7 +169,9 @@ def test_rates_cv_lv_cv2_equal_elephant(mixed):
         if len(w) == 0:  # Elephant raises on an empty train; a silent neuron is 0 Hz here
             assert rates[i] == 0.0
         else:
-            assert rates[i] == pytest.approx(es.mean_firing_rate(w, t_start=t0 * pq.ms, t_stop=t1 * pq.ms).rescale(pq.Hz).magnitude, rel=1e-12)
+            assert rates[i] == pytest.approx(
+                es.mean_firing_rate(w, t_start=t0 * pq.ms, t_stop=t1 * pq.ms).rescale(pq.Hz).magnitude, rel=1e-12
+            )
         if len(w) < 3:
             assert np.isnan(v.cv[i]) and np.isnan(v.lv[i]) and np.isnan(v.cv2[i])
             continue
@@ -184,8 +189,9 @@ def test_fano_equals_elephant_binned_counts(mixed):
     fano, n_win = stats.fano_factors(ps, 100.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        binned = BinnedSpikeTrain([window_train(st, t0, t1) for st in trains], bin_size=100 * pq.ms,
-                                  t_start=t0 * pq.ms, t_stop=t1 * pq.ms).to_array()
+        binned = BinnedSpikeTrain(
+            [window_train(st, t0, t1) for st in trains], bin_size=100 * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms
+        ).to_array()
     assert binned.shape[1] == n_win
     mean = binned.mean(axis=1)
     expected = np.where(mean > 0, binned.var(axis=1) / np.where(mean > 0, mean, 1), np.nan)
@@ -200,7 +206,7 @@ def test_fano_equals_elephant_binned_counts(mixed):
 def test_binning_on_the_grid_matches_elephant_edges():
     """NEST times sit on the 0.1 ms grid, many exactly on bin edges: same bins as Elephant."""
     rng = np.random.default_rng(1)
-    n, T = 30, 1000.0
+    n = 30
     steps = rng.integers(500, 9500, size=(n, 60))
     steps[:, :10] = np.arange(1, 11) * 500 + 500  # exact 100 ms edges: 100.0, 150.0, ... in ms
     trains = [np.unique(s) * 0.1 for s in steps]
@@ -211,9 +217,15 @@ def test_binning_on_the_grid_matches_elephant_edges():
     for bin_ms in (100.0, 10.0, 0.1 * 3):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = BinnedSpikeTrain([neo.SpikeTrain(t[(t >= t0) & (t < t1)] * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms)
-                                    for t in trains], bin_size=bin_ms * pq.ms, t_start=t0 * pq.ms,
-                                   t_stop=t1 * pq.ms).to_array()
+            ref = BinnedSpikeTrain(
+                [
+                    neo.SpikeTrain(t[(t >= t0) & (t < t1)] * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms)
+                    for t in trains
+                ],
+                bin_size=bin_ms * pq.ms,
+                t_start=t0 * pq.ms,
+                t_stop=t1 * pq.ms,
+            ).to_array()
         nb = stats.n_bins_of(t0, t1, bin_ms)
         assert nb == ref.shape[1]
         b = stats.bin_index(ps.time, t0, bin_ms)
@@ -230,8 +242,14 @@ def test_correlations_equal_elephant(mixed):
     mine = stats.pairwise_correlations(ps, sub, 10.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = correlation_coefficient(BinnedSpikeTrain([window_train(trains[i], t0, t1) for i in sub],
-                                                       bin_size=10 * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms))
+        ref = correlation_coefficient(
+            BinnedSpikeTrain(
+                [window_train(trains[i], t0, t1) for i in sub],
+                bin_size=10 * pq.ms,
+                t_start=t0 * pq.ms,
+                t_stop=t1 * pq.ms,
+            )
+        )
     np.testing.assert_allclose(mine, ref[np.triu_indices(len(sub), 1)], rtol=1e-12)
     # the subsample is seeded and never includes the silent neuron
     np.testing.assert_array_equal(sub, stats.active_subsample(ps, 40, seed=3))
@@ -245,8 +263,9 @@ def test_population_rate_equals_elephant_instantaneous_rate(mixed, kernel):
     sub_time = np.concatenate([window_train(st, t0, t1).magnitude for st in sub])
     times, mine = stats.population_rate_kernel(sub_time, len(sub), t0, t1, 0.1, kernel=kernel)
     ref_kernel = kernel if kernel is not None else kernels.RectangularKernel(sigma=5 / (2 * np.sqrt(3)) * pq.ms)
-    ref = es.instantaneous_rate([window_train(st, t0, t1) for st in sub], sampling_period=0.1 * pq.ms,
-                                kernel=ref_kernel, pool_spike_trains=True)
+    ref = es.instantaneous_rate(
+        [window_train(st, t0, t1) for st in sub], sampling_period=0.1 * pq.ms, kernel=ref_kernel, pool_spike_trains=True
+    )
     assert len(ref.times) == len(times)
     np.testing.assert_allclose(times, ref.times.rescale(pq.ms).magnitude, atol=1e-9)
     np.testing.assert_allclose(mine, ref.magnitude.ravel(), rtol=1e-9, atol=1e-9)
@@ -279,8 +298,19 @@ def test_window_defaults_and_errors():
 
 
 # --------------------------------------------------------------------------- report and stats.json
-REQUIRED_POP = ("rate_mean_hz", "rate_sd_hz", "cv_isi_mean", "lv_mean", "fano_mean", "corr_mean", "corr_sd",
-                "cv2_mean", "n_neurons", "n_spikes", "n_cv_neurons")
+REQUIRED_POP = (
+    "rate_mean_hz",
+    "rate_sd_hz",
+    "cv_isi_mean",
+    "lv_mean",
+    "fano_mean",
+    "corr_mean",
+    "corr_sd",
+    "cv2_mean",
+    "n_neurons",
+    "n_spikes",
+    "n_cv_neurons",
+)
 REQUIRED_NET = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
 REQUIRED_BAL = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
 
@@ -308,8 +338,9 @@ def test_stats_json_schema_and_figures(tmp_path):
             f = run_dir / "analysis" / f"{stem}.{fmt}"
             assert f.is_file() and f.stat().st_size > 1000, f
     assert not list((run_dir / "analysis").glob("*.tmp")) and not list((run_dir / "analysis").glob(".*"))
-    assert sorted(data["figures"]) == sorted(f"{s}.{f}" for s in ("raster_rate", "distributions", "spectrum", "balance")
-                                             for f in ("png", "pdf"))
+    assert sorted(data["figures"]) == sorted(
+        f"{s}.{f}" for s in ("raster_rate", "distributions", "spectrum", "balance") for f in ("png", "pdf")
+    )
     table = report.format_table(data)
     assert "rate mean (Hz)" in table and "diagnosis:" in table and "regime: asynchronous irregular" in table
     assert f"{data['E']['rate_mean_hz']:.4g}" in table
@@ -321,7 +352,31 @@ def test_stats_json_schema_and_figures(tmp_path):
     assert data["balance"]["mean_inh_input"] == pytest.approx(run.state.I_syn_in[:, cols].mean(), rel=1e-12)
     assert data["balance"]["v_sd"] == pytest.approx(run.state.V_m[:, cols].std(axis=1).mean(), rel=1e-12)
     assert data["balance"]["mean_net_input"] == pytest.approx(
-        data["balance"]["mean_exc_input"] + data["balance"]["mean_inh_input"], abs=1e-12)
+        data["balance"]["mean_exc_input"] + data["balance"]["mean_inh_input"], abs=1e-12
+    )
+
+
+def test_figures_at_150_dpi_with_legends_beside_the_data(tmp_path):
+    from PIL import Image
+
+    from balanced.analysis import plots
+
+    run_dir = poisson_run(tmp_path / "run", t_stop_ms=600.0)
+    report.analyze_run(run_dir)
+    figs = plots.report_figures(stats.compute_statistics(load_run(run_dir)))
+    for stem, fig in figs.items():
+        with Image.open(run_dir / "analysis" / f"{stem}.png") as im:
+            assert im.size == tuple(round(150 * x) for x in fig.get_size_inches()), stem
+            assert round(im.info["dpi"][0]) == 150, stem
+        fig.canvas.draw()
+        box = fig.bbox
+        legends = [*fig.legends, *(a.get_legend() for a in fig.axes if a.get_legend() is not None)]
+        assert legends or stem in ("raster_rate", "spectrum"), stem
+        for legend in legends:
+            ext = legend.get_window_extent()
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1, stem
+            for ax in fig.axes:  # never on top of a panel's data area
+                assert not ext.overlaps(ax.get_window_extent()), stem
 
 
 def test_stats_json_nulls_instead_of_nan(tmp_path):
@@ -427,8 +482,9 @@ def test_correlations_equal_elephant_on_a_grid_with_edge_spikes():
     trains = [neo.SpikeTrain(ps.train_times(i) * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms) for i in sub]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = correlation_coefficient(BinnedSpikeTrain(trains, bin_size=10 * pq.ms, t_start=t0 * pq.ms,
-                                                       t_stop=t1 * pq.ms))
+        ref = correlation_coefficient(
+            BinnedSpikeTrain(trains, bin_size=10 * pq.ms, t_start=t0 * pq.ms, t_stop=t1 * pq.ms)
+        )
     np.testing.assert_allclose(mine, ref[np.triu_indices(n, 1)], rtol=1e-12, atol=1e-15)
 
 

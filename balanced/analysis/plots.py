@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import Any
 
 import matplotlib
 
@@ -37,7 +38,7 @@ STYLE: dict = {
     "pdf.fonttype": 42,
 }
 COLORS = {"E": "#1f4e9c", "I": "#c0392b", "net": "#222222", "network": "#444444"}
-RASTER_MARKER = {"marker": "|", "s": 2.0, "linewidths": 0.5}
+RASTER_MARKER: dict[str, Any] = {"marker": "|", "s": 2.0, "linewidths": 0.5}
 
 
 @contextlib.contextmanager
@@ -63,8 +64,9 @@ def color(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- Axes-level plots
-def plot_raster(ax: Axes, times_ms: np.ndarray, neurons: np.ndarray, window_ms: tuple[float, float] | None = None,
-                name: str = "E") -> Axes:
+def plot_raster(
+    ax: Axes, times_ms: np.ndarray, neurons: np.ndarray, window_ms: tuple[float, float] | None = None, name: str = "E"
+) -> Axes:
     """Spike raster (like ``bp.visualize.raster_plot``): one dot per spike."""
     dots = ax.scatter(times_ms, neurons, c=color(name), rasterized=True, **RASTER_MARKER)
     # Its extent is the axes' anyway; measuring tens of thousands of markers for the layout
@@ -76,8 +78,14 @@ def plot_raster(ax: Axes, times_ms: np.ndarray, neurons: np.ndarray, window_ms: 
     return ax
 
 
-def plot_population_rate(ax: Axes, times_ms: np.ndarray, rate_hz: np.ndarray,
-                         window_ms: tuple[float, float] | None = None, name: str = "E", label: str | None = None) -> Axes:
+def plot_population_rate(
+    ax: Axes,
+    times_ms: np.ndarray,
+    rate_hz: np.ndarray,
+    window_ms: tuple[float, float] | None = None,
+    name: str = "E",
+    label: str | None = None,
+) -> Axes:
     """Population rate against time (the tutorial's 5 ms smoothed firing rate)."""
     ax.plot(times_ms, rate_hz, color=color(name), label=label)
     if window_ms is not None:
@@ -87,21 +95,31 @@ def plot_population_rate(ax: Axes, times_ms: np.ndarray, rate_hz: np.ndarray,
     return ax
 
 
-def plot_distribution(ax: Axes, values: np.ndarray, xlabel: str, name: str = "E", bins: int | np.ndarray = 40,
-                      label: str | None = None) -> Axes:
+def plot_distribution(
+    ax: Axes, values: np.ndarray, xlabel: str, name: str = "E", bins: Any = 40, label: str | None = None
+) -> Axes:
     """Histogram (probability density) of per-neuron or per-pair values; NaN ignored."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values):
-        ax.hist(values, bins=bins, density=True, histtype="stepfilled", alpha=0.45, color=color(name),
-                edgecolor=color(name), label=label if label is not None else name)
+        ax.hist(
+            values,
+            bins=bins,
+            density=True,
+            histtype="stepfilled",
+            alpha=0.45,
+            color=color(name),
+            edgecolor=color(name),
+            label=label if label is not None else name,
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Density")
     return ax
 
 
-def plot_isi_histogram(ax: Axes, counts: np.ndarray, edges_ms: np.ndarray, name: str = "E",
-                       label: str | None = None) -> Axes:
+def plot_isi_histogram(
+    ax: Axes, counts: np.ndarray, edges_ms: np.ndarray, name: str = "E", label: str | None = None
+) -> Axes:
     """ISI histogram from precomputed counts and bin edges (ms), normalised to a density."""
     counts = np.asarray(counts, dtype=np.float64)
     widths = np.diff(edges_ms)
@@ -121,7 +139,7 @@ def plot_balance(ax: Axes, times_ms: np.ndarray, exc: np.ndarray, inh: np.ndarra
     ax.axhline(0.0, color="0.7", lw=0.5, zorder=0)
     ax.set_xlabel("Time (ms)")
     ax.set_ylabel("Synaptic input (pA = mV)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the traces, never over them
     return ax
 
 
@@ -131,7 +149,15 @@ def plot_psd(ax: Axes, freqs_hz: np.ndarray, psd: np.ndarray, peak_hz: float | N
         ax.semilogy(freqs_hz[1:], psd[1:], color=color("network"))
         if peak_hz is not None and np.isfinite(peak_hz):
             ax.axvline(peak_hz, color="0.5", ls="--", lw=0.7)
-            ax.text(peak_hz, ax.get_ylim()[1], f" {peak_hz:.1f} Hz", va="top", fontsize=8)
+            ax.annotate(
+                f"{peak_hz:.1f} Hz",
+                (peak_hz, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, -2),
+                textcoords="offset points",
+                va="top",
+                fontsize=8,
+            )
     ax.set_xlabel("Frequency (Hz)")
     ax.set_ylabel("PSD (Hz$^2$/Hz)")
     return ax
@@ -167,8 +193,9 @@ def tutorial_figure(stats, population: str = "E") -> Figure:
         ax_r = fig.add_subplot(gs[:3, 0])
         plot_raster(ax_r, p.raster_time_ms, p.raster_neuron, window, population)
         shown = stats.params.raster_max_neurons
-        ax_r.set_title(f"{population} population, {p.size} neurons"
-                       + (f" (the first {shown} shown)" if p.size > shown else ""))
+        ax_r.set_title(
+            f"{population} population, {p.size} neurons" + (f" (the first {shown} shown)" if p.size > shown else "")
+        )
         ax_r.tick_params(labelbottom=False)
         ax_p = fig.add_subplot(gs[3, 0], sharex=ax_r)
         plot_population_rate(ax_p, stats.network.times_ms, p.pop_rate_hz, window, population)
@@ -188,12 +215,14 @@ def distributions_figure(stats) -> Figure:
         for name, p in stats.populations.items():
             plot_distribution(axes[0], p.rates_hz, "Firing rate (Hz)", name, bins=rate_bins)
             plot_distribution(axes[1], p.cv, "ISI CV", name, bins=cv_bins)
-            plot_distribution(axes[2], p.corr, f"Count correlation ({stats.params.corr_bin_ms:g} ms bins)", name,
-                              bins=corr_bins)
+            plot_distribution(
+                axes[2], p.corr, f"Count correlation ({stats.params.corr_bin_ms:g} ms bins)", name, bins=corr_bins
+            )
             plot_isi_histogram(axes[3], p.isi_hist_counts, p.isi_hist_edges_ms, name)
-        for ax, title in zip(axes, ("Rates", "Irregularity", "Correlations", "ISI")):
+        for ax, title in zip(axes, ("Rates", "Irregularity", "Correlations", "ISI"), strict=True):
             ax.set_title(title)
-        axes[0].legend()
+        # in the figure's top-left corner, above the panels: inside one it covers bars
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(0.005, 0.995), ncol=2)
     return fig
 
 
@@ -203,11 +232,14 @@ def balance_figure(stats) -> Figure | None:
     if b is None or len(b.times_ms) == 0:
         return None
     with style():
-        fig, ax = plt.subplots(figsize=(10, 3.2), gridspec_kw=WIDE_MARGINS)
+        # the right margin holds the legend, which fixed margins would otherwise cut off
+        fig, ax = plt.subplots(figsize=(10, 3.2), gridspec_kw={**WIDE_MARGINS, "left": 0.07, "right": 0.88})
         plot_balance(ax, b.times_ms, b.exc_trace, b.inh_trace, b.net_trace)
         ax.set_xlim(*stats.window_ms)
-        ax.set_title(f"Input balance ({b.n_neurons} recorded neurons): E {b.mean_exc_input:+.3g}, "
-                     f"I {b.mean_inh_input:+.3g}, net {b.mean_net_input:+.3g} pA")
+        ax.set_title(
+            f"Input balance ({b.n_neurons} recorded neurons): E {b.mean_exc_input:+.3g}, "
+            f"I {b.mean_inh_input:+.3g}, net {b.mean_net_input:+.3g} pA"
+        )
     return fig
 
 
@@ -229,7 +261,9 @@ def report_figures(stats, stems=None) -> dict[str, Figure]:
     without recorded state) is left out.
     """
     makers = {
-        "raster_rate": lambda: tutorial_figure(stats, "E" if "E" in stats.populations else next(iter(stats.populations))),
+        "raster_rate": lambda: tutorial_figure(
+            stats, "E" if "E" in stats.populations else next(iter(stats.populations))
+        ),
         "distributions": lambda: distributions_figure(stats),
         "spectrum": lambda: spectrum_figure(stats),
         "balance": lambda: balance_figure(stats),

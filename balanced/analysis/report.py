@@ -17,8 +17,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from balanced.rundir import json_ready, load_run
 from balanced.transaction import replace_folder
 
@@ -33,8 +31,12 @@ NETWORK_KEYS = ("chi", "pop_rate_mean_hz", "pop_rate_sd_hz", "peak_freq_hz")
 BALANCE_KEYS = ("mean_exc_input", "mean_inh_input", "mean_net_input", "v_mean", "v_sd")
 
 
-def compute_report(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
-                   params: _stats.AnalysisParams | None = None) -> tuple[_stats.RunStatistics, dict[str, Any]]:
+def compute_report(
+    run_dir: str | os.PathLike,
+    t_start: float | None = None,
+    t_stop: float | None = None,
+    params: _stats.AnalysisParams | None = None,
+) -> tuple[_stats.RunStatistics, dict[str, Any]]:
     """Open the run and compute its statistics; returns (RunStatistics, stats.json dict).
 
     Writes nothing. The notebook and the CLI can use this to get the data behind the figures.
@@ -56,6 +58,7 @@ def _diagnosis(params: dict[str, Any]) -> list[str] | None:
     manifest's parameters are not a complete parameter set."""
     from balanced.params import ParamError, validate
     from balanced.theory import diagnosis_lines
+
     try:
         return diagnosis_lines(validate(params))
     except ParamError:
@@ -98,16 +101,23 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str
         try:
             for fmt in FIGURE_FORMATS:
                 buf = io.BytesIO()
-                fig.savefig(buf, format=fmt)  # constrained layout already fits; "tight" would draw twice
+                with plots.style():  # savefig reads its dpi and the PDF font type from the rc parameters
+                    fig.savefig(buf, format=fmt)  # fixed margins already fit; "tight" would draw twice
                 files[f"{stem}.{fmt}"] = buf.getvalue()
         finally:
             plt.close(fig)
     return files
 
 
-def analyze_run(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
-                out_dir: str | os.PathLike | None = None, figures: bool | tuple[str, ...] = True,
-                params: _stats.AnalysisParams | None = None, render=None) -> dict[str, Any]:
+def analyze_run(
+    run_dir: str | os.PathLike,
+    t_start: float | None = None,
+    t_stop: float | None = None,
+    out_dir: str | os.PathLike | None = None,
+    figures: bool | tuple[str, ...] = True,
+    params: _stats.AnalysisParams | None = None,
+    render=None,
+) -> dict[str, Any]:
     """Analyse a complete run directory; write ``stats.json`` and figures; return the stats dict.
 
     ``out_dir`` defaults to ``RUN_DIR/analysis``. Window in ms, default (50, T - 50).
@@ -149,19 +159,30 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 _ROW_LABELS = {
-    "n_neurons": "neurons", "n_spikes": "spikes in window", "rate_mean_hz": "rate mean (Hz)",
-    "rate_sd_hz": "rate SD (Hz)", "n_silent": "silent neurons", "cv_isi_mean": "ISI CV mean",
-    "lv_mean": "LV mean", "cv2_mean": "CV2 mean", "n_cv_neurons": "neurons with >= 3 spikes",
-    "fano_mean": "Fano factor mean", "corr_mean": "correlation mean", "corr_sd": "correlation SD",
-    "n_corr_pairs": "correlation pairs", "chi": "synchrony chi", "pop_rate_mean_hz": "pop. rate mean (Hz)",
+    "n_neurons": "neurons",
+    "n_spikes": "spikes in window",
+    "rate_mean_hz": "rate mean (Hz)",
+    "rate_sd_hz": "rate SD (Hz)",
+    "n_silent": "silent neurons",
+    "cv_isi_mean": "ISI CV mean",
+    "lv_mean": "LV mean",
+    "cv2_mean": "CV2 mean",
+    "n_cv_neurons": "neurons with >= 3 spikes",
+    "fano_mean": "Fano factor mean",
+    "corr_mean": "correlation mean",
+    "corr_sd": "correlation SD",
+    "n_corr_pairs": "correlation pairs",
+    "chi": "synchrony chi",
+    "pop_rate_mean_hz": "pop. rate mean (Hz)",
     "pop_rate_sd_hz": "pop. rate SD (Hz)",
 }
 
 
 def format_table(stats: dict[str, Any]) -> str:
     """A readable table of a stats.json dict (as :func:`analyze_run` returns it)."""
-    pops = [k for k in ("E", "I") if k in stats] + [k for k in stats if isinstance(stats.get(k), dict)
-                                                    and "rate_mean_hz" in stats[k] and k not in ("E", "I")]
+    pops = [k for k in ("E", "I") if k in stats] + [
+        k for k in stats if isinstance(stats.get(k), dict) and "rate_mean_hz" in stats[k] and k not in ("E", "I")
+    ]
     lines = []
     w = stats.get("window_ms")
     meta = stats.get("meta", {})
@@ -178,16 +199,30 @@ def format_table(stats: dict[str, Any]) -> str:
             lines.append(f"{label:<{label_w}}" + "".join(f"{_fmt(stats[p].get(key)):>12}" for p in pops))
     net = stats.get("network", {})
     if net:
-        lines.append("network: " + ", ".join(
-            f"{lab} {_fmt(net.get(k))}" for k, lab in (("chi", "chi"), ("pop_rate_mean_hz", "rate mean (Hz)"),
-                                                      ("pop_rate_sd_hz", "rate SD (Hz)"),
-                                                      ("peak_freq_hz", "peak frequency (Hz)"))))
+        lines.append(
+            "network: "
+            + ", ".join(
+                f"{lab} {_fmt(net.get(k))}"
+                for k, lab in (
+                    ("chi", "chi"),
+                    ("pop_rate_mean_hz", "rate mean (Hz)"),
+                    ("pop_rate_sd_hz", "rate SD (Hz)"),
+                    ("peak_freq_hz", "peak frequency (Hz)"),
+                )
+            )
+        )
     bal = stats.get("balance")
     if bal:
-        lines.append("balance ({} recorded neurons): E input {} pA, I input {} pA, net {} pA; "
-                     "V mean {} mV, V SD {} mV".format(bal.get("n_neurons"), _fmt(bal.get("mean_exc_input")),
-                                                       _fmt(bal.get("mean_inh_input")), _fmt(bal.get("mean_net_input")),
-                                                       _fmt(bal.get("v_mean")), _fmt(bal.get("v_sd"))))
+        lines.append(
+            "balance ({} recorded neurons): E input {} pA, I input {} pA, net {} pA; V mean {} mV, V SD {} mV".format(
+                bal.get("n_neurons"),
+                _fmt(bal.get("mean_exc_input")),
+                _fmt(bal.get("mean_inh_input")),
+                _fmt(bal.get("mean_net_input")),
+                _fmt(bal.get("v_mean")),
+                _fmt(bal.get("v_sd")),
+            )
+        )
     if stats.get("diagnosis"):
         lines.append("diagnosis:")
         lines.extend(f"  - {d}" for d in stats["diagnosis"])

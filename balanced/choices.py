@@ -22,12 +22,17 @@ MEMORY_FRACTION = 0.25  # the fast synapse while the network needs under a quart
 
 # Huge pages: the collapse costs about COLLAPSE_S_PER_GB of one core per GB of heap and
 # saves about HUGE_PAGE_SAVING of the simulation from HUGE_PAGE_MIN_SYNAPSES synapses per
-# rank on (none measurable below); the simulation takes about SIMULATE_S_PER_SYNAPSE_MS
-# core-seconds per synapse and ms of model time (N = 2e4, K = 1000, tutorial form).
+# rank on (none measurable below). The simulation takes SIMULATE_S_PER_SYNAPSE_MS
+# core-seconds per synapse and ms of model time at REFERENCE_SYNAPSES (N = 2e4, K = 1000),
+# growing as (synapses / REFERENCE_SYNAPSES) ** SIMULATE_SIZE_EXPONENT (7.4x per synapse at
+# N = 1e5, same day): spike delivery misses the caches more in a larger network.
 COLLAPSE_S_PER_GB = 2.8
 HUGE_PAGE_SAVING = 0.15
 HUGE_PAGE_MIN_SYNAPSES = 30_000_000
 SIMULATE_S_PER_SYNAPSE_MS = 6.4e-10
+REFERENCE_SYNAPSES = 4e7
+SIMULATE_SIZE_EXPONENT = 1.24
+BYTES_PER_SYNAPSE = {FAST_SYNAPSE: 48.0, "static_synapse_hom_w": 40.0, SMALL_SYNAPSE: 24.0}
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,21 @@ def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float)
                                          f"the {physical_memory_bytes / 1e9:.3g} GB of memory")
 
 
-def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: int, collapse_works: bool) -> Choice:
+def expected_simulate_core_s(n_synapses: float, T_ms: float) -> float:
+    """Core-seconds NEST needs to simulate ``n_synapses`` for ``T_ms`` (an estimate)."""
+    scale = max(1.0, n_synapses / REFERENCE_SYNAPSES) ** SIMULATE_SIZE_EXPONENT
+    return SIMULATE_S_PER_SYNAPSE_MS * scale * n_synapses * T_ms
+
+
+def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: int, collapse_works: bool,
+               synapse_model: str = FAST_SYNAPSE) -> Choice:
     """Whether to move the network's memory into huge pages before simulating.
 
     ``auto``: only where the expected saving (:data:`HUGE_PAGE_SAVING` of a simulation
     of ``n_synapses_per_rank`` synapses for ``T_ms`` on ``threads`` threads) exceeds the
-    collapse's cost (one core, :data:`COLLAPSE_S_PER_GB` per GB); the balance is at about
-    2.8 s of model time for 2 threads, whatever the size.
+    collapse's cost (one core, :data:`COLLAPSE_S_PER_GB` per GB of connections of
+    ``synapse_model``). At N = 2e4 and 2 threads it pays from about 2.8 s of model time;
+    at N = 1e5 from about 0.3 s.
     """
     if setting not in HUGE_PAGE_SETTINGS:
         raise ParamError(f"huge_pages = {setting!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
@@ -74,8 +87,8 @@ def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: i
     if n_synapses_per_rank < HUGE_PAGE_MIN_SYNAPSES:
         return Choice(False, "auto", f"{n_synapses_per_rank:.3g} synapses per rank: below "
                                      f"{HUGE_PAGE_MIN_SYNAPSES:.0e}, huge pages save nothing measurable")
-    saving = HUGE_PAGE_SAVING * SIMULATE_S_PER_SYNAPSE_MS * n_synapses_per_rank * T_ms / max(1, threads)
-    cost = COLLAPSE_S_PER_GB * n_synapses_per_rank * FAST_BYTES_PER_SYNAPSE / 1e9
+    saving = HUGE_PAGE_SAVING * expected_simulate_core_s(n_synapses_per_rank, T_ms) / max(1, threads)
+    cost = COLLAPSE_S_PER_GB * n_synapses_per_rank * BYTES_PER_SYNAPSE.get(synapse_model, FAST_BYTES_PER_SYNAPSE) / 1e9
     verdict = "saves" if saving > cost else "would cost more than it saves"
     return Choice(saving > cost, "auto", f"expected saving {saving:.3g} s against {cost:.3g} s of collapse: {verdict}")
 
@@ -104,8 +117,9 @@ def decide(synapse_setting: str, huge_page_setting: str, n_synapses: float, rank
     """The run's machine-dependent choices, from the machine's facts (same on every rank)."""
     from . import hugepages
 
+    synapse = synapse_model(synapse_setting, n_synapses, physical_memory_bytes())
     return RunChoices(
-        synapse_model=synapse_model(synapse_setting, n_synapses, physical_memory_bytes()),
+        synapse_model=synapse,
         huge_pages=huge_pages(huge_page_setting, n_synapses / max(1, ranks), T_ms, threads,
-                              bool(hugepages.support().get("collapse"))),
+                              bool(hugepages.support().get("collapse")), synapse.value),
     )

@@ -83,10 +83,11 @@ def _progress(done_ms: float, total_ms: float, started: float) -> None:
         end="" if done_ms < total_ms else "\n")
 
 
-# Each Simulate call is kept near CHUNK_WALL_S of wall time: signals are handled between
-# calls (balanced.interrupt) and the recorders are emptied after each, which keeps memory
-# flat. Chunks start at FIRST_CHUNK_STEPS steps and grow or shrink by factors of two.
-CHUNK_WALL_S = 1.0
+# Each Simulate call is kept under about CHUNK_WALL_S of wall time: signals are handled
+# between calls (balanced.interrupt; SLURM sends SIGKILL 30 s after SIGTERM by default) and
+# the recorders are emptied after each, which keeps memory flat. Chunks start at
+# FIRST_CHUNK_STEPS steps and grow or shrink by factors of two.
+CHUNK_WALL_S = 3.0
 FIRST_CHUNK_STEPS = 10
 MAX_CHUNK_MS = 100.0
 

@@ -30,10 +30,12 @@ def test_huge_pages_only_where_the_saving_beats_the_collapse():
         C.huge_pages("yes", 1, 1, 1, True)
 
 
-def test_break_even_is_near_three_seconds_at_two_threads():
-    n = 1e8
-    times = [t for t in range(500, 10000, 100) if C.huge_pages("auto", n, float(t), 2, True).value]
-    assert 2500 <= times[0] <= 3100
+def test_break_even_model_time_shrinks_with_size():
+    def first_paying_ms(n, synapse):
+        return next(t for t in range(100, 20000, 100) if C.huge_pages("auto", n, float(t), 2, True, synapse).value)
+    assert 2500 <= first_paying_ms(4e7, "static_synapse") <= 3100  # N = 2e4, K = 1000
+    assert first_paying_ms(2e8, "static_synapse_hom_w_hpc") <= 500  # N = 1e5: a 1 s run collapses
+    assert C.huge_pages("auto", 2e8, 1000.0, 2, True, "static_synapse_hom_w_hpc").value
 
 
 def test_decide_records_every_choice():

@@ -45,10 +45,16 @@ def cold_build(build_cache) -> BuildResult:
 # runs in seconds without NEST; `make test` runs every tier. A module not listed here is
 # a NEST module. Markers set on a test itself (mpi, slurm, slow) are kept as well.
 TIERS = {
-    "test_params.py": "pure", "test_theory.py": "pure", "test_layering.py": "pure",
-    "test_hugepages.py": "pure", "test_choices.py": "pure", "test_benchmarks.py": "nest",
-    "test_analysis.py": "analysis", "test_notebook.py": "analysis",
-    "test_build.py": "nestml", "test_model.py": "nestml",
+    "test_params.py": "pure",
+    "test_theory.py": "pure",
+    "test_layering.py": "pure",
+    "test_hugepages.py": "pure",
+    "test_choices.py": "pure",
+    "test_benchmarks.py": "nest",
+    "test_analysis.py": "analysis",
+    "test_notebook.py": "analysis",
+    "test_build.py": "nestml",
+    "test_model.py": "nestml",
     "test_mpi.py": "mpi",
 }
 

@@ -116,6 +116,7 @@ def test_stock_templates_build_nestmls_own_code(built_model_stock, built_model):
     assert build_model(templates="stock").cached
 
 
+@pytest.mark.pure  # no NEST: runs in the fast tier too
 def test_unknown_template_variant_is_refused(tmp_path):
     with pytest.raises(BuildError, match=r"templates: 'fast' is not a template variant; allowed: balanced, stock"):
         build_model(templates="fast", cache_dir=str(tmp_path))
@@ -124,17 +125,26 @@ def test_unknown_template_variant_is_refused(tmp_path):
 # ------------------------------------------------------------- templates
 
 
+@pytest.mark.pure  # no NEST: runs in the fast tier too
 def test_template_copy_is_complete_and_changes_only_the_recorded_files():
     record = variants.upstream_record()
     ours = variants.tree_hashes(variants.TREE)
     assert record["nestml_version"] == "9.0.0"
     assert set(ours) == set(record["files"]), "the copy must be a complete point_neuron tree"
     differ = sorted(p for p in ours if ours[p] != record["files"][p])
-    assert differ == record["changed"] == [
-        "common/NeuronClass.jinja2", "common/NeuronHeader.jinja2",
-        "directives_cpp/ContinuousInputBufferGetter.jinja2", "directives_cpp/SpikeBufferGetter.jinja2"]
+    assert (
+        differ
+        == record["changed"]
+        == [
+            "common/NeuronClass.jinja2",
+            "common/NeuronHeader.jinja2",
+            "directives_cpp/ContinuousInputBufferGetter.jinja2",
+            "directives_cpp/SpikeBufferGetter.jinja2",
+        ]
+    )
 
 
+@pytest.mark.pure  # no NEST: runs in the fast tier too
 def test_recorded_upstream_is_nestml_9_0_0_as_installed():
     """The record holds NESTML 9.0.0's own hashes (its wheel's RECORD), and the installed
     NESTML has exactly that tree (so the build's check passes here)."""
@@ -147,7 +157,7 @@ def test_recorded_upstream_is_nestml_9_0_0_as_installed():
     for f in importlib.metadata.files("nestml"):
         if str(f).startswith(prefix) and f.hash is not None:
             assert f.hash.mode == "sha256"
-            wheel[str(f)[len(prefix):]] = base64.urlsafe_b64decode(f.hash.value + "==").hex()
+            wheel[str(f)[len(prefix) :]] = base64.urlsafe_b64decode(f.hash.value + "==").hex()
     assert wheel == record
     import pynestml
 
@@ -160,12 +170,13 @@ def _nestml_copy(tmp_path: Path, change: str) -> Path:
     import pynestml
 
     site = tmp_path / "site"
-    shutil.copytree(Path(pynestml.__file__).parent, site / "pynestml",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(pynestml.__file__).parent, site / "pynestml", ignore=shutil.ignore_patterns("__pycache__"))
     tree = site / "pynestml" / variants.UPSTREAM_SUBDIR
     if change == "edited":
         f = tree / "common" / "NeuronClass.jinja2"
-        f.write_text(f.read_text().replace("get_spike_inputs_()[i].get_value(lag)", "get_spike_inputs_()[i].get_value(lag + 0)"))
+        f.write_text(
+            f.read_text().replace("get_spike_inputs_()[i].get_value(lag)", "get_spike_inputs_()[i].get_value(lag + 0)")
+        )
     elif change == "removed":
         (tree / "directives_cpp" / "SpikeBufferGetter.jinja2").unlink()
     else:
@@ -173,11 +184,14 @@ def _nestml_copy(tmp_path: Path, change: str) -> Path:
     return site
 
 
-@pytest.mark.parametrize("change,named", [
-    ("edited", "common/NeuronClass.jinja2"),
-    ("removed", "directives_cpp/SpikeBufferGetter.jinja2"),
-    ("added", "directives_cpp/NewDirective.jinja2"),
-])
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ("edited", "common/NeuronClass.jinja2"),
+        ("removed", "directives_cpp/SpikeBufferGetter.jinja2"),
+        ("added", "directives_cpp/NewDirective.jinja2"),
+    ],
+)
 def test_changed_upstream_templates_stop_the_build(build_cache, tmp_path, change, named, no_mpi_env):
     """A NESTML whose templates differ from the recorded ones (here: the installed one,
     copied with one template changed, first on PYTHONPATH) stops `balanced build` with one
@@ -186,8 +200,9 @@ def test_changed_upstream_templates_stop_the_build(build_cache, tmp_path, change
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(site), "BALANCED_CACHE": str(cache)}
     t0 = time.perf_counter()
-    proc = subprocess.run([PY, "-m", "balanced.cli", "build"], capture_output=True, text=True, cwd=REPO, env=env,
-                          timeout=300)
+    proc = subprocess.run(
+        [PY, "-m", "balanced.cli", "build"], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     msg = proc.stderr.strip()
     assert "\n" not in msg and "Traceback" not in msg, msg
@@ -199,6 +214,7 @@ def test_changed_upstream_templates_stop_the_build(build_cache, tmp_path, change
     assert time.perf_counter() - t0 < 60  # refused before generating
 
 
+@pytest.mark.pure  # no NEST: runs in the fast tier too
 def test_in_target_scripts_import_nothing_of_balanced():
     """The scripts run by file path in another environment's Python: standard library,
     nest and pynestml only."""
@@ -222,13 +238,15 @@ def test_in_target_scripts_import_nothing_of_balanced():
 
 
 def test_build_command_selects_templates(built_model_stock):
-    out = subprocess.run([PY, "-m", "balanced.cli", "build", "--templates", "stock", "--json"],
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [PY, "-m", "balanced.cli", "build", "--templates", "stock", "--json"], capture_output=True, text=True, cwd=REPO
+    )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["cached"] and res["key"] == built_model_stock.key and res["model"] == "lif_psc_exp_nestml_stock"
-    bad = subprocess.run([PY, "-m", "balanced.cli", "build", "--templates", "fast"], capture_output=True, text=True,
-                         cwd=REPO)
+    bad = subprocess.run(
+        [PY, "-m", "balanced.cli", "build", "--templates", "fast"], capture_output=True, text=True, cwd=REPO
+    )
     assert bad.returncode == 2 and "invalid choice: 'fast'" in bad.stderr
 
 
@@ -311,7 +329,9 @@ def test_missing_so_is_not_a_cache_hit(cold_build, build_cache, tmp_path, monkey
     cache = tmp_path / "cache"
     shutil.copytree(build_cache, cache, ignore=shutil.ignore_patterns(".locks", "*.tmp-*"))
     (cache / cold_build.key / "balancedmodule.so").unlink()
-    monkeypatch.setattr(generation, "compile_module", lambda *a, **k: (_ for _ in ()).throw(BuildError("compile called")))
+    monkeypatch.setattr(
+        generation, "compile_module", lambda *a, **k: (_ for _ in ()).throw(BuildError("compile called"))
+    )
     with pytest.raises(BuildError, match="compile called"):
         build_model(cache_dir=str(cache))
 
@@ -378,7 +398,9 @@ def test_load_module_into_real_nest(cold_build):
         print("RELOADED")
         """
     )
-    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYNEST_QUIET": "1"})
+    out = subprocess.run(
+        [PY, "-c", code], capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYNEST_QUIET": "1"}
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK -70.0 250.0" in out.stdout and "RELOADED" in out.stdout
 
@@ -464,7 +486,9 @@ def test_nest_not_importable_is_explained(tmp_path, no_mpi_env):
     python = "/usr/bin/python3"
     probe = subprocess.run([python, "-c", "import nest"], capture_output=True)
     assert probe.returncode != 0, "test needs an interpreter without NEST"
-    with pytest.raises(BuildError, match=r"NEST is not importable with /usr/bin/python3.*\n.*pip install nest-simulator"):
+    with pytest.raises(
+        BuildError, match=r"NEST is not importable with /usr/bin/python3.*\n.*pip install nest-simulator"
+    ):
         build_model(cache_dir=str(tmp_path), python=python)
 
 

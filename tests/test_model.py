@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import nest
+import numpy as np
 import pytest
 
 from balanced.build import load_module
@@ -19,10 +19,30 @@ from balanced.build import load_module
 H = 0.1  # ms, simulation resolution
 TOL_MV = 1e-9
 
-BASE = dict(C_m=250.0, tau_m=10.0, tau_syn_ex=2.0, tau_syn_in=5.0, t_ref=2.0,
-            E_L=-70.0, V_reset=-70.0, V_th=-55.0, I_e=0.0, V_m=-70.0)
-TUTORIAL = dict(C_m=10.0, tau_m=10.0, tau_syn_ex=2.0, tau_syn_in=2.0, t_ref=0.0,
-                E_L=-52.0, V_reset=-60.0, V_th=-50.0, I_e=3.0, V_m=-60.0)
+BASE = dict(
+    C_m=250.0,
+    tau_m=10.0,
+    tau_syn_ex=2.0,
+    tau_syn_in=5.0,
+    t_ref=2.0,
+    E_L=-70.0,
+    V_reset=-70.0,
+    V_th=-55.0,
+    I_e=0.0,
+    V_m=-70.0,
+)
+TUTORIAL = dict(
+    C_m=10.0,
+    tau_m=10.0,
+    tau_syn_ex=2.0,
+    tau_syn_in=2.0,
+    t_ref=0.0,
+    E_L=-52.0,
+    V_reset=-60.0,
+    V_th=-50.0,
+    I_e=3.0,
+    V_m=-60.0,
+)
 
 
 @pytest.fixture(params=["balanced", "stock"])
@@ -101,7 +121,10 @@ def test_poisson_input_matches_builtin(kernel, t_ref):
     """Random excitatory and inhibitory spikes (seeded), tau_syn_ex != tau_syn_in."""
     ref, new = _pair(kernel, {**BASE, "t_ref": t_ref, "I_e": 300.0})
     # parrots make both neurons see the very same Poisson trains
-    pe, pi = nest.Create("poisson_generator", params={"rate": 8000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})
+    pe, pi = (
+        nest.Create("poisson_generator", params={"rate": 8000.0}),
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+    )
     parrots = nest.Create("parrot_neuron", 2)
     nest.Connect(pe, parrots[0])
     nest.Connect(pi, parrots[1])
@@ -138,7 +161,10 @@ def test_tutorial_parameters_match_builtin(kernel, generator_delay):
     Both must give iaf_psc_exp's traces.
     """
     ref, new = _pair(kernel, TUTORIAL)
-    pe, pi = nest.Create("poisson_generator", params={"rate": 2000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})
+    pe, pi = (
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+    )
     parrots = nest.Create("parrot_neuron", 2)
     nest.Connect(pe, parrots[0], syn_spec={"delay": generator_delay})
     nest.Connect(pi, parrots[1], syn_spec={"delay": generator_delay})
@@ -247,14 +273,19 @@ def test_single_psp_is_difference_of_exponentials(kernel, weight, tau_key):
     # 10.0 + delay; V_m feels it from the next step on
     t0 = 10.0 + delay
     s = t - t0
-    expected = np.where(
-        s >= 0,
-        weight / c_m * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-s / tau_m) - np.exp(-s / tau_s)),
-        0.0,
-    ) + params["E_L"]
+    expected = (
+        np.where(
+            s >= 0,
+            weight / c_m * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-s / tau_m) - np.exp(-s / tau_s)),
+            0.0,
+        )
+        + params["E_L"]
+    )
     np.testing.assert_allclose(v, expected, rtol=0, atol=TOL_MV)
     cur = np.asarray(ev["I_syn_ex" if weight > 0 else "I_syn_in"])
-    np.testing.assert_allclose(cur, np.where(s >= 0, weight * np.exp(-np.clip(s, 0, None) / tau_s), 0.0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        cur, np.where(s >= 0, weight * np.exp(-np.clip(s, 0, None) / tau_s), 0.0), rtol=0, atol=1e-9
+    )
     assert np.all(np.asarray(ev["I_syn_in" if weight > 0 else "I_syn_ex"]) == 0.0)
     peak = np.argmax(np.abs(v - params["E_L"]))
     t_peak = math.log(tau_s / tau_m) * tau_m * tau_s / (tau_s - tau_m)
@@ -269,6 +300,6 @@ def test_refractory_counts_whole_steps(kernel):
     tr = _traces(mm, sr, n)
     first = tr["spikes"][0]
     i = int(round(first / H)) - 1  # index of the sample at the spike time
-    clamped = tr["V_m"][i:i + 11]
+    clamped = tr["V_m"][i : i + 11]
     assert np.all(clamped == BASE["V_reset"])
     assert tr["V_m"][i + 11] > BASE["V_reset"]

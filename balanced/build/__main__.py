@@ -21,8 +21,9 @@ def main(argv=None) -> int:
     ap.add_argument("--python", help="the interpreter whose NEST the module is for (default: this one)")
     ns = ap.parse_args(argv)
     try:
-        r = build_model(force=ns.force, model_file=ns.model_file, cache_dir=ns.cache_dir, python=ns.python,
-                        templates=ns.templates)
+        r = build_model(
+            force=ns.force, model_file=ns.model_file, cache_dir=ns.cache_dir, python=ns.python, templates=ns.templates
+        )
     except BuildError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 #: Name of the NEST extension module (``nest.Install`` name) built with the package's
 #: templates; must not clash with a module NEST ships.

@@ -42,8 +42,19 @@ def model_key(model_file, cache_dir, python: str | None, templates: str, *, allo
     facts = nest_facts(python, root, allow_probe=allow_probe, loc=loc)
     model = name + v.suffix
     key, inputs = cache.cache_key(model, source, facts, build_inputs(v, facts, loc.get("nestml_dir")))
-    return {"variant": v, "model_path": model_path, "source": source, "model": model, "root": root,
-            "python": python, "loc": loc, "facts": facts, "key": key, "inputs": inputs, "directory": root / key}
+    return {
+        "variant": v,
+        "model_path": model_path,
+        "source": source,
+        "model": model,
+        "root": root,
+        "python": python,
+        "loc": loc,
+        "facts": facts,
+        "key": key,
+        "inputs": inputs,
+        "directory": root / key,
+    }
 
 
 def build_model(

@@ -62,7 +62,7 @@ def probe(python: str) -> dict:
         raise BuildError(
             f"Importing nest with {python} failed (exit code {proc.returncode}):\n{tail}\n{NEST_INSTALL_HINT}"
         )
-    facts = json.loads(line[len(_probe_script.MARKER):])
+    facts = json.loads(line[len(_probe_script.MARKER) :])
     if not facts.get("ok"):
         raise BuildError(f"NEST is not importable with {python}: {facts.get('error')}.\n{NEST_INSTALL_HINT}")
     return facts

@@ -49,8 +49,9 @@ def _tail(log_text: str) -> str:
     return "\n".join(log_text.strip().splitlines()[-40:])
 
 
-def compile_module(model_path: Path, source: bytes, facts: dict, python: str, workdir: Path, log_file: Path,
-                   say, v: Variant) -> None:
+def compile_module(
+    model_path: Path, source: bytes, facts: dict, python: str, workdir: Path, log_file: Path, say, v: Variant
+) -> None:
     """Generate and compile ``source`` into ``workdir``, leaving ``workdir/<module>.so``
     and the generated sources in ``workdir/generated/``.
 
@@ -68,6 +69,7 @@ def compile_module(model_path: Path, source: bytes, facts: dict, python: str, wo
     templates = codegen_templates(v)
     if templates is not None:
         codegen_opts["templates"] = templates
+    result_file = workdir / "generate-result.json"
     args = {
         "input_path": str(src_copy),
         "target_path": str(workdir / "target"),
@@ -75,7 +77,7 @@ def compile_module(model_path: Path, source: bytes, facts: dict, python: str, wo
         "module_name": v.module_name,
         "suffix": v.suffix,
         "codegen_opts": codegen_opts,
-        "result_file": str(workdir / "generate-result.json"),
+        "result_file": str(result_file),
     }
     args_file = workdir / "generate-args.json"
     args_file.write_text(json.dumps(args, indent=1))
@@ -83,13 +85,19 @@ def compile_module(model_path: Path, source: bytes, facts: dict, python: str, wo
     say(f"generating ({v.name} templates) and compiling {model_path.name} for NEST {facts['version']} (20-60 s) ...")
     with open(log_file, "w") as log_fh:
         try:
-            proc = subprocess.run([python, str(GENERATE_SCRIPT), str(args_file)],
-                                  stdout=log_fh, stderr=subprocess.STDOUT, cwd=workdir, env=env, timeout=1800)
+            proc = subprocess.run(
+                [python, str(GENERATE_SCRIPT), str(args_file)],
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=env,
+                timeout=1800,
+            )
         except subprocess.TimeoutExpired as e:
             raise BuildError(f"NESTML build timed out after {e.timeout} s; log: {log_file}") from e
     log_text = log_file.read_text(errors="replace")
     try:
-        res = json.loads(Path(args["result_file"]).read_text())
+        res = json.loads(result_file.read_text())
     except (OSError, ValueError):
         res = {"errors": [], "exception": f"generator exited with code {proc.returncode}", "flag": None}
     shown = str(model_path)
@@ -120,5 +128,5 @@ def compile_module(model_path: Path, source: bytes, facts: dict, python: str, wo
             shutil.copy2(f, gen / f.name)
     for junk in ("target", "install", "report"):
         shutil.rmtree(workdir / junk, ignore_errors=True)
-    for f in (args_file, Path(args["result_file"])):
+    for f in (args_file, result_file):
         f.unlink(missing_ok=True)

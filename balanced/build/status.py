@@ -75,8 +75,7 @@ def module_status(model_file=None, cache_dir=None, python: str | None = None, te
     )
     directory = m["directory"]
     if valid_stamp(directory, m["key"], m["inputs"]):
-        status.update(module_built=True, module_current=True,
-                      module_path=str(directory / m["variant"].module_name))
+        status.update(module_built=True, module_current=True, module_path=str(directory / m["variant"].module_name))
     else:
         # any other build of the same model in the cache is out of date
         others = [d for d in root.glob(f"{m['model']}-*") if d.is_dir() and read_stamp(d)]

@@ -92,9 +92,7 @@ def compile_failure_hint() -> str:
     pk = ", ".join(sorted(set(missing.values()))) if missing else None
     return (
         "\nThe C++ build of the generated code failed. Compiling needs the Debian packages "
-        f"{', '.join(DEBIAN_PACKAGES)} (`{APT_LINE}`)"
-        + (f"; missing headers from: {pk}" if pk else "")
-        + "."
+        f"{', '.join(DEBIAN_PACKAGES)} (`{APT_LINE}`)" + (f"; missing headers from: {pk}" if pk else "") + "."
     )
 
 

@@ -79,8 +79,10 @@ def codegen_templates(v: Variant) -> dict | None:
         return None
     return {
         "path": str(TREE),
-        "model_templates": {"neuron": ["@NEURON_NAME@.cpp.jinja2", "@NEURON_NAME@.h.jinja2"],
-                            "synapse": ["@SYNAPSE_NAME@.h.jinja2"]},
+        "model_templates": {
+            "neuron": ["@NEURON_NAME@.cpp.jinja2", "@NEURON_NAME@.h.jinja2"],
+            "synapse": ["@SYNAPSE_NAME@.h.jinja2"],
+        },
         "module_templates": ["setup"],
     }
 
@@ -90,8 +92,12 @@ def key_inputs(v: Variant, nestml_dir: str | None) -> dict:
     variant and the hash of the tree it generates from (part of the cache key)."""
     root = TREE if v.name == "balanced" else (Path(nestml_dir) / UPSTREAM_SUBDIR if nestml_dir else None)
     tree = tree_hashes(root) if root is not None and root.is_dir() else {}
-    return {"templates": v.name, "module_name": v.module_name, "suffix": v.suffix,
-            "templates_sha256": sha(json.dumps(tree, sort_keys=True).encode())}
+    return {
+        "templates": v.name,
+        "module_name": v.module_name,
+        "suffix": v.suffix,
+        "templates_sha256": sha(json.dumps(tree, sort_keys=True).encode()),
+    }
 
 
 def _listing(paths: list[str]) -> str:
@@ -108,8 +114,10 @@ def check_upstream(v: Variant, nestml_dir: str | None, nestml_version: str | Non
     ours = set(tree_hashes(TREE))
     missing = sorted(set(record["files"]) - ours)
     if missing:
-        raise BuildError(f"The package's NESTML templates in {TREE} are incomplete (missing {_listing(missing)}): "
-                         "reinstall balanced.")
+        raise BuildError(
+            f"The package's NESTML templates in {TREE} are incomplete (missing {_listing(missing)}): "
+            "reinstall balanced."
+        )
     root = Path(nestml_dir) / UPSTREAM_SUBDIR if nestml_dir else None
     installed = tree_hashes(root) if root is not None and root.is_dir() else {}
     differ = sorted(p for p in set(installed) | set(record["files"]) if installed.get(p) != record["files"].get(p))
@@ -124,6 +132,14 @@ def check_upstream(v: Variant, nestml_dir: str | None, nestml_version: str | Non
 def record_upstream(upstream_root: Path, nestml_version: str, changed: list[str]) -> None:
     """Write ``UPSTREAM.json`` for a new upstream tree (when the copy is redone for another
     NESTML: see ``nestml-templates/README.md``)."""
-    text = json.dumps({"nestml_version": nestml_version, "upstream": f"pynestml/{UPSTREAM_SUBDIR.as_posix()}",
-                       "changed": sorted(changed), "files": tree_hashes(upstream_root)}, indent=1, sort_keys=True)
+    text = json.dumps(
+        {
+            "nestml_version": nestml_version,
+            "upstream": f"pynestml/{UPSTREAM_SUBDIR.as_posix()}",
+            "changed": sorted(changed),
+            "files": tree_hashes(upstream_root),
+        },
+        indent=1,
+        sort_keys=True,
+    )
     UPSTREAM_FILE.write_text(text + "\n")

@@ -38,10 +38,18 @@ def generate(args: dict) -> dict:
         from pynestml.frontend.pynestml_frontend import generate_target
 
         try:
-            result["flag"] = bool(generate_target(
-                input_path=args["input_path"], target_platform="NEST", target_path=args["target_path"],
-                install_path=args["install_path"], logging_level="WARNING", module_name=args["module_name"],
-                suffix=args["suffix"], codegen_opts=args["codegen_opts"]))
+            result["flag"] = bool(
+                generate_target(
+                    input_path=args["input_path"],
+                    target_platform="NEST",
+                    target_path=args["target_path"],
+                    install_path=args["install_path"],
+                    logging_level="WARNING",
+                    module_name=args["module_name"],
+                    suffix=args["suffix"],
+                    codegen_opts=args["codegen_opts"],
+                )
+            )
         finally:
             result["errors"] = _errors()
     except BaseException as e:  # NESTML may raise anything, or call sys.exit

@@ -27,8 +27,13 @@ def package_dir(name: str) -> str | None:
 
 
 def locate() -> dict:
-    out: dict = {"python": sys.executable, "nest_dir": package_dir("nest"), "kernel_so": None,
-                 "nestml_version": None, "nestml_dir": package_dir("pynestml")}
+    out: dict = {
+        "python": sys.executable,
+        "nest_dir": package_dir("nest"),
+        "kernel_so": None,
+        "nestml_version": None,
+        "nestml_dir": package_dir("pynestml"),
+    }
     if out["nest_dir"]:
         so = sorted(glob.glob(os.path.join(out["nest_dir"], "nestkernel_api*.so")))
         if so:

@@ -37,22 +37,30 @@ def probe() -> None:
     candidates = [os.path.join(d, "include", "nest")]  # the wheel's layout
     if bi.get("prefix"):
         candidates.append(os.path.join(bi["prefix"], "include", "nest"))
-    inc = next((c for c in candidates if os.path.isfile(os.path.join(c, "nest_types.h"))
-                or os.path.isfile(os.path.join(c, "config.h"))), None)
-    _finish({
-        "ok": True,
-        "version": str(getattr(nest, "__version__", None) or bi.get("version")),
-        "have_mpi": bool(bi.get("have_mpi")),
-        "have_threads": bool(bi.get("have_threads")),
-        "have_gsl": bool(bi.get("have_gsl")),
-        "ndebug": bool(bi.get("ndebug", True)),
-        "threads_model": str(bi.get("threads_model", "")),
-        "prefix": str(bi.get("prefix")),
-        "nest_dir": d,
-        "kernel_so": so[0] if so else None,
-        "cxx11_abi": abi,
-        "include_dir": inc,
-    })
+    inc = next(
+        (
+            c
+            for c in candidates
+            if os.path.isfile(os.path.join(c, "nest_types.h")) or os.path.isfile(os.path.join(c, "config.h"))
+        ),
+        None,
+    )
+    _finish(
+        {
+            "ok": True,
+            "version": str(getattr(nest, "__version__", None) or bi.get("version")),
+            "have_mpi": bool(bi.get("have_mpi")),
+            "have_threads": bool(bi.get("have_threads")),
+            "have_gsl": bool(bi.get("have_gsl")),
+            "ndebug": bool(bi.get("ndebug", True)),
+            "threads_model": str(bi.get("threads_model", "")),
+            "prefix": str(bi.get("prefix")),
+            "nest_dir": d,
+            "kernel_so": so[0] if so else None,
+            "cxx11_abi": abi,
+            "include_dir": inc,
+        }
+    )
 
 
 if __name__ == "__main__":

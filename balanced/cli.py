@@ -1,7 +1,7 @@
 """The ``balanced`` command line: one verb per pipeline stage.
 
     balanced config show [--preset P] [--config FILE] [--set k=v ...]
-    balanced build [--force] [--json]
+    balanced build [--force] [--templates balanced|stock] [--json]
     balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis] [--figures LIST] [--huge-pages auto|on|off]
     balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--figures LIST | --no-figures]
     balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures]
@@ -66,11 +66,11 @@ def cmd_config_presets(args) -> int:
 
 def cmd_build(args) -> int:
     from .build import build_model
-    result = build_model(force=args.force)
+    result = build_model(force=args.force, templates=args.templates)
     if args.json:
         print(json.dumps({"module": result.module, "model": result.model, "cached": result.cached,
                           "key": result.key, "seconds": round(result.seconds, 3),
-                          "nest_version": result.nest_version}))
+                          "nest_version": result.nest_version, "templates": args.templates}))
     else:
         state = "cached" if result.cached else f"built in {result.seconds:.1f} s"
         print(f"model {result.model}: {state}\n  module {result.module}")
@@ -223,6 +223,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     build = verbs.add_parser("build", help="compile the NESTML neuron into a NEST module (cached)")
     build.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    build.add_argument("--templates", choices=("balanced", "stock"), default="balanced",
+                       help="generate from the package's NESTML templates (default, fast spike input) or "
+                            "NESTML's own (for A/B comparison; model lif_psc_exp_nestml_stock)")
     build.add_argument("--json", action="store_true", help="print one JSON object (module, model, cached)")
     build.set_defaults(func=cmd_build)
 

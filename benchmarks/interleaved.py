@@ -9,8 +9,9 @@ B waits, then B runs a chunk while A waits, and so on. Both see the same machine
 conditions at the same time, so the per-chunk ratio is far steadier than the ratio of two
 separate runs.
 
-Each variant: ``--a`` / ``--b`` as ``model[,huge_pages]`` with model ``nestml`` or
-``builtin`` and huge_pages ``on`` (collapse after the build, what ``balanced run`` does),
+Each variant: ``--a`` / ``--b`` as ``model[,huge_pages]`` with model ``nestml``,
+``nestml-stock`` (the NESTML model generated from NESTML's own templates,
+``balanced build --templates stock``) or ``builtin`` and huge_pages ``on`` (collapse after the build, what ``balanced run`` does),
 ``off`` (default) or ``malloc`` (the child started with glibc's malloc asking for huge
 pages, :data:`MALLOC_TUNABLES`), for example::
 
@@ -63,7 +64,8 @@ from balanced.run import prepare_in_huge_pages
 p = P.resolve("tutorial", overrides=cfg["sets"])
 d = derive(p)
 nest = import_nest()
-module = build_model() if p.neuron_model == "nestml" else None
+build = {"templates": cfg["templates"]} if cfg.get("templates") else {}
+module = build_model(**build) if p.neuron_model == "nestml" else None
 setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
 t0 = time.perf_counter()
 from balanced.choices import physical_memory_bytes, synapse_model
@@ -113,8 +115,9 @@ def parse_variant(text: str) -> dict:
     """``MODEL[,on|off|malloc][@FOLDER]``; the label names the folder by its last part."""
     spec, _, src = text.partition("@")
     model, _, huge = spec.partition(",")
-    if model not in C.MODEL_NAMES or huge not in ("", "on", "off", "malloc"):
-        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml or builtin")
+    if model not in (*C.MODEL_NAMES, "nestml-stock") or huge not in ("", "on", "off", "malloc"):
+        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml, "
+                         "nestml-stock or builtin")
     if src and not (Path(src) / "balanced" / "__init__.py").is_file():
         raise SystemExit(f"variant {text!r}: {src} is not a checkout of this package (no balanced/__init__.py)")
     label = f"{model},{huge or 'off'}" + (f"@{Path(src).resolve().name}" if src else "")
@@ -123,8 +126,9 @@ def parse_variant(text: str) -> dict:
 
 def start(python: str, variant: dict, n: int, threads: int, T: float, src: str | None) -> tuple:
     src = variant["src"] or src
-    cfg = {"sets": C.network_overrides(n, variant["model"], T=T), "threads": threads,
-           "huge_pages": variant["huge_pages"]}
+    stock = variant["model"] == "nestml-stock"
+    cfg = {"sets": C.network_overrides(n, "nestml" if stock else variant["model"], T=T), "threads": threads,
+           "huge_pages": variant["huge_pages"], "templates": "stock" if stock else None}
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
     proc = subprocess.Popen([python, "-c", CHILD, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, cwd=str(src or C.ROOT), env=env)

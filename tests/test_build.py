@@ -1,7 +1,8 @@
-"""balanced.build: cache, locking, stale modules, MPI refusal and error messages.
+"""balanced.build: templates, cache, locking, stale modules, MPI refusal and error messages.
 
-Cold builds in this file: one of the packaged model (session fixture ``cold_build``) and
-one of an edited copy (built by two concurrent processes, compiled once).
+Cold builds in this file: one of the packaged model (session fixture ``cold_build``), one
+of an edited copy (built by two concurrent processes, compiled once), and the stock-template
+build of the default cache (``built_model_stock``, shared with tests/test_model.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from balanced import build as B
-from balanced.build import BuildError, build_model, load_module, module_status
 from balanced import launch
+from balanced.build import BuildError, build_model, generation, load_module, module_status, variants
 from balanced.launch import mpi_world_size_from_env
 
 PY = sys.executable
@@ -80,17 +81,173 @@ def test_cold_build_produces_module(cold_build, build_cache):
     assert not list(Path(build_cache).glob(".*.tmp-*")), "temporary build folder left behind"
 
 
-def test_spike_input_rewrites_applied(cold_build):
-    """Both speed rewrites of the generated C++ match the pinned NESTML's output.
+def _code(path: Path) -> str:
+    """C++ source without comments."""
+    return re.sub(r"/\*.*?\*/", "", re.sub(r"//[^\n]*", "", path.read_text()), flags=re.DOTALL)
 
-    If a NESTML upgrade changes the generated code, the build still succeeds (as generated,
-    slower) and this test says which rewrite no longer matches.
-    """
+
+def test_generated_code_takes_the_fast_spike_input(cold_build):
+    """The package's templates generate one ring of input slots and no "received" flag."""
     stamp = json.loads((Path(cold_build.directory) / "stamp.json").read_text())
-    assert stamp["rewrites"] == {"applied": list(B.OPTIMISE_SPIKE_INPUT), "skipped": []}
-    cpp = (Path(cold_build.directory) / "generated" / "lif_psc_exp_nestml.cpp").read_text()
-    assert "spike_input_received_[" not in re.sub(r"//[^\n]*", "", cpp)
-    assert "B_.input_slots_[" in cpp and "B_.spike_sums_[EXC_SPIKES" in cpp
+    assert stamp["templates"] == "balanced" and stamp["inputs"]["templates"] == "balanced"
+    gen = Path(cold_build.directory) / "generated"
+    cpp, h = _code(gen / "lif_psc_exp_nestml.cpp"), _code(gen / "lif_psc_exp_nestml.h")
+    for gone in ("RingBuffer", "spike_input_received", "spike_inputs_[", "continuous_inputs_["):
+        assert gone not in cpp + h, gone
+    slot = "B_.input_slots_[ nest::kernel().event_delivery_manager.get_modulo("
+    assert cpp.count(slot + "\n") == 2  # the spike and the current handler
+    assert "auto& input_slot = B_.input_slots_[ nest::kernel().event_delivery_manager.get_modulo( lag ) ];" in cpp
+    assert "if (B_.spike_inputs_grid_sum_[EXC_SPIKES - MIN_SPIKE_RECEPTOR] != 0.)" in cpp
+    assert "if (B_.spike_inputs_grid_sum_[INH_SPIKES - MIN_SPIKE_RECEPTOR] != 0.)" in cpp
+    assert "std::array< double, NUM_SPIKE_RECEPTORS > spike_inputs_grid_sum_{};" in h
+    assert "std::vector< std::array< double, NUM_SPIKE_RECEPTORS + NUM_CONTINUOUS_INPUT_PORTS > > input_slots_;" in h
+
+
+def test_stock_templates_build_nestmls_own_code(built_model_stock, built_model):
+    """``templates="stock"``: NESTML's templates, its own module and model names, own key."""
+    r = built_model_stock
+    assert r.model == "lif_psc_exp_nestml_stock" and Path(r.module).name == "balancedstockmodule"
+    assert r.key != built_model.key and Path(r.module + ".so").is_file()
+    stamp = json.loads((Path(r.directory) / "stamp.json").read_text())
+    assert stamp["templates"] == "stock"
+    cpp = _code(Path(r.directory) / "generated" / "lif_psc_exp_nestml_stock.cpp")
+    assert "B_.spike_input_received_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(" in cpp
+    assert "input_slots_" not in cpp
+    assert build_model(templates="stock").cached
+
+
+@pytest.mark.pure  # no NEST: runs in the fast tier too
+def test_unknown_template_variant_is_refused(tmp_path):
+    with pytest.raises(BuildError, match=r"templates: 'fast' is not a template variant; allowed: balanced, stock"):
+        build_model(templates="fast", cache_dir=str(tmp_path))
+
+
+# ------------------------------------------------------------- templates
+
+
+@pytest.mark.pure  # no NEST: runs in the fast tier too
+def test_template_copy_is_complete_and_changes_only_the_recorded_files():
+    record = variants.upstream_record()
+    ours = variants.tree_hashes(variants.TREE)
+    assert record["nestml_version"] == "9.0.0"
+    assert set(ours) == set(record["files"]), "the copy must be a complete point_neuron tree"
+    differ = sorted(p for p in ours if ours[p] != record["files"][p])
+    assert (
+        differ
+        == record["changed"]
+        == [
+            "common/NeuronClass.jinja2",
+            "common/NeuronHeader.jinja2",
+            "directives_cpp/ContinuousInputBufferGetter.jinja2",
+            "directives_cpp/SpikeBufferGetter.jinja2",
+        ]
+    )
+
+
+@pytest.mark.pure  # no NEST: runs in the fast tier too
+def test_recorded_upstream_is_nestml_9_0_0_as_installed():
+    """The record holds NESTML 9.0.0's own hashes (its wheel's RECORD), and the installed
+    NESTML has exactly that tree (so the build's check passes here)."""
+    import base64
+    import importlib.metadata
+
+    record = variants.upstream_record()["files"]
+    prefix = "pynestml/" + variants.UPSTREAM_SUBDIR.as_posix() + "/"
+    wheel = {}
+    for f in importlib.metadata.files("nestml"):
+        if str(f).startswith(prefix) and f.hash is not None:
+            assert f.hash.mode == "sha256"
+            wheel[str(f)[len(prefix) :]] = base64.urlsafe_b64decode(f.hash.value + "==").hex()
+    assert wheel == record
+    import pynestml
+
+    installed = variants.tree_hashes(Path(pynestml.__file__).parent / variants.UPSTREAM_SUBDIR)
+    assert installed == record
+
+
+def _nestml_copy(tmp_path: Path, change: str) -> Path:
+    """A copy of the installed pynestml package with its point_neuron templates changed."""
+    import pynestml
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(pynestml.__file__).parent, site / "pynestml", ignore=shutil.ignore_patterns("__pycache__"))
+    tree = site / "pynestml" / variants.UPSTREAM_SUBDIR
+    if change == "edited":
+        f = tree / "common" / "NeuronClass.jinja2"
+        f.write_text(
+            f.read_text().replace("get_spike_inputs_()[i].get_value(lag)", "get_spike_inputs_()[i].get_value(lag + 0)")
+        )
+    elif change == "removed":
+        (tree / "directives_cpp" / "SpikeBufferGetter.jinja2").unlink()
+    else:
+        (tree / "directives_cpp" / "NewDirective.jinja2").write_text("{# new upstream file #}\n")
+    return site
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ("edited", "common/NeuronClass.jinja2"),
+        ("removed", "directives_cpp/SpikeBufferGetter.jinja2"),
+        ("added", "directives_cpp/NewDirective.jinja2"),
+    ],
+)
+def test_changed_upstream_templates_stop_the_build(build_cache, tmp_path, change, named, no_mpi_env):
+    """A NESTML whose templates differ from the recorded ones (here: the installed one,
+    copied with one template changed, first on PYTHONPATH) stops `balanced build` with one
+    line naming that NESTML's version, before anything is generated."""
+    site = _nestml_copy(tmp_path, change)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(site), "BALANCED_CACHE": str(cache)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [PY, "-m", "balanced.cli", "build"], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    msg = proc.stderr.strip()
+    assert "\n" not in msg and "Traceback" not in msg, msg
+    assert msg.startswith("balanced: error: The point_neuron templates of the installed NESTML 9.0.0 (")
+    assert "differ from the NESTML 9.0.0 ones that balanced's templates are made from" in msg
+    assert str(site / "pynestml") in msg and f"(differing: {named})" in msg
+    assert "install nestml==9.0.0, or build with NESTML's own templates (`balanced build --templates stock`)" in msg
+    assert not list(cache.glob("lif_psc_exp_nestml-*")) and not list(cache.glob("*.build.log"))
+    assert time.perf_counter() - t0 < 60  # refused before generating
+
+
+@pytest.mark.pure  # no NEST: runs in the fast tier too
+def test_in_target_scripts_import_nothing_of_balanced():
+    """The scripts run by file path in another environment's Python: standard library,
+    nest and pynestml only."""
+    import ast
+
+    folder = Path(B.__file__).parent / "in_target"
+    scripts = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
+    assert [p.name for p in scripts] == ["generate.py", "locate.py", "probe.py"]
+    for script in scripts:
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{script.name}: relative import"
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in ("nest", "pynestml", "__future__"), (script.name, name)
+
+
+def test_build_command_selects_templates(built_model_stock):
+    out = subprocess.run(
+        [PY, "-m", "balanced.cli", "build", "--templates", "stock", "--json"], capture_output=True, text=True, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["cached"] and res["key"] == built_model_stock.key and res["model"] == "lif_psc_exp_nestml_stock"
+    bad = subprocess.run(
+        [PY, "-m", "balanced.cli", "build", "--templates", "fast"], capture_output=True, text=True, cwd=REPO
+    )
+    assert bad.returncode == 2 and "invalid choice: 'fast'" in bad.stderr
 
 
 def test_second_build_is_a_fast_cache_hit_without_nest(cold_build, build_cache):
@@ -157,7 +314,7 @@ def test_stale_stamp_is_never_used(cold_build, build_cache, tmp_path, monkeypatc
         calls.append(args)
         raise BuildError("compile called")
 
-    monkeypatch.setattr(B, "_compile", fake_compile)
+    monkeypatch.setattr(generation, "compile_module", fake_compile)
     with pytest.raises(BuildError, match="compile called"):
         build_model(cache_dir=str(cache))
     assert len(calls) == 1
@@ -172,7 +329,9 @@ def test_missing_so_is_not_a_cache_hit(cold_build, build_cache, tmp_path, monkey
     cache = tmp_path / "cache"
     shutil.copytree(build_cache, cache, ignore=shutil.ignore_patterns(".locks", "*.tmp-*"))
     (cache / cold_build.key / "balancedmodule.so").unlink()
-    monkeypatch.setattr(B, "_compile", lambda *a, **k: (_ for _ in ()).throw(BuildError("compile called")))
+    monkeypatch.setattr(
+        generation, "compile_module", lambda *a, **k: (_ for _ in ()).throw(BuildError("compile called"))
+    )
     with pytest.raises(BuildError, match="compile called"):
         build_model(cache_dir=str(cache))
 
@@ -239,7 +398,9 @@ def test_load_module_into_real_nest(cold_build):
         print("RELOADED")
         """
     )
-    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYNEST_QUIET": "1"})
+    out = subprocess.run(
+        [PY, "-c", code], capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYNEST_QUIET": "1"}
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK -70.0 250.0" in out.stdout and "RELOADED" in out.stdout
 
@@ -325,7 +486,9 @@ def test_nest_not_importable_is_explained(tmp_path, no_mpi_env):
     python = "/usr/bin/python3"
     probe = subprocess.run([python, "-c", "import nest"], capture_output=True)
     assert probe.returncode != 0, "test needs an interpreter without NEST"
-    with pytest.raises(BuildError, match=r"NEST is not importable with /usr/bin/python3.*\n.*pip install nest-simulator"):
+    with pytest.raises(
+        BuildError, match=r"NEST is not importable with /usr/bin/python3.*\n.*pip install nest-simulator"
+    ):
         build_model(cache_dir=str(tmp_path), python=python)
 
 

@@ -2,15 +2,16 @@
 
 Every comparison runs both models side by side in one NEST kernel with the same
 parameters and inputs and demands V_m equal to 1e-9 mV at every step and identical
-spike times.
+spike times. Every test runs twice: for the module generated from the package's
+templates (the fast spike input) and for the one from NESTML's own templates.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import nest
+import numpy as np
 import pytest
 
 from balanced.build import load_module
@@ -18,21 +19,43 @@ from balanced.build import load_module
 H = 0.1  # ms, simulation resolution
 TOL_MV = 1e-9
 
-BASE = dict(C_m=250.0, tau_m=10.0, tau_syn_ex=2.0, tau_syn_in=5.0, t_ref=2.0,
-            E_L=-70.0, V_reset=-70.0, V_th=-55.0, I_e=0.0, V_m=-70.0)
-TUTORIAL = dict(C_m=10.0, tau_m=10.0, tau_syn_ex=2.0, tau_syn_in=2.0, t_ref=0.0,
-                E_L=-52.0, V_reset=-60.0, V_th=-50.0, I_e=3.0, V_m=-60.0)
+BASE = dict(
+    C_m=250.0,
+    tau_m=10.0,
+    tau_syn_ex=2.0,
+    tau_syn_in=5.0,
+    t_ref=2.0,
+    E_L=-70.0,
+    V_reset=-70.0,
+    V_th=-55.0,
+    I_e=0.0,
+    V_m=-70.0,
+)
+TUTORIAL = dict(
+    C_m=10.0,
+    tau_m=10.0,
+    tau_syn_ex=2.0,
+    tau_syn_in=2.0,
+    t_ref=0.0,
+    E_L=-52.0,
+    V_reset=-60.0,
+    V_th=-50.0,
+    I_e=3.0,
+    V_m=-60.0,
+)
 
 
-@pytest.fixture
-def kernel(built_model):
-    """A reset kernel at 0.1 ms with the module installed; returns the NEST model name."""
+@pytest.fixture(params=["balanced", "stock"])
+def kernel(request):
+    """A reset kernel at 0.1 ms with the module of one template variant installed;
+    returns the NEST model name."""
+    module = request.getfixturevalue("built_model" if request.param == "balanced" else "built_model_stock")
     nest.verbosity = nest.VerbosityLevel.WARNING
     nest.ResetKernel()
     nest.resolution = H
     nest.rng_seed = 12345
-    load_module(nest, built_model)
-    return built_model.model
+    load_module(nest, module)
+    return module.model
 
 
 def _record(nodes, fields=("V_m", "I_syn_ex", "I_syn_in"), delay=1.0):
@@ -98,7 +121,10 @@ def test_poisson_input_matches_builtin(kernel, t_ref):
     """Random excitatory and inhibitory spikes (seeded), tau_syn_ex != tau_syn_in."""
     ref, new = _pair(kernel, {**BASE, "t_ref": t_ref, "I_e": 300.0})
     # parrots make both neurons see the very same Poisson trains
-    pe, pi = nest.Create("poisson_generator", params={"rate": 8000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})
+    pe, pi = (
+        nest.Create("poisson_generator", params={"rate": 8000.0}),
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+    )
     parrots = nest.Create("parrot_neuron", 2)
     nest.Connect(pe, parrots[0])
     nest.Connect(pi, parrots[1])
@@ -131,11 +157,14 @@ def test_tutorial_parameters_match_builtin(kernel, generator_delay):
     """The tutorial neuron with its tiny network-sized inputs (weights +-0.1414 pA).
 
     With every delay one step the input ring has min_delay + max_delay = 2 slots; with a
-    1 ms delay anywhere it has 11 (balanced.build, "input-slots"). Both must give
-    iaf_psc_exp's traces.
+    1 ms delay anywhere it has 11 (the input slots of balanced.build's templates).
+    Both must give iaf_psc_exp's traces.
     """
     ref, new = _pair(kernel, TUTORIAL)
-    pe, pi = nest.Create("poisson_generator", params={"rate": 2000.0}), nest.Create("poisson_generator", params={"rate": 2000.0})
+    pe, pi = (
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+        nest.Create("poisson_generator", params={"rate": 2000.0}),
+    )
     parrots = nest.Create("parrot_neuron", 2)
     nest.Connect(pe, parrots[0], syn_spec={"delay": generator_delay})
     nest.Connect(pi, parrots[1], syn_spec={"delay": generator_delay})
@@ -146,6 +175,40 @@ def test_tutorial_parameters_match_builtin(kernel, generator_delay):
     assert nest.GetKernelStatus("max_delay") == pytest.approx(generator_delay)
     nest.Simulate(500.0)
     _assert_same(_traces(mm, sr, ref), _traces(mm, sr, new), min_spikes=15)
+
+
+def test_recurrent_network_matches_builtin(kernel):
+    """Two copies of one recurrent E/I network with mixed delays (input rings of 2 to 16
+    slots in use), one of each model: the same spike trains, neuron by neuron."""
+    n, n_e, k_e, k_i = 200, 160, 20, 5
+    rng = np.random.default_rng(7)
+    pre = np.concatenate([rng.integers(0, n_e, (n, k_e)), rng.integers(n_e, n, (n, k_i))], axis=1).ravel()
+    post = np.repeat(np.arange(n), k_e + k_i)
+    weight = np.where(pre < n_e, 2.0, -8.0)  # pA
+    delay = rng.choice([H, 0.5, 1.5], size=pre.size)
+    drive = nest.Create("poisson_generator", params={"rate": 3000.0})
+    parrots = nest.Create("parrot_neuron", n)  # the same external spikes for both copies
+    nest.Connect(drive, parrots)
+    recorders = []
+    for model in ("iaf_psc_exp", kernel):
+        pop = nest.Create(model, n, params={**TUTORIAL, "I_e": 1.5})  # below rheobase (2 pA)
+        ids = np.asarray(pop.tolist())
+        nest.Connect(ids[pre], ids[post], "one_to_one", syn_spec={"weight": weight, "delay": delay})
+        nest.Connect(parrots, pop, "one_to_one", syn_spec={"weight": 1.0, "delay": 1.0})
+        sr = nest.Create("spike_recorder")
+        nest.Connect(pop, sr)
+        recorders.append((ids[0], sr))
+    nest.Simulate(500.0)
+    trains = []
+    for first, sr in recorders:
+        ev = sr.events
+        order = np.lexsort((ev["times"], ev["senders"]))
+        trains.append((np.asarray(ev["senders"])[order] - first, np.asarray(ev["times"])[order]))
+    (s_ref, t_ref), (s_new, t_new) = trains
+    assert len(t_ref) > 10 * n, "the comparison needs a network that fires"
+    assert len(np.unique(s_ref)) > n // 2
+    np.testing.assert_array_equal(s_new, s_ref)
+    np.testing.assert_array_equal(t_new, t_ref)
 
 
 # ------------------------------------------------------------------ theory
@@ -210,14 +273,19 @@ def test_single_psp_is_difference_of_exponentials(kernel, weight, tau_key):
     # 10.0 + delay; V_m feels it from the next step on
     t0 = 10.0 + delay
     s = t - t0
-    expected = np.where(
-        s >= 0,
-        weight / c_m * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-s / tau_m) - np.exp(-s / tau_s)),
-        0.0,
-    ) + params["E_L"]
+    expected = (
+        np.where(
+            s >= 0,
+            weight / c_m * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-s / tau_m) - np.exp(-s / tau_s)),
+            0.0,
+        )
+        + params["E_L"]
+    )
     np.testing.assert_allclose(v, expected, rtol=0, atol=TOL_MV)
     cur = np.asarray(ev["I_syn_ex" if weight > 0 else "I_syn_in"])
-    np.testing.assert_allclose(cur, np.where(s >= 0, weight * np.exp(-np.clip(s, 0, None) / tau_s), 0.0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        cur, np.where(s >= 0, weight * np.exp(-np.clip(s, 0, None) / tau_s), 0.0), rtol=0, atol=1e-9
+    )
     assert np.all(np.asarray(ev["I_syn_in" if weight > 0 else "I_syn_ex"]) == 0.0)
     peak = np.argmax(np.abs(v - params["E_L"]))
     t_peak = math.log(tau_s / tau_m) * tau_m * tau_s / (tau_s - tau_m)
@@ -232,6 +300,6 @@ def test_refractory_counts_whole_steps(kernel):
     tr = _traces(mm, sr, n)
     first = tr["spikes"][0]
     i = int(round(first / H)) - 1  # index of the sample at the spike time
-    clamped = tr["V_m"][i:i + 11]
+    clamped = tr["V_m"][i : i + 11]
     assert np.all(clamped == BASE["V_reset"])
     assert tr["V_m"][i + 11] > BASE["V_reset"]

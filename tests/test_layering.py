@@ -43,3 +43,14 @@ def test_nest_free_stages_load_no_simulator():
     stages = ["balanced.params", "balanced.derived", "balanced.theory", "balanced.rundir",
               "balanced.transaction", "balanced.launch", "balanced.interrupt", "balanced.cli"]
     assert not imported_after("\n".join(f"import {m}" for m in stages)) & set(HEAVY)
+
+
+def test_every_subpackage_is_in_the_wheel():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(balanced.__file__).parent
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"balanced." + ".".join(p.parent.relative_to(root).parts) if p.parent != root else "balanced"
+             for p in root.rglob("__init__.py") if "nestml-templates" not in p.parts}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

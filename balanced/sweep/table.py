@@ -1,0 +1,319 @@
+"""The results table of a sweep: one row per run from its analysis files and the theory,
+seed replicates folded into one row per grid point (mean and spread), the fits that the
+swept keys call for, and the files ``results.csv`` / ``results.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import rundir
+from ..analysis.regimes import LABEL_NAMES, classify
+from ..params import Params
+from .spec import Point, SweepSpec, groups
+
+POINT_FILE = "sweep_point.json"
+RESULTS_CSV = "results.csv"
+RUNS_CSV = "results_runs.csv"
+RESULTS_JSON = "results.json"
+
+COLUMNS = [
+    "point", "status", "label", "label_name",
+    # (swept keys are inserted here)
+    "N_E", "N_I", "K", "T", "seed",
+    "rate_E", "rate_I", "rate_mean", "silent_fraction",
+    "cv_E", "cv_I", "cv_mean", "fano_E", "fano_I", "corr_E", "corr_I", "corr_mean",
+    "chi", "n_chi_neurons", "pop_rate_cv_1ms",
+    "drive_E", "exc_input_E", "inh_input_E", "net_input_E",
+    "drive_I", "exc_input_I", "inh_input_I", "net_input_I",
+    "v_mean_E", "v_mean_I", "v_sd_E",
+    "balance_rate_E", "balance_rate_I", "balance_exists",
+    "mf_rate_E", "mf_rate_I", "mf_converged", "theory_regime",
+]
+# measured per run, so averaged over seeds with a spread (``COL_sd``) in the per-point table
+MEASURED = [
+    "rate_E", "rate_I", "rate_mean", "silent_fraction", "cv_E", "cv_I", "cv_mean", "fano_E", "fano_I",
+    "corr_E", "corr_I", "corr_mean", "chi", "pop_rate_cv_1ms", "exc_input_E", "inh_input_E", "net_input_E",
+    "exc_input_I", "inh_input_I", "net_input_I", "v_mean_E", "v_mean_I", "v_sd_E",
+]
+COLUMN_DOC = {
+    "label": "Q / SR / SI / AI / AR (balanced.analysis.regimes.classify); 'failed' when the point has no results",
+    "rate_E/I/mean": "mean firing rate (Hz) over all neurons of E, I, the network",
+    "cv_*": "mean ISI CV; cv_mean weighted by the neurons entering each population's mean",
+    "corr_*": "mean pairwise count correlation, 10 ms bins, 200-neuron subsample",
+    "chi": "Golomb's chi of the network subsample (n_chi_neurons)",
+    "pop_rate_cv_1ms": "SD / mean of the all-neuron spike count in 1 ms bins",
+    "drive_a": "constant drive sqrt(K) i_a (or Ib), mV",
+    "exc_input_a": "drive_a + mean recurrent excitatory synaptic input of population a, mV (= pA)",
+    "inh_input_a": "mean recurrent inhibitory synaptic input of population a, mV (negative)",
+    "net_input_a": "exc_input_a + inh_input_a: mean free membrane potential minus V_rest, mV",
+    "balance_rate_a": "balance-equation prediction (Hz); mf_rate_a: finite-K mean field (Hz)",
+    "*_sd": "with seed replicates: sample standard deviation over the seeds (the column itself is their mean)",
+    "n_seeds, seeds": "with seed replicates: how many runs entered the mean, and the seeds of the grid point",
+}
+
+
+def _num(x: Any) -> float:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else float("nan")
+
+
+def theory_columns(params: Params) -> dict[str, Any]:
+    """Drive, balance and finite-K mean-field rates (Hz) and the regime diagnosis of ``params``."""
+    from ..theory import diagnose_params
+    dg = diagnose_params(params)
+    bal = dg.balance
+    mf = dg.mean_field
+    drive = dg.form.I_drive
+    return {
+        "drive_E": float(drive[0]), "drive_I": float(drive[1]),
+        "balance_rate_E": float(bal.rates_hz[0]) if bal is not None and bal.rates_hz is not None else float("nan"),
+        "balance_rate_I": float(bal.rates_hz[1]) if bal is not None and bal.rates_hz is not None else float("nan"),
+        "balance_exists": bool(bal is not None and bal.exists),
+        "mf_rate_E": float(mf.rates_hz[0]) if mf is not None else float("nan"),
+        "mf_rate_I": float(mf.rates_hz[1]) if mf is not None else float("nan"),
+        "mf_converged": bool(mf is not None and mf.converged),
+        "theory_regime": dg.regime,
+    }
+
+
+def _label(row: dict[str, Any]) -> str:
+    fin = lambda k: row[k] if np.isfinite(row[k]) else 0.0  # noqa: E731
+    return classify(row["rate_mean"], row["silent_fraction"], fin("cv_mean"), fin("corr_mean"),
+                    fin("pop_rate_cv_1ms"), fin("chi"), row["n_chi_neurons"])
+
+
+def point_row(point: Point, run_dir: Path, swept: tuple[str, ...],
+              theory: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One table row of a run from its stats.json, sweep_point.json and the theory."""
+    p = point.params
+    row: dict[str, Any] = {"point": point.name, "status": "missing", "label": "failed", "label_name": "failed"}
+    row.update({k: point.assignment[k] for k in swept})
+    row.update({"N_E": p.N_E, "N_I": p.N_I, "K": p.K if p.coupling == "scaled" else round(p.p * p.N_E),
+                "T": p.T, "seed": p.seed})
+    row.update(theory if theory is not None else theory_columns(p))
+    try:
+        row["status"] = rundir.read_manifest(run_dir).get("status", "missing")
+        stats = json.loads((run_dir / "analysis" / "stats.json").read_text())
+        extra = json.loads((run_dir / "analysis" / POINT_FILE).read_text())
+    except (OSError, json.JSONDecodeError, rundir.RunDirError):
+        return row
+    E, I = stats.get("E", {}), stats.get("I", {})
+    nE, nI = E.get("n_neurons", p.N_E), I.get("n_neurons", p.N_I)
+    rE, rI = _num(E.get("rate_mean_hz")), _num(I.get("rate_mean_hz"))
+    cE, cI = _num(E.get("cv_isi_mean")), _num(I.get("cv_isi_mean"))
+    wE, wI = E.get("n_cv_neurons", 0) or 0, I.get("n_cv_neurons", 0) or 0
+    cv_mean = ((cE * wE if wE else 0.0) + (cI * wI if wI else 0.0)) / (wE + wI) if (wE + wI) else float("nan")
+    corrE, corrI = _num(E.get("corr_mean")), _num(I.get("corr_mean"))
+    corr_mean = float(np.nanmean([corrE, corrI])) if np.isfinite([corrE, corrI]).any() else float("nan")
+    net = stats.get("network", {})
+    silent = (E.get("n_silent", 0) + I.get("n_silent", 0)) / (nE + nI)
+    row.update({
+        "rate_E": rE, "rate_I": rI, "rate_mean": (rE * nE + rI * nI) / (nE + nI), "silent_fraction": silent,
+        "cv_E": cE, "cv_I": cI, "cv_mean": cv_mean, "fano_E": _num(E.get("fano_mean")),
+        "fano_I": _num(I.get("fano_mean")), "corr_E": corrE, "corr_I": corrI, "corr_mean": corr_mean,
+        "chi": _num(net.get("chi")), "n_chi_neurons": int(net.get("n_chi_neurons") or 0),
+        "pop_rate_cv_1ms": _num(extra.get("pop_rate_cv_1ms")),
+    })
+    bal = (stats.get("balance") or {}).get("per_population", {})
+    for pop in ("E", "I"):
+        b = bal.get(pop, {})
+        ex, inh = _num(b.get("mean_exc_input")), _num(b.get("mean_inh_input"))
+        row[f"exc_input_{pop}"] = row[f"drive_{pop}"] + ex
+        row[f"inh_input_{pop}"] = inh
+        row[f"net_input_{pop}"] = row[f"drive_{pop}"] + ex + inh
+        row[f"v_mean_{pop}"] = _num(b.get("v_mean"))
+    row["v_sd_E"] = _num(bal.get("E", {}).get("v_sd"))
+    label = _label(row)
+    row["label"], row["label_name"] = label, LABEL_NAMES[label]
+    return row
+
+
+def run_rows(spec: SweepSpec, pts: list[Point], sweep_dir: Path,
+             theory: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per run, in grid order (the theory computed once per grid point, kept in ``theory``)."""
+    theory = {} if theory is None else theory
+    out = []
+    for p in pts:
+        if p.group not in theory:
+            theory[p.group] = theory_columns(p.params)
+        out.append(point_row(p, sweep_dir / "points" / p.name, spec.keys, theory[p.group]))
+    return out
+
+
+def fold_seeds(spec: SweepSpec, pts: list[Point], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per grid point: measured columns averaged over the complete runs of its seeds,
+    ``COL_sd`` their sample SD (NaN with fewer than two), the label from the means.
+
+    Without ``options.seeds`` the runs are the rows."""
+    if spec.seeds is None:
+        return runs
+    by_name = {r["point"]: r for r in runs}
+    rows = []
+    for group, members in groups(pts).items():
+        rs = [by_name[m.name] for m in members]
+        good = [r for r in rs if r["status"] == "complete" and r["label"] != "failed"]
+        row = {k: v for k, v in rs[0].items() if k not in MEASURED}
+        row.update(point=group, seed=None, n_seeds=len(good), seeds=";".join(str(m.seed) for m in members))
+        row["status"] = "complete" if len(good) == len(rs) else ("partial" if good else "missing")
+        for col in MEASURED:
+            vals = np.array([_num(r.get(col)) for r in good])
+            vals = vals[np.isfinite(vals)]
+            row[col] = float(vals.mean()) if len(vals) else float("nan")
+            row[f"{col}_sd"] = float(vals.std(ddof=1)) if len(vals) >= 2 else float("nan")
+        row["n_chi_neurons"] = min((r["n_chi_neurons"] for r in good), default=0)
+        if good:
+            label = _label(row)
+            row["label"], row["label_name"] = label, LABEL_NAMES[label]
+        else:
+            row["label"] = row["label_name"] = "failed"
+        rows.append(row)
+    return rows
+
+
+def table_columns(swept: tuple[str, ...], seeds: bool = False) -> list[str]:
+    """Columns of results.csv: ``COLUMNS`` with the swept keys after the label (and, with seed
+    replicates, ``n_seeds``, ``seeds`` and each measured column followed by its ``_sd``)."""
+    cols = COLUMNS[:4] + list(swept) + [c for c in COLUMNS[4:] if c not in swept]
+    if not seeds:
+        return cols
+    out = []
+    for c in cols:
+        if c == "seed":
+            out += ["n_seeds", "seeds"]
+            continue
+        out.append(c)
+        if c in MEASURED:
+            out.append(f"{c}_sd")
+    return out
+
+
+def _loglog_fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return {"exponent": None, "prefactor": None, "n_points": int(ok.sum())}
+    b, a = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return {"exponent": float(b), "prefactor": float(math.exp(a)), "n_points": int(ok.sum())}
+
+
+def sweep_fits(rows: list[dict[str, Any]], swept: tuple[str, ...]) -> dict[str, Any]:
+    """Fits that the swept keys call for (computed here, drawn by :mod:`balanced.sweep.figures`).
+
+    * K swept (alone): relative deviation |rate - balance| / balance of E and I, and of both
+      together (|nu - nu_bal| / |nu_bal| over the (E, I) vector), fitted as ``dev = c K^b``
+      (log-log least squares); the same against the finite-K mean field; log-log exponents
+      of the excitatory and inhibitory input of E against K (balance theory: 1/2) and of
+      |net input|.
+    * d swept (alone): straight line rate = a + b d through the non-quiescent points, per
+      population, and the balance prediction's slope (balance rates are linear in d
+      through the origin: slope = nu_bal(d) / d).
+    """
+    fits: dict[str, Any] = {}
+    good = [r for r in rows if r.get("label") not in ("failed", "Q")]
+    col = lambda rs, k: np.array([_num(r.get(k)) for r in rs])  # noqa: E731
+    if swept == ("K",) and len(good) >= 2:
+        K = col(good, "K")
+        f: dict[str, Any] = {}
+        for pop in ("E", "I"):
+            rate, bal, mf = col(good, f"rate_{pop}"), col(good, f"balance_rate_{pop}"), col(good, f"mf_rate_{pop}")
+            f[f"deviation_{pop}"] = (np.abs(rate - bal) / bal).tolist()
+            f[f"fit_balance_{pop}"] = _loglog_fit(K, np.abs(rate - bal) / bal)
+            f[f"deviation_mf_{pop}"] = (np.abs(rate - mf) / mf).tolist()
+            f[f"fit_mf_{pop}"] = _loglog_fit(K, np.abs(rate - mf) / mf)
+        # both populations together: |nu - nu_theory| / |nu_theory| (Euclidean norms over E, I)
+        for name, pre in (("balance", "balance_rate"), ("mf", "mf_rate")):
+            num = np.hypot(col(good, "rate_E") - col(good, f"{pre}_E"), col(good, "rate_I") - col(good, f"{pre}_I"))
+            dev = num / np.hypot(col(good, f"{pre}_E"), col(good, f"{pre}_I"))
+            f["deviation_total" if name == "balance" else "deviation_mf_total"] = dev.tolist()
+            f[f"fit_{name}_total"] = _loglog_fit(K, dev)
+        f["K"] = K.tolist()
+        f["fit_exc_input_E"] = _loglog_fit(K, col(good, "exc_input_E"))
+        f["fit_inh_input_E"] = _loglog_fit(K, -col(good, "inh_input_E"))
+        f["fit_abs_net_input_E"] = _loglog_fit(K, np.abs(col(good, "net_input_E")))
+        fits["K"] = f
+    if swept == ("d",) and len(good) >= 2:
+        d = col(good, "d")
+        f = {"d": d.tolist()}
+        for pop in ("E", "I"):
+            rate, bal = col(good, f"rate_{pop}"), col(good, f"balance_rate_{pop}")
+            slope, icpt = np.polyfit(d, rate, 1)
+            theory = float(np.nanmean(bal / d))
+            f[f"slope_{pop}"] = float(slope)
+            f[f"intercept_{pop}"] = float(icpt)
+            f[f"theory_slope_{pop}"] = theory
+            f[f"slope_ratio_{pop}"] = float(slope / theory) if theory else None
+            f[f"r_{pop}"] = float(np.corrcoef(d, rate)[0, 1]) if len(d) > 2 else None
+        fits["d"] = f
+    return fits
+
+
+def _csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else r.get(k, ""))
+                    for k in cols})
+    return buf.getvalue()
+
+
+def write_results(sweep_dir: Path, spec: SweepSpec, rows: list[dict[str, Any]], fits: dict[str, Any],
+                  runs: list[dict[str, Any]] | None = None) -> None:
+    """results.csv (one row per grid point), results.json (spec, rows, fits; with seed replicates
+    also ``runs``) and, with seed replicates, results_runs.csv (one row per run); each atomic."""
+    seeded = spec.seeds is not None
+    cols = table_columns(spec.keys, seeded)
+    rundir.atomic_write_text(sweep_dir / RESULTS_CSV, _csv(rows, cols))
+    doc: dict[str, Any] = {"spec": spec.as_dict(), "columns": cols, "column_doc": COLUMN_DOC, "rows": rows,
+                           "fits": fits}
+    if seeded and runs is not None:
+        doc["runs"] = runs
+        rundir.atomic_write_text(sweep_dir / RUNS_CSV, _csv(runs, table_columns(spec.keys)))
+    rundir.atomic_write_text(sweep_dir / RESULTS_JSON, json.dumps(rundir.json_ready(doc), indent=2) + "\n")
+
+
+def format_results(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...]) -> str:
+    """The table and fits as text for a terminal (a selection of columns; ± SD with seeds)."""
+    seeded = any("n_seeds" in r for r in rows)
+    cols = list(swept) + ["N_E", "rate_E", "rate_I", "balance_rate_E", "balance_rate_I", "mf_rate_E", "mf_rate_I",
+                          "cv_mean", "fano_E", "corr_mean", "chi", "label"] + (["n_seeds"] if seeded else [])
+    cols = list(dict.fromkeys(cols))
+
+    def f(r: dict[str, Any], c: str) -> str:
+        v = r.get(c, "")
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return "-"
+            sd = r.get(f"{c}_sd")
+            return f"{v:.4g}" + (f"±{sd:.2g}" if isinstance(sd, float) and math.isfinite(sd) else "")
+        return str(v)
+    table = [cols] + [[f(r, c) for c in cols] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in table]
+    if "K" in fits:
+        k = fits["K"]
+        for pop in ("E", "I"):
+            e = k[f"fit_balance_{pop}"]["exponent"]
+            m = k[f"fit_mf_{pop}"]["exponent"]
+            lines.append(f"deviation from balance ({pop}) ~ K^{e:.3g}" if e is not None else f"deviation ({pop}): -")
+            if m is not None:
+                lines.append(f"deviation from mean field ({pop}) ~ K^{m:.3g}")
+        for name in ("balance", "mf"):
+            e = k[f"fit_{name}_total"]["exponent"]
+            if e is not None:
+                lines.append(f"deviation from {'mean field' if name == 'mf' else 'balance'} (E and I together) ~ K^{e:.3g}")
+        ex = k["fit_exc_input_E"]["exponent"]
+        if ex is not None:
+            lines.append(f"E input of E ~ K^{ex:.3g}, I input ~ K^{k['fit_inh_input_E']['exponent']:.3g} (theory 0.5)")
+    if "d" in fits:
+        d = fits["d"]
+        for pop in ("E", "I"):
+            lines.append(f"rate_{pop} = {d[f'intercept_{pop}']:.3g} + {d[f'slope_{pop}']:.4g} d Hz "
+                         f"(balance theory slope {d[f'theory_slope_{pop}']:.4g}, ratio {d[f'slope_ratio_{pop}']:.3f})")
+    return "\n".join(lines)

@@ -276,7 +276,7 @@ def make_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--points-per-task", type=int, default=1,
                        help="slurm: points each array task runs in one process (default 1)")
     sweep.add_argument("--sbatch-line", action="append", default=[], metavar="OPTION",
-                       help="slurm: an extra #SBATCH option, e.g. --account=NAME (repeatable)")
+                       help="slurm: an extra #SBATCH option, written --sbatch-line=--account=NAME (repeatable)")
     sweep.set_defaults(func=cmd_sweep)
 
     perturb = verbs.add_parser("perturb", help="chaos: the same run twice, the second with one extra spike")

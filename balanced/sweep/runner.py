@@ -228,6 +228,12 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
         raise ParamError(f"--executor {executor!r}: must be one of {', '.join(EXECUTORS)}")
     if jobs < 1:
         raise ParamError(f"--jobs {jobs}: must be >= 1")
+    if executor == "slurm":
+        from .slurm import SlurmOptions
+        slurm = slurm or SlurmOptions()
+        slurm.check()  # before any folder is made
+    elif plan:
+        raise ParamError("--plan: only with --executor slurm (it writes the job array's files)")
     t0 = time.perf_counter()
     sweep_dir = Path(sweep_dir)
     python = python or sys.executable
@@ -235,8 +241,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
     result = SweepResult(sweep_dir, [], {}, [], skipped=skipped)
     theory: dict[str, dict[str, Any]] = {}
     if executor == "slurm":
-        from .slurm import SlurmOptions, run_slurm
-        result.plan = run_slurm(spec, sweep_dir, pts, todo, result, slurm or SlurmOptions(), python, plan, log)
+        from .slurm import run_slurm
+        result.plan = run_slurm(spec, sweep_dir, pts, todo, result, slurm, python, plan, log)
         if plan:
             result.wall_s = time.perf_counter() - t0
             return result

@@ -326,3 +326,28 @@ def test_worker_command_line_usage():
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "SLURM_ARRAY_TASK_ID" in proc.stderr
     assert SlurmOptions().points_per_task == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--plan"], "--plan: only with --executor slurm"),
+    (["--partition", "short"], "only with --executor slurm"),
+    (["--executor", "slurm", "--plan", "--fresh-processes"], "--fresh-processes: only with --executor local"),
+])
+def test_options_of_the_other_executor_are_refused(tmp_path, capsys, args, message):
+    spec_path = write(tmp_path, TINY.format(values="[1.0]"))
+    assert cli.main(["sweep", str(spec_path), "--out", str(tmp_path / "sw"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "sw").exists()
+
+
+def test_throughput_benchmark_runs(tmp_path, built_model):
+    """benchmarks/sweep_throughput.py at its smallest: both modes, identical spikes, a ratio."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sweep_throughput.py"), "--tiny", "--points", "2",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical" in proc.stdout and "median ratio workers / fresh" in proc.stdout, proc.stdout
+    doc = json.loads(out.read_text())
+    row = doc["rows"][0]
+    assert row["identical_spikes"] and row["fresh_points_per_min"] > 0 and row["workers_points_per_min"] > 0

@@ -232,8 +232,17 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
         from .slurm import SlurmOptions
         slurm = slurm or SlurmOptions()
         slurm.check()  # before any folder is made
-    elif plan:
-        raise ParamError("--plan: only with --executor slurm (it writes the job array's files)")
+        if fresh:
+            raise ParamError("--fresh-processes: only with --executor local (an array task runs its points "
+                             "in one process; use --points-per-task 1 for one point per process)")
+    else:
+        if plan:
+            raise ParamError("--plan: only with --executor slurm (it writes the job array's files)")
+        if slurm is not None:
+            from .slurm import SlurmOptions
+            if slurm != SlurmOptions():
+                raise ParamError("--partition, --time, --cpus-per-task, --mem, --points-per-task, --sbatch-line: "
+                                 "only with --executor slurm")
     t0 = time.perf_counter()
     sweep_dir = Path(sweep_dir)
     python = python or sys.executable

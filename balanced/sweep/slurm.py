@@ -149,8 +149,13 @@ def submit(plan: dict[str, Any], sweep_dir: Path) -> str:
 
 def wait(job_id: str, poll_s: float, log) -> None:
     """Block until no task of ``job_id`` is queued or running."""
-    while active(job_id):
-        time.sleep(poll_s)
+    try:
+        while active(job_id):
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        log(f"stopped waiting; SLURM job {job_id} keeps running (scancel {job_id} stops it); run the same "
+            "command again to wait for it and tabulate")
+        raise
     log(f"SLURM job {job_id}: ended")
 
 

@@ -328,6 +328,26 @@ def test_worker_command_line_usage():
     assert SlurmOptions().points_per_task == 1
 
 
+def test_worker_writes_only_inside_its_sweep_folder(tmp_path):
+    """Where a job writes follows from the job file's place, and a task list may name only
+    job files of its own sweep: a tampered tasks.json or a job file elsewhere is refused."""
+    from balanced.sweep.worker import main, run_job
+    sweep = tmp_path / "sw"
+    (sweep / "slurm").mkdir(parents=True)
+    (sweep / "jobs").mkdir()
+    stray = tmp_path / "elsewhere" / "jobs" / "x.json"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("{}")
+    (sweep / "slurm" / "tasks.json").write_text(json.dumps({"tasks": [[str(sweep / "jobs" / ".." / ".." / "elsewhere"
+                                                                            / "jobs" / "x.json")]]}))
+    assert main(["--array", str(sweep / "slurm" / "tasks.json"), "--index", "0"]) == 2
+    bad = tmp_path / "job.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match="must be SWEEP_DIR/jobs/NAME.json"):
+        run_job(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "job.json", "sw"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--plan"], "--plan: only with --executor slurm"),
     (["--partition", "short"], "only with --executor slurm"),

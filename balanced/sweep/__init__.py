@@ -50,7 +50,8 @@ Layout of a sweep directory::
                           seed replicates "K=100__seed=12345"
       points/NAME/analysis/stats.json, sweep_point.json   per-run statistics
       logs/NAME.log       the output of the run's worker
-      jobs/NAME.json      what the worker was given (parameters, run directory, window)
+      jobs/NAME.json      what the worker is given (parameters, window; where it writes follows
+                          from the file's own place: points/NAME, logs/NAME.log)
       slurm/              with --executor slurm: array.sh, tasks.json, job.json
       results.csv         one row per grid point (see balanced.sweep.table.COLUMNS); with
                           seed replicates the measured columns are means over the seeds,

@@ -45,9 +45,7 @@ class SweepResult:
 
 def job_file(sweep_dir: Path, spec: SweepSpec, p: Point) -> Path:
     """Write (atomically) and return the worker's job file of point ``p``."""
-    job = {"params": p.params.to_dict(), "out": str((sweep_dir / "points" / p.name).resolve()),
-           "log": str((sweep_dir / "logs" / f"{p.name}.log").resolve()), "preset": spec.preset,
-           "t_start": spec.t_start, "t_stop": spec.t_stop}
+    job = {"params": p.params.to_dict(), "preset": spec.preset, "t_start": spec.t_start, "t_stop": spec.t_stop}
     path = sweep_dir / "jobs" / f"{p.name}.json"
     rundir.atomic_write_text(path, json.dumps(job, indent=2) + "\n")
     return path.resolve()

@@ -1,8 +1,10 @@
 """The sweep worker: runs and analyses sweep points from job files, many in one process.
 
-A job file (``SWEEP_DIR/jobs/NAME.json``, written by :mod:`balanced.sweep.runner`) holds
-``params`` (the point's full parameters), ``out`` (its run directory), ``log`` (its log
-file), ``preset`` and the analysis window ``t_start``/``t_stop`` (ms, null = default).
+A job file ``SWEEP_DIR/jobs/NAME.json`` (written by :mod:`balanced.sweep.runner`) holds
+``params`` (the point's full parameters), ``preset`` and the analysis window
+``t_start``/``t_stop`` (ms, null = default). Where the point goes follows from where the
+job file is, never from its contents: the run directory ``SWEEP_DIR/points/NAME``, the log
+``SWEEP_DIR/logs/NAME.log``.
 For each job the worker checks the run directory first (:func:`point_status`): a complete,
 analysed run with the same parameters is skipped, a complete one only analysed, anything
 else run again from scratch. So any job can be given again after an interruption.
@@ -36,6 +38,7 @@ from typing import Any
 
 from .. import rundir
 from ..params import ParamError, Params, validate
+from .spec import SAFE_NAME_RULE, is_safe_name
 from .table import POINT_FILE
 
 
@@ -103,10 +106,14 @@ def run_job(job_path: str | os.PathLike) -> str:
     """Bring one point to complete and analysed; return what was done ('skip', 'analyse', 'run').
 
     Its output goes to the job's log file. Raises on failure (the log has the details)."""
-    job = json.loads(Path(job_path).read_text())
+    job_path = Path(job_path)
+    sweep_dir, name = job_path.resolve().parent.parent, job_path.stem
+    if job_path.resolve().parent.name != "jobs" or not is_safe_name(name):
+        raise ValueError(f"job file {str(job_path)!r}: must be SWEEP_DIR/jobs/NAME.json with NAME {SAFE_NAME_RULE}")
+    job = json.loads(job_path.read_text())
     params = validate(job["params"])
-    out = Path(job["out"])
-    with _output_to(job.get("log")):
+    out = sweep_dir / "points" / name
+    with _output_to(str(sweep_dir / "logs" / f"{name}.log")):
         state, reason = point_status(out, params)
         print(f"point {out.name}: {state} ({reason})", file=sys.stderr, flush=True)
         if state == "done":
@@ -170,9 +177,14 @@ def array_task(tasks_path: str, index: int | None = None) -> int:
             return 2
         index = int(raw)
     tasks = json.loads(Path(tasks_path).read_text())["tasks"]
+    jobs_dir = Path(tasks_path).resolve().parent.parent / "jobs"
     if not 0 <= index < len(tasks):
         print(f"balanced sweep worker: task index {index}: {tasks_path} has tasks 0..{len(tasks) - 1}",
               file=sys.stderr)
+        return 2
+    outside = [j for j in tasks[index] if Path(j).resolve().parent != jobs_dir]
+    if outside:
+        print(f"balanced sweep worker: {tasks_path}: job {outside[0]!r} is not in {jobs_dir}", file=sys.stderr)
         return 2
     return run_jobs(tasks[index])
 

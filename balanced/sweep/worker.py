@@ -113,11 +113,11 @@ def run_job(job_path: str | os.PathLike) -> str:
     job = json.loads(job_path.read_text())
     params = validate(job["params"])
     out = sweep_dir / "points" / name
+    state, reason = point_status(out, params)
+    if state == "done":  # its log stays as the run left it
+        return "skip"
     with _output_to(str(sweep_dir / "logs" / f"{name}.log")):
-        state, reason = point_status(out, params)
         print(f"point {out.name}: {state} ({reason})", file=sys.stderr, flush=True)
-        if state == "done":
-            return "skip"
         try:
             if state == "run":
                 from ..run import run_network

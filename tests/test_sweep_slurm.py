@@ -109,3 +109,12 @@ def test_cancelled_sweep_resubmits_only_the_missing_runs(slurm_cluster, local_ta
         assert f"{n}: skip (complete, parameters match)" in proc.stderr
         assert (out / "points" / n / "manifest.json").stat().st_mtime_ns == mtimes[n], n
     assert (out / "results.csv").read_text() == local
+
+
+def test_sbatch_refusal_is_one_line(slurm_cluster, local_table, tmp_path):
+    spec, _ = local_table
+    proc = slurm_cluster.run(*sweep_cmd(spec, tmp_path / "sw", "--partition", "nosuchpartition"))
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert last.startswith("balanced: error: sbatch refused the sweep's job array") and "partition" in last, last
+    assert not (tmp_path / "sw" / "slurm" / "job.json").exists()

@@ -262,7 +262,7 @@ def make_parser() -> argparse.ArgumentParser:
     sweep = verbs.add_parser("sweep", help="run a parameter grid (resumable), tabulate and plot it")
     sweep.add_argument("spec", metavar="SWEEP.toml", help="sweep file (see sweeps/*.toml)")
     sweep.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default runs/sweeps/NAME)")
-    sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (default 1)")
+    sweep.add_argument("--jobs", type=int, default=1, help="local: worker processes at once, one point each at a time (default 1)")
     sweep.add_argument("--no-figures", action="store_true", help="write the table only")
     sweep.add_argument("--executor", choices=("local", "slurm"), default="local",
                        help="local: --jobs worker processes here (default); slurm: one sbatch job array")

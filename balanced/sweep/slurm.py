@@ -152,7 +152,9 @@ def wait(job_id: str, poll_s: float, log) -> None:
     try:
         while active(job_id):
             time.sleep(poll_s)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, or SIGTERM (balanced.interrupt.Interrupted)
+        if isinstance(exc, Exception):
+            raise
         log(f"stopped waiting; SLURM job {job_id} keeps running (scancel {job_id} stops it); run the same "
             "command again to wait for it and tabulate")
         raise

@@ -212,4 +212,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from ..interrupt import install_handlers
+    install_handlers()  # scancel's SIGTERM ends a point cleanly: its staging folder removed
     sys.exit(main())

@@ -21,7 +21,6 @@ Measure on an idle machine: the ratio depends on how much of a point is start-up
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -38,15 +37,21 @@ from _common import machine, median, portable_json  # noqa: E402
 
 def make_spec(n: int, k: int, t_ms: float, n_points: int):
     from balanced.sweep import parse_spec
+
     d = [round(x, 4) for x in np.linspace(0.8, 1.3, n_points)] if n_points > 1 else [1.0]
-    doc = {"name": "throughput", "preset": "balanced",
-           "fixed": {"N_E": n // 2, "N_I": n - n // 2, "K": k, "T": t_ms, "record_n": min(20, n // 2)},
-           "sweep": {"d": d}, "analysis": {"t_start": min(100.0, t_ms / 4)}}
+    doc = {
+        "name": "throughput",
+        "preset": "balanced",
+        "fixed": {"N_E": n // 2, "N_I": n - n // 2, "K": k, "T": t_ms, "record_n": min(20, n // 2)},
+        "sweep": {"d": d},
+        "analysis": {"t_start": min(100.0, t_ms / 4)},
+    }
     return parse_spec(doc, source="benchmark")
 
 
 def one(spec, fresh: bool, jobs: int, root: Path) -> tuple[float, Path]:
     from balanced.sweep import run_sweep
+
     out = Path(tempfile.mkdtemp(prefix="fresh-" if fresh else "workers-", dir=root))
     t0 = time.perf_counter()
     res = run_sweep(spec, out, jobs=jobs, figures=False, fresh=fresh, log=lambda s: None)
@@ -79,12 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs or max(1, len(os.sched_getaffinity(0)))
     from balanced.build import build_model
     from balanced.sweep import points
+
     build_model()  # a cache hit after the first time; not part of either measurement
     spec = make_spec(args.n, args.k, args.t, args.points)
     names = [p.name for p in points(spec)]
     m = machine()
-    print(f"sweep throughput: {len(names)} points, N = {args.n}, K = {args.k}, T = {args.t:g} ms, "
-          f"{jobs} processes at once; {m['cores']} cores, load {m['load_avg']}")
+    print(
+        f"sweep throughput: {len(names)} points, N = {args.n}, K = {args.k}, T = {args.t:g} ms, "
+        f"{jobs} processes at once; {m['cores']} cores, load {m['load_avg']}"
+    )
     print(f"{'repeat':>6}  {'order':<15}  {'fresh pts/min':>13}  {'workers pts/min':>15}  {'ratio':>6}  spikes")
     rows = []
     with tempfile.TemporaryDirectory(prefix="sweep-throughput-") as tmp:
@@ -96,18 +104,30 @@ def main(argv: list[str] | None = None) -> int:
                 walls[fresh], outs[fresh] = one(spec, fresh, jobs, root)
             ppm = {k: 60.0 * len(names) / v for k, v in walls.items()}
             same = same_spikes(outs[True], outs[False], names)
-            row = {"repeat": r + 1, "order": "fresh,workers" if order[0] else "workers,fresh",
-                   "fresh_wall_s": round(walls[True], 3), "workers_wall_s": round(walls[False], 3),
-                   "fresh_points_per_min": round(ppm[True], 2), "workers_points_per_min": round(ppm[False], 2),
-                   "ratio": round(ppm[False] / ppm[True], 3), "identical_spikes": same}
+            row = {
+                "repeat": r + 1,
+                "order": "fresh,workers" if order[0] else "workers,fresh",
+                "fresh_wall_s": round(walls[True], 3),
+                "workers_wall_s": round(walls[False], 3),
+                "fresh_points_per_min": round(ppm[True], 2),
+                "workers_points_per_min": round(ppm[False], 2),
+                "ratio": round(ppm[False] / ppm[True], 3),
+                "identical_spikes": same,
+            }
             rows.append(row)
-            print(f"{r + 1:>6}  {row['order']:<15}  {ppm[True]:>13.1f}  {ppm[False]:>15.1f}  {row['ratio']:>6.2f}  "
-                  f"{'identical' if same else 'DIFFER'}")
+            print(
+                f"{r + 1:>6}  {row['order']:<15}  {ppm[True]:>13.1f}  {ppm[False]:>15.1f}  {row['ratio']:>6.2f}  "
+                f"{'identical' if same else 'DIFFER'}"
+            )
     ratio = median([r["ratio"] for r in rows])
     print(f"median ratio workers / fresh: {ratio:.2f}")
     if args.json:
-        doc = {"config": {"N": args.n, "K": args.k, "T_ms": args.t, "points": len(names), "jobs": jobs},
-               "machine": m, "rows": rows, "median_ratio": ratio}
+        doc = {
+            "config": {"N": args.n, "K": args.k, "T_ms": args.t, "points": len(names), "jobs": jobs},
+            "machine": m,
+            "rows": rows,
+            "median_ratio": ratio,
+        }
         Path(args.json).write_text(portable_json(doc) + "\n")
     return 0 if all(r["identical_spikes"] for r in rows) else 1
 

@@ -40,8 +40,19 @@ t_start = 50.0
 
 
 def sweep_cmd(spec: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "balanced", "sweep", str(spec), "--out", str(out), "--no-figures",
-            "--executor", "slurm", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "balanced",
+        "sweep",
+        str(spec),
+        "--out",
+        str(out),
+        "--no-figures",
+        "--executor",
+        "slurm",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +80,18 @@ def test_slurm_sweep_equals_the_local_table(slurm_cluster, local_table, tmp_path
         runs = [r for r in doc["runs"] if r["point"].startswith(row["point"] + "__seed=")]
         assert row["rate_E"] == pytest.approx(sum(r["rate_E"] for r in runs) / 2)
     job = json.loads((out / "slurm" / "job.json").read_text())["job_id"]
-    assert sorted(p.name for p in (out / "logs").glob(f"slurm-{job}_*.out")) == \
-        [f"slurm-{job}_{i}.out" for i in range(4)]
+    assert sorted(p.name for p in (out / "logs").glob(f"slurm-{job}_*.out")) == [
+        f"slurm-{job}_{i}.out" for i in range(4)
+    ]
 
 
 def test_cancelled_sweep_resubmits_only_the_missing_runs(slurm_cluster, local_table, tmp_path):
     spec, local = local_table
     out = tmp_path / "sw"
     names = [p.name for p in points(load_spec(spec))]
-    driver = subprocess.Popen(sweep_cmd(spec, out), env=slurm_cluster.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        sweep_cmd(spec, out), env=slurm_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     try:
         while not list((out / "points").glob("*/analysis/sweep_point.json")):

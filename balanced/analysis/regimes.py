@@ -20,8 +20,14 @@ SYNC_CORR = 0.01
 SYNC_POPRATE_CV = 1.0
 SYNC_CHI = 0.3
 CHI_MIN_NEURONS = 200
-LABEL_NAMES = {"Q": "quiescent", "SR": "synchronous regular", "SI": "synchronous irregular",
-               "AI": "asynchronous irregular", "AR": "asynchronous regular", "failed": "failed"}
+LABEL_NAMES = {
+    "Q": "quiescent",
+    "SR": "synchronous regular",
+    "SI": "synchronous irregular",
+    "AI": "asynchronous irregular",
+    "AR": "asynchronous regular",
+    "failed": "failed",
+}
 
 
 def population_rate_cv(time_ms: np.ndarray, t_start: float, t_stop: float, bin_ms: float = 1.0) -> float:
@@ -37,8 +43,9 @@ def population_rate_cv(time_ms: np.ndarray, t_start: float, t_stop: float, bin_m
     return float(counts.std() / mean) if mean > 0 else float("nan")
 
 
-def classify(rate_mean: float, silent_fraction: float, cv: float, corr: float, pop_rate_cv: float,
-             chi: float, n_chi: int) -> str:
+def classify(
+    rate_mean: float, silent_fraction: float, cv: float, corr: float, pop_rate_cv: float, chi: float, n_chi: int
+) -> str:
     """The label of a run: 'Q', 'SR', 'SI', 'AI' or 'AR' (module docstring).
 
     ``rate_mean`` in Hz; ``silent_fraction`` of all neurons; ``cv`` the mean ISI CV; ``corr``

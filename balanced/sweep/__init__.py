@@ -86,13 +86,25 @@ from typing import Any
 # argument parser do not import NumPy and the table code before they need them.
 _EXPORTS = {
     "SweepError": "errors",
-    "SweepSpec": "spec", "Point": "spec", "load_spec": "spec", "parse_spec": "spec", "points": "spec",
-    "point_name": "spec", "apply_point": "spec", "base_params": "spec", "is_safe_name": "spec",
-    "point_status": "worker", "analyze_point": "worker",
-    "SweepResult": "runner", "run_sweep": "runner",
+    "SweepSpec": "spec",
+    "Point": "spec",
+    "load_spec": "spec",
+    "parse_spec": "spec",
+    "points": "spec",
+    "point_name": "spec",
+    "apply_point": "spec",
+    "base_params": "spec",
+    "is_safe_name": "spec",
+    "point_status": "worker",
+    "analyze_point": "worker",
+    "SweepResult": "runner",
+    "run_sweep": "runner",
     "SlurmOptions": "slurm",
-    "format_results": "table", "sweep_fits": "table", "COLUMNS": "table",
-    "classify": "..analysis.regimes", "population_rate_cv": "..analysis.regimes",
+    "format_results": "table",
+    "sweep_fits": "table",
+    "COLUMNS": "table",
+    "classify": "..analysis.regimes",
+    "population_rate_cv": "..analysis.regimes",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -101,7 +113,9 @@ def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'balanced.sweep' has no attribute {name!r}")
     from importlib import import_module
+
     target = _EXPORTS[name]
-    module = import_module(target[1:] if target.startswith("..") else f".{target}",
-                           "balanced" if target.startswith("..") else __name__)
+    module = import_module(
+        target[1:] if target.startswith("..") else f".{target}", "balanced" if target.startswith("..") else __name__
+    )
     return getattr(module, name)

@@ -40,8 +40,9 @@ def _active(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("label") not in ("failed",)]
 
 
-def plot_rates_vs(ax: Axes, rows: list[dict[str, Any]], x: str, xlabel: str | None = None,
-                  logx: bool = False, theory: bool = True) -> Axes:
+def plot_rates_vs(
+    ax: Axes, rows: list[dict[str, Any]], x: str, xlabel: str | None = None, logx: bool = False, theory: bool = True
+) -> Axes:
     """Measured E and I rates (markers) against column ``x``; balance (dashed) and finite-K mean
     field (dotted) predictions as lines."""
     rows = sorted(_active(rows), key=lambda r: r.get(x, 0))
@@ -102,16 +103,14 @@ def plot_deviation_loglog(ax: Axes, fits_k: dict[str, Any], against: str = "bala
     return ax
 
 
-def plot_phase_diagram(ax: Axes, rows: list[dict[str, Any]], x: str = "g", y: str = "d",
-                       annotate: bool = True) -> Axes:
+def plot_phase_diagram(ax: Axes, rows: list[dict[str, Any]], x: str = "g", y: str = "d", annotate: bool = True) -> Axes:
     """One marker per point, coloured and shaped by its label; mean rate and CV written next to it."""
     xs, ys = column(rows, x), column(rows, y)
     seen = set()
-    for r, xv, yv in zip(rows, xs, ys):
+    for r, xv, yv in zip(rows, xs, ys, strict=True):
         lab = r.get("label", "failed")
         st = LABEL_STYLE.get(lab, LABEL_STYLE["failed"])
-        ax.scatter([xv], [yv], s=70, c=st["color"], marker=st["marker"],
-                   label=None if lab in seen else lab, zorder=3)
+        ax.scatter([xv], [yv], s=70, c=st["color"], marker=st["marker"], label=None if lab in seen else lab, zorder=3)
         seen.add(lab)
         if annotate and lab != "failed":
             rate, cv = r.get("rate_mean"), r.get("cv_mean")
@@ -136,10 +135,12 @@ def _log_grid_axes(ax: Axes, xs: np.ndarray, ys: np.ndarray) -> None:
     ax.minorticks_off()
 
 
-def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g", y: str = "d",
-                    cmap: str = "viridis", log: bool = False) -> Axes:
+def plot_scalar_map(
+    ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g", y: str = "d", cmap: str = "viridis", log: bool = False
+) -> Axes:
     """Values of column ``key`` on the (x, y) grid as coloured squares."""
     import matplotlib.colors as mcolors
+
     xs, ys, v = column(rows, x), column(rows, y), column(rows, key)
     norm = None
     if log:
@@ -156,8 +157,9 @@ def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g"
 
 
 # --------------------------------------------------------------------------- figure sets
-def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...],
-                  title: str = "") -> dict[str, Figure]:
+def sweep_figures(
+    rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...], title: str = ""
+) -> dict[str, Figure]:
     """The figures that the swept keys call for: {file stem: Figure}.
 
     K swept: ``k_rates`` (rate vs K with theory), ``k_inputs`` (inputs vs sqrt K),
@@ -166,6 +168,7 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
     Any other single key: ``rates`` against it.
     """
     import matplotlib.pyplot as plt
+
     figs: dict[str, Figure] = {}
     with style():
         if "K" in swept:
@@ -206,8 +209,9 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
             if d:
                 dd = np.linspace(0, max(column(rows, "d")), 20)
                 for pop in ("E", "I"):
-                    ax.plot(dd, d[f"intercept_{pop}"] + d[f"slope_{pop}"] * dd, "-", lw=0.6, color=color(pop),
-                            alpha=0.6)
+                    ax.plot(
+                        dd, d[f"intercept_{pop}"] + d[f"slope_{pop}"] * dd, "-", lw=0.6, color=color(pop), alpha=0.6
+                    )
                 ax.set_xlim(left=0)
             ax.set_title(f"{title}: rate vs drive" if title else "rate vs drive")
             figs["drive_rates"] = fig
@@ -219,9 +223,14 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
     return figs
 
 
-
-def write_figures(sweep_dir: Path, rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...],
-                  title: str = "", formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
+def write_figures(
+    sweep_dir: Path,
+    rows: list[dict[str, Any]],
+    fits: dict[str, Any],
+    swept: tuple[str, ...],
+    title: str = "",
+    formats: tuple[str, ...] = ("png", "pdf"),
+) -> list[str]:
     """Draw :func:`sweep_figures` into ``SWEEP_DIR/figures`` (each file written atomically);
     return the file names."""
     import matplotlib.pyplot as plt
@@ -241,5 +250,13 @@ def write_figures(sweep_dir: Path, rows: list[dict[str, Any]], fits: dict[str, A
     return written
 
 
-__all__ = ["column", "plot_rates_vs", "plot_inputs_vs_sqrtk", "plot_deviation_loglog", "plot_phase_diagram",
-           "plot_scalar_map", "sweep_figures", "write_figures"]
+__all__ = [
+    "column",
+    "plot_rates_vs",
+    "plot_inputs_vs_sqrtk",
+    "plot_deviation_loglog",
+    "plot_phase_diagram",
+    "plot_scalar_map",
+    "sweep_figures",
+    "write_figures",
+]

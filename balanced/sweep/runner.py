@@ -56,10 +56,20 @@ def prepare(spec: SweepSpec, sweep_dir: Path, log=_say) -> tuple[list[Point], li
     pts = points(spec)
     for sub in ("points", "logs", "jobs"):
         (sweep_dir / sub).mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(sweep_dir / "sweep.json", json.dumps(rundir.json_ready(
-        {"spec": spec.as_dict(), "base_params": base_params(spec).to_dict(),
-         "points": [{"name": p.name, "group": p.group, "seed": p.seed, **p.assignment} for p in pts]}),
-        indent=2) + "\n")
+    rundir.atomic_write_text(
+        sweep_dir / "sweep.json",
+        json.dumps(
+            rundir.json_ready(
+                {
+                    "spec": spec.as_dict(),
+                    "base_params": base_params(spec).to_dict(),
+                    "points": [{"name": p.name, "group": p.group, "seed": p.seed, **p.assignment} for p in pts],
+                }
+            ),
+            indent=2,
+        )
+        + "\n",
+    )
     todo, skipped = [], []
     for p in pts:
         state, reason = point_status(sweep_dir / "points" / p.name, p.params)
@@ -77,16 +87,24 @@ class _Worker:
     """One long-lived ``python -m balanced.sweep.worker --serve`` process and its current point."""
 
     def __init__(self, python: str):
-        self.proc = subprocess.Popen([python, "-m", "balanced.sweep.worker", "--serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [python, "-m", "balanced.sweep.worker", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.point: Point | None = None
         self.started = 0.0
 
     def give(self, p: Point, job: Path) -> bool:
         self.point, self.started = p, time.perf_counter()
         try:
-            self.proc.stdin.write(f"{job}\n")
-            self.proc.stdin.flush()
+            self.stdin.write(f"{job}\n")
+            self.stdin.flush()
             return True
         except (BrokenPipeError, OSError):
             return False
@@ -94,7 +112,7 @@ class _Worker:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
+                self.stdin.close()
             except OSError:
                 pass
             if self.point is not None:
@@ -106,8 +124,18 @@ class _Worker:
                 self.proc.wait()
 
 
-def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Point], result: SweepResult,
-              jobs: int, python: str, fresh: bool, log=_say, on_done=None) -> None:
+def run_local(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    pts: list[Point],
+    todo: list[Point],
+    result: SweepResult,
+    jobs: int,
+    python: str,
+    fresh: bool,
+    log=_say,
+    on_done=None,
+) -> None:
     """Bring the ``todo`` points to complete with ``jobs`` processes at once.
 
     ``fresh``: one new process per point (``python -m balanced.sweep.worker JOB``); otherwise
@@ -121,8 +149,10 @@ def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
             log(f"[{p.index + 1}/{total}] {p.name}: done in {dt:.1f} s")
         else:
             result.failed.append(p.name)
-            log(f"[{p.index + 1}/{total}] {p.name}: FAILED ({why}) after {dt:.1f} s; "
-                f"see {sweep_dir / 'logs' / (p.name + '.log')}")
+            log(
+                f"[{p.index + 1}/{total}] {p.name}: FAILED ({why}) after {dt:.1f} s; "
+                f"see {sweep_dir / 'logs' / (p.name + '.log')}"
+            )
         if on_done is not None:
             on_done()
 
@@ -133,9 +163,12 @@ def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
             while queue or running:
                 while queue and len(running) < jobs:
                     p, job = queue.pop(0)
-                    proc = subprocess.Popen([python, "-m", "balanced.sweep.worker", str(job)],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            stdin=subprocess.DEVNULL)
+                    proc = subprocess.Popen(
+                        [python, "-m", "balanced.sweep.worker", str(job)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        stdin=subprocess.DEVNULL,
+                    )
                     running[p.name] = (proc, p, time.perf_counter())
                 time.sleep(0.05)
                 for name in list(running):
@@ -157,10 +190,11 @@ def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
     sel = selectors.DefaultSelector()
     pool: list[_Worker] = []
     try:
+
         def start_one() -> None:
             w = _Worker(python)
             pool.append(w)
-            sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+            sel.register(w.stdout, selectors.EVENT_READ, w)
 
         def feed(w: _Worker) -> None:
             while queue:
@@ -177,10 +211,10 @@ def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
         while any(w.point is not None for w in pool):
             for key, _ in sel.select(timeout=1.0):
                 w = key.data
-                line = w.proc.stdout.readline()
+                line = w.stdout.readline()
                 p = w.point
                 if not line:  # the worker died: its point failed; a new worker takes the rest
-                    sel.unregister(w.proc.stdout)
+                    sel.unregister(w.stdout)
                     w.proc.wait()
                     pool.remove(w)
                     if p is not None:
@@ -199,8 +233,14 @@ def run_local(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
         sel.close()
 
 
-def collect(spec: SweepSpec, sweep_dir: Path, pts: list[Point], result: SweepResult, figures: bool,
-            theory: dict[str, dict[str, Any]] | None = None) -> None:
+def collect(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    pts: list[Point],
+    result: SweepResult,
+    figures: bool,
+    theory: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Build the table (and figures) from whatever the point folders hold now."""
     runs = run_rows(spec, pts, sweep_dir, theory)
     rows = fold_seeds(spec, pts, runs)
@@ -209,12 +249,23 @@ def collect(spec: SweepSpec, sweep_dir: Path, pts: list[Point], result: SweepRes
     result.rows, result.fits, result.runs = rows, fits, runs
     if figures:
         from .figures import write_figures
+
         result.figures = write_figures(sweep_dir, rows, fits, spec.keys, title=spec.name)
 
 
-def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figures: bool = True,
-              python: str | None = None, log=_say, *, executor: str = "local", fresh: bool = False,
-              slurm: Any = None, plan: bool = False) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec,
+    sweep_dir: str | os.PathLike,
+    jobs: int = 1,
+    figures: bool = True,
+    python: str | None = None,
+    log=_say,
+    *,
+    executor: str = "local",
+    fresh: bool = False,
+    slurm: Any = None,
+    plan: bool = False,
+) -> SweepResult:
     """Run (or resume) every point of ``spec`` under ``sweep_dir``; write the table and figures.
 
     ``executor``: ``"local"`` (``jobs`` workers on this machine; ``fresh``: a new process per
@@ -228,19 +279,25 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
         raise ParamError(f"--jobs {jobs}: must be >= 1")
     if executor == "slurm":
         from .slurm import SlurmOptions
+
         slurm = slurm or SlurmOptions()
         slurm.check()  # before any folder is made
         if fresh:
-            raise ParamError("--fresh-processes: only with --executor local (an array task runs its points "
-                             "in one process; use --points-per-task 1 for one point per process)")
+            raise ParamError(
+                "--fresh-processes: only with --executor local (an array task runs its points "
+                "in one process; use --points-per-task 1 for one point per process)"
+            )
     else:
         if plan:
             raise ParamError("--plan: only with --executor slurm (it writes the job array's files)")
         if slurm is not None:
             from .slurm import SlurmOptions
+
             if slurm != SlurmOptions():
-                raise ParamError("--partition, --time, --cpus-per-task, --mem, --points-per-task, --sbatch-line: "
-                                 "only with --executor slurm")
+                raise ParamError(
+                    "--partition, --time, --cpus-per-task, --mem, --points-per-task, --sbatch-line: "
+                    "only with --executor slurm"
+                )
     t0 = time.perf_counter()
     sweep_dir = Path(sweep_dir)
     python = python or sys.executable
@@ -249,17 +306,30 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, jobs: int = 1, figu
     theory: dict[str, dict[str, Any]] = {}
     if executor == "slurm":
         from .slurm import run_slurm
+
         result.plan = run_slurm(spec, sweep_dir, pts, todo, result, slurm, python, plan, log)
         if plan:
             result.wall_s = time.perf_counter() - t0
             return result
     else:
-        run_local(spec, sweep_dir, pts, todo, result, jobs, python, fresh, log,
-                  on_done=lambda: collect(spec, sweep_dir, pts, result, False, theory))
+        run_local(
+            spec,
+            sweep_dir,
+            pts,
+            todo,
+            result,
+            jobs,
+            python,
+            fresh,
+            log,
+            on_done=lambda: collect(spec, sweep_dir, pts, result, False, theory),
+        )
     collect(spec, sweep_dir, pts, result, figures, theory)
     result.wall_s = time.perf_counter() - t0
     if result.failed:
-        raise SweepError(f"sweep {spec.name!r}: {len(result.failed)} of {len(pts)} points failed "
-                         f"({', '.join(result.failed)}); logs in {sweep_dir / 'logs'}; rerun the same command "
-                         "to retry them (completed points are skipped)")
+        raise SweepError(
+            f"sweep {spec.name!r}: {len(result.failed)} of {len(pts)} points failed "
+            f"({', '.join(result.failed)}); logs in {sweep_dir / 'logs'}; rerun the same command "
+            "to retry them (completed points are skipped)"
+        )
     return result

@@ -61,8 +61,9 @@ class SlurmOptions:
         if self.partition is not None and not _PARTITION.fullmatch(self.partition):
             raise ParamError(f"--partition {self.partition!r}: must be a partition name (letters, digits, '_.,-')")
         if self.time is not None and not _TIME.fullmatch(self.time):
-            raise ParamError(f"--time {self.time!r}: must be a SLURM time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
-                             "D-HH:MM:SS)")
+            raise ParamError(
+                f"--time {self.time!r}: must be a SLURM time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)"
+            )
         if self.mem is not None and not _MEM.fullmatch(self.mem):
             raise ParamError(f"--mem {self.mem!r}: must be a size per task such as 500M or 4G")
         for name, value in (("--cpus-per-task", self.cpus_per_task), ("--points-per-task", self.points_per_task)):
@@ -72,15 +73,20 @@ class SlurmOptions:
             raise ParamError(f"--max-running {self.max_running!r}: must be an integer >= 1")
         for line in self.extra:
             if "\n" in line or "\r" in line or not line.strip().startswith("-"):
-                raise ParamError(f"--sbatch-line {line!r}: must be one sbatch option on one line, such as "
-                                 "--account=NAME")
+                raise ParamError(
+                    f"--sbatch-line {line!r}: must be one sbatch option on one line, such as --account=NAME"
+                )
 
 
 def _sbatch_lines(spec: SweepSpec, sweep_dir: Path, n_tasks: int, opts: SlurmOptions) -> list[str]:
     array = f"0-{n_tasks - 1}" + (f"%{opts.max_running}" if opts.max_running else "")
-    lines = [f"--job-name=balanced-sweep-{spec.name}", f"--array={array}",
-             f"--output={sweep_dir / 'logs' / 'slurm-%A_%a.out'}", "--ntasks=1",
-             f"--cpus-per-task={opts.cpus_per_task}"]
+    lines = [
+        f"--job-name=balanced-sweep-{spec.name}",
+        f"--array={array}",
+        f"--output={sweep_dir / 'logs' / 'slurm-%A_%a.out'}",
+        "--ntasks=1",
+        f"--cpus-per-task={opts.cpus_per_task}",
+    ]
     if opts.partition:
         lines.append(f"--partition={opts.partition}")
     if opts.time:
@@ -91,8 +97,7 @@ def _sbatch_lines(spec: SweepSpec, sweep_dir: Path, n_tasks: int, opts: SlurmOpt
     return lines
 
 
-def write_plan(spec: SweepSpec, sweep_dir: Path, jobs: list[Path], opts: SlurmOptions,
-               python: str) -> dict[str, Any]:
+def write_plan(spec: SweepSpec, sweep_dir: Path, jobs: list[Path], opts: SlurmOptions, python: str) -> dict[str, Any]:
     """Write ``slurm/tasks.json`` and ``slurm/array.sh`` for ``jobs``; return the plan
     (``script``, ``tasks``, ``command``: the exact sbatch argv)."""
     opts.check()
@@ -100,32 +105,43 @@ def write_plan(spec: SweepSpec, sweep_dir: Path, jobs: list[Path], opts: SlurmOp
     folder = sweep_dir / "slurm"
     folder.mkdir(exist_ok=True)
     k = opts.points_per_task
-    tasks = [[str(j) for j in jobs[i:i + k]] for i in range(0, len(jobs), k)]
+    tasks = [[str(j) for j in jobs[i : i + k]] for i in range(0, len(jobs), k)]
     rundir.atomic_write_text(folder / "tasks.json", json.dumps({"tasks": tasks}, indent=2) + "\n")
     script = ["#!/bin/bash", f"# balanced sweep {spec.name}: {len(jobs)} points in {len(tasks)} array tasks"]
     script += [f"#SBATCH {line}" for line in _sbatch_lines(spec, sweep_dir, len(tasks), opts)]
-    script += ["", "# one thread per point: NEST's virtual processes (and so the spikes) as with --executor local",
-               "export OMP_NUM_THREADS=1",
-               f"exec {shlex.quote(python)} -m balanced.sweep.worker --array {shlex.quote(str(folder / 'tasks.json'))}",
-               ""]
+    script += [
+        "",
+        "# one thread per point: NEST's virtual processes (and so the spikes) as with --executor local",
+        "export OMP_NUM_THREADS=1",
+        f"exec {shlex.quote(python)} -m balanced.sweep.worker --array {shlex.quote(str(folder / 'tasks.json'))}",
+        "",
+    ]
     rundir.atomic_write_text(folder / "array.sh", "\n".join(script))
     command = ["sbatch", "--parsable", str(folder / "array.sh")]
-    return {"script": str(folder / "array.sh"), "tasks": len(tasks), "points": len(jobs), "command": command,
-            "command_line": shlex.join(command)}
+    return {
+        "script": str(folder / "array.sh"),
+        "tasks": len(tasks),
+        "points": len(jobs),
+        "command": command,
+        "command_line": shlex.join(command),
+    }
 
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise SweepError(f"--executor slurm: {name!r} not found on PATH; run on a SLURM login node "
-                          "(or use --plan to write the job files only)")
+        raise SweepError(
+            f"--executor slurm: {name!r} not found on PATH; run on a SLURM login node "
+            "(or use --plan to write the job files only)"
+        )
     return path
 
 
 def active(job_id: str) -> bool:
     """True while any task of job ``job_id`` is queued or running."""
-    proc = subprocess.run([_tool("squeue"), "-h", "-j", job_id, "-t", ACTIVE_STATES, "-o", "%i"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [_tool("squeue"), "-h", "-j", job_id, "-t", ACTIVE_STATES, "-o", "%i"], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:
             return False
@@ -141,9 +157,20 @@ def submit(plan: dict[str, Any], sweep_dir: Path) -> str:
         msg = " ".join(proc.stderr.split()) or f"exit {proc.returncode}"
         raise SweepError(f"sbatch refused the sweep's job array ({plan['script']}): {msg}")
     job_id = proc.stdout.strip().split(";")[0]
-    rundir.atomic_write_text(sweep_dir / "slurm" / "job.json", json.dumps(
-        {"job_id": job_id, "tasks": plan["tasks"], "points": plan["points"], "command": plan["command"],
-         "submitted": time.time()}, indent=2) + "\n")
+    rundir.atomic_write_text(
+        sweep_dir / "slurm" / "job.json",
+        json.dumps(
+            {
+                "job_id": job_id,
+                "tasks": plan["tasks"],
+                "points": plan["points"],
+                "command": plan["command"],
+                "submitted": time.time(),
+            },
+            indent=2,
+        )
+        + "\n",
+    )
     return job_id
 
 
@@ -155,18 +182,30 @@ def wait(job_id: str, poll_s: float, log) -> None:
     except BaseException as exc:  # Ctrl-C, or SIGTERM (balanced.interrupt.Interrupted)
         if isinstance(exc, Exception):
             raise
-        log(f"stopped waiting; SLURM job {job_id} keeps running (scancel {job_id} stops it); run the same "
-            "command again to wait for it and tabulate")
+        log(
+            f"stopped waiting; SLURM job {job_id} keeps running (scancel {job_id} stops it); run the same "
+            "command again to wait for it and tabulate"
+        )
         raise
     log(f"SLURM job {job_id}: ended")
 
 
-def run_slurm(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Point], result, opts: SlurmOptions,
-              python: str, plan_only: bool, log) -> dict[str, Any] | None:
+def run_slurm(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    pts: list[Point],
+    todo: list[Point],
+    result,
+    opts: SlurmOptions,
+    python: str,
+    plan_only: bool,
+    log,
+) -> dict[str, Any] | None:
     """Submit the ``todo`` points as a job array and wait for it (or, ``plan_only``, write the
     plan and return it). Points still not complete afterwards are added to ``result.failed``."""
     from .runner import job_file
     from .worker import point_status
+
     opts.check()
     previous = sweep_dir / "slurm" / "job.json"
     if not plan_only and previous.is_file():
@@ -192,6 +231,8 @@ def run_slurm(spec: SweepSpec, sweep_dir: Path, pts: list[Point], todo: list[Poi
             result.ran.append(p.name)
         else:
             result.failed.append(p.name)
-            log(f"[{p.index + 1}/{len(pts)}] {p.name}: not complete after the job ({reason}); "
-                f"see {sweep_dir / 'logs' / (p.name + '.log')}")
+            log(
+                f"[{p.index + 1}/{len(pts)}] {p.name}: not complete after the job ({reason}); "
+                f"see {sweep_dir / 'logs' / (p.name + '.log')}"
+            )
     return plan

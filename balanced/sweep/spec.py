@@ -26,8 +26,10 @@ SEED_LIMIT = 2**31  # NEST's rng_seed is below this
 
 # A name that becomes a folder: one path component, no traversal, no shell or glob characters.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}")
-SAFE_NAME_RULE = ("one folder name of letters, digits and '_ . + = -' (up to 200 characters, "
-                  "not starting with '.' or '-', no '/', no '..')")
+SAFE_NAME_RULE = (
+    "one folder name of letters, digits and '_ . + = -' (up to 200 characters, "
+    "not starting with '.' or '-', no '/', no '..')"
+)
 
 
 def is_safe_name(name: Any) -> bool:
@@ -59,10 +61,16 @@ class SweepSpec:
         options: dict[str, Any] = {"scale_N_with_K": self.scale_N_with_K}
         if self.seeds is not None:
             options["seeds"] = list(self.seeds)
-        return {"name": self.name, "description": self.description, "preset": self.preset,
-                "fixed": dict(self.fixed), "sweep": {k: list(v) for k, v in self.axes},
-                "options": options, "analysis": {"t_start": self.t_start, "t_stop": self.t_stop},
-                "source": self.source}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "preset": self.preset,
+            "fixed": dict(self.fixed),
+            "sweep": {k: list(v) for k, v in self.axes},
+            "options": options,
+            "analysis": {"t_start": self.t_start, "t_stop": self.t_stop},
+            "source": self.source,
+        }
 
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
@@ -84,19 +92,24 @@ def _is_int(v: Any) -> bool:
 def _parse_seeds(where: str, value: Any, base_seed: int) -> tuple[int, ...]:
     if _is_int(value):
         if not 1 <= value <= MAX_SEEDS:
-            raise ParamError(f"{where}: options.seeds = {value!r}: must be an integer 1..{MAX_SEEDS} "
-                             "or a list of distinct seeds")
+            raise ParamError(
+                f"{where}: options.seeds = {value!r}: must be an integer 1..{MAX_SEEDS} or a list of distinct seeds"
+            )
         seeds = tuple(base_seed + i for i in range(value))
         if seeds[-1] >= SEED_LIMIT:
-            raise ParamError(f"{where}: options.seeds = {value}: the seeds {base_seed}..{seeds[-1]} reach "
-                             f"NEST's limit {SEED_LIMIT}; use a smaller base seed or a list")
+            raise ParamError(
+                f"{where}: options.seeds = {value}: the seeds {base_seed}..{seeds[-1]} reach "
+                f"NEST's limit {SEED_LIMIT}; use a smaller base seed or a list"
+            )
         return seeds
     if isinstance(value, list) and value and all(_is_int(s) and 1 <= s < SEED_LIMIT for s in value):
         if len(set(value)) != len(value):
             raise ParamError(f"{where}: options.seeds = {value!r}: repeated seeds")
         return tuple(value)
-    raise ParamError(f"{where}: options.seeds = {value!r}: must be an integer 1..{MAX_SEEDS} (that many seeds "
-                     f"from the base seed on) or a non-empty list of distinct integers 1..{SEED_LIMIT - 1}")
+    raise ParamError(
+        f"{where}: options.seeds = {value!r}: must be an integer 1..{MAX_SEEDS} (that many seeds "
+        f"from the base seed on) or a non-empty list of distinct integers 1..{SEED_LIMIT - 1}"
+    )
 
 
 def parse_spec(doc: dict[str, Any], source: str = "<dict>", default_name: str = "sweep") -> SweepSpec:
@@ -104,8 +117,10 @@ def parse_spec(doc: dict[str, Any], source: str = "<dict>", default_name: str = 
     where = f"sweep file {source!r}"
     unknown = [k for k in doc if k not in SPEC_TOP_KEYS]
     if unknown:
-        raise ParamError(f"{where}: unknown top-level key{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(map(repr, unknown))}; allowed: {', '.join(SPEC_TOP_KEYS)}")
+        raise ParamError(
+            f"{where}: unknown top-level key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; allowed: {', '.join(SPEC_TOP_KEYS)}"
+        )
     for table in ("fixed", "sweep", "options", "analysis"):
         if table in doc and not isinstance(doc[table], dict):
             raise ParamError(f"{where}: '{table}' must be a table ([{table}])")
@@ -119,17 +134,23 @@ def parse_spec(doc: dict[str, Any], source: str = "<dict>", default_name: str = 
     fixed = dict(doc.get("fixed", {}))
     bad = [k for k in fixed if k not in KNOWN_KEYS]
     if bad:
-        raise ParamError(f"{where}: unknown parameter{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
-                         f"in [fixed]; known parameters: {', '.join(KNOWN_KEYS)} (g, d, K factors only in [sweep])")
+        raise ParamError(
+            f"{where}: unknown parameter{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
+            f"in [fixed]; known parameters: {', '.join(KNOWN_KEYS)} (g, d, K factors only in [sweep])"
+        )
     sweep = doc.get("sweep")
     if not sweep:
-        raise ParamError(f"{where}: no [sweep] table (or it is empty); give at least one key with a list of values, "
-                         "e.g. [sweep] K = [100, 200]")
+        raise ParamError(
+            f"{where}: no [sweep] table (or it is empty); give at least one key with a list of values, "
+            "e.g. [sweep] K = [100, 200]"
+        )
     axes = []
     for key, values in sweep.items():
         if key not in KNOWN_KEYS and key not in DERIVED_KEYS:
-            raise ParamError(f"{where}: unknown swept key {key!r}; use a parameter key ({', '.join(KNOWN_KEYS)}) "
-                             f"or a sweep factor ({', '.join(DERIVED_KEYS)})")
+            raise ParamError(
+                f"{where}: unknown swept key {key!r}; use a parameter key ({', '.join(KNOWN_KEYS)}) "
+                f"or a sweep factor ({', '.join(DERIVED_KEYS)})"
+            )
         if not isinstance(values, list) or not values:
             raise ParamError(f"{where}: [sweep] {key} must be a non-empty list of values, got {values!r}")
         if key in fixed:
@@ -144,28 +165,34 @@ def parse_spec(doc: dict[str, Any], source: str = "<dict>", default_name: str = 
     options = doc.get("options", {})
     bad = [k for k in options if k not in OPTION_KEYS]
     if bad:
-        raise ParamError(f"{where}: unknown option{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
-                         f"allowed: {', '.join(OPTION_KEYS)}")
+        raise ParamError(
+            f"{where}: unknown option{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
+            f"allowed: {', '.join(OPTION_KEYS)}"
+        )
     scale = options.get("scale_N_with_K", True)
     if not isinstance(scale, bool):
         raise ParamError(f"{where}: options.scale_N_with_K must be true or false")
     analysis = doc.get("analysis", {})
     bad = [k for k in analysis if k not in ANALYSIS_KEYS]
     if bad:
-        raise ParamError(f"{where}: unknown analysis key{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
-                         f"allowed: {', '.join(ANALYSIS_KEYS)}")
+        raise ParamError(
+            f"{where}: unknown analysis key{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
+            f"allowed: {', '.join(ANALYSIS_KEYS)}"
+        )
     for k in ANALYSIS_KEYS:
         if k in analysis and not _is_number(analysis[k]):
             raise ParamError(f"{where}: analysis.{k} must be a number (ms)")
     keys = [k for k, _ in axes]
-    conflicts = {"g": ("j_EI", "j_II", "J_I"), "d": ("i_E", "i_I", "Ib")}
+    conflicts: dict[str, tuple[str, ...]] = {"g": ("j_EI", "j_II", "J_I"), "d": ("i_E", "i_I", "Ib")}
     if "K" in keys and scale:
         conflicts["K"] = ("N_E", "N_I")
     for factor, clash in conflicts.items():
         both = [c for c in clash if factor in keys and c in keys]
         if both:
-            raise ParamError(f"{where}: swept factor {factor!r} sets {', '.join(clash)}; do not sweep "
-                             f"{', '.join(map(repr, both))} with it")
+            raise ParamError(
+                f"{where}: swept factor {factor!r} sets {', '.join(clash)}; do not sweep "
+                f"{', '.join(map(repr, both))} with it"
+            )
     seeds = None
     if "seeds" in options:
         if "seed" in keys:
@@ -175,9 +202,18 @@ def parse_spec(doc: dict[str, Any], source: str = "<dict>", default_name: str = 
         except ParamError:
             base_seed = 1  # the base itself is refused below, with its own message
         seeds = _parse_seeds(where, options["seeds"], base_seed)
-    spec = SweepSpec(name=name, preset=preset, fixed=fixed, axes=tuple(axes),
-                     description=str(doc.get("description", "")), scale_N_with_K=scale, seeds=seeds,
-                     t_start=analysis.get("t_start"), t_stop=analysis.get("t_stop"), source=source)
+    spec = SweepSpec(
+        name=name,
+        preset=preset,
+        fixed=fixed,
+        axes=tuple(axes),
+        description=str(doc.get("description", "")),
+        scale_N_with_K=scale,
+        seeds=seeds,
+        t_start=analysis.get("t_start"),
+        t_stop=analysis.get("t_stop"),
+        source=source,
+    )
     points(spec)  # every point must validate now, before anything runs
     return spec
 
@@ -204,8 +240,10 @@ def base_params(spec: SweepSpec) -> Params:
 
 
 # the parameters each factor multiplies: (scaled coupling form, tutorial form)
-FACTOR_KEYS = {"g": (("j_EI", "j_II"), ("J_I",)),   # inhibition
-               "d": (("i_E", "i_I"), ("Ib",))}      # drive
+FACTOR_KEYS = {
+    "g": (("j_EI", "j_II"), ("J_I",)),  # inhibition
+    "d": (("i_E", "i_I"), ("Ib",)),
+}  # drive
 
 
 def apply_point(base: Params, assignment: dict[str, Any], scale_N_with_K: bool = True) -> Params:
@@ -219,11 +257,14 @@ def apply_point(base: Params, assignment: dict[str, Any], scale_N_with_K: bool =
             changes.update({k: getattr(ref, k) * value for k in keys[0 if scaled else 1]})
     if "K" in assignment:
         if not scaled:
-            raise ParamError("sweep factor 'K' needs coupling = \"scaled\" (the tutorial form sets K = p N; "
-                             "sweep 'p' or 'N_E'/'N_I' there)")
+            raise ParamError(
+                "sweep factor 'K' needs coupling = \"scaled\" (the tutorial form sets K = p N; "
+                "sweep 'p' or 'N_E'/'N_I' there)"
+            )
         K = int(assignment["K"])
         changes["K"] = K
         if scale_N_with_K:
+            assert ref.K is not None  # the scaled form has K (validated)
             changes["N_E"] = max(1, int(round(K * ref.N_E / ref.K)))
             changes["N_I"] = max(1, int(round(K * ref.N_I / ref.K)))
             if ref.record_n > min(changes["N_E"], changes["N_I"]):
@@ -253,11 +294,13 @@ def points(spec: SweepSpec) -> list[Point]:
     out: list[Point] = []
     keys = spec.keys
     for combo in itertools.product(*(v for _, v in spec.axes)):
-        assignment = dict(zip(keys, combo))
+        assignment = dict(zip(keys, combo, strict=True))
         group = point_name(assignment)
         if not is_safe_name(group):
-            raise ParamError(f"sweep {spec.name!r}: point name {group!r} (built from the swept values): "
-                             f"must be {SAFE_NAME_RULE}; change the value")
+            raise ParamError(
+                f"sweep {spec.name!r}: point name {group!r} (built from the swept values): "
+                f"must be {SAFE_NAME_RULE}; change the value"
+            )
         try:
             params = apply_point(base, assignment, spec.scale_N_with_K)
         except ParamError as exc:

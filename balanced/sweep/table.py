@@ -25,23 +25,75 @@ RUNS_CSV = "results_runs.csv"
 RESULTS_JSON = "results.json"
 
 COLUMNS = [
-    "point", "status", "label", "label_name",
+    "point",
+    "status",
+    "label",
+    "label_name",
     # (swept keys are inserted here)
-    "N_E", "N_I", "K", "T", "seed",
-    "rate_E", "rate_I", "rate_mean", "silent_fraction",
-    "cv_E", "cv_I", "cv_mean", "fano_E", "fano_I", "corr_E", "corr_I", "corr_mean",
-    "chi", "n_chi_neurons", "pop_rate_cv_1ms",
-    "drive_E", "exc_input_E", "inh_input_E", "net_input_E",
-    "drive_I", "exc_input_I", "inh_input_I", "net_input_I",
-    "v_mean_E", "v_mean_I", "v_sd_E",
-    "balance_rate_E", "balance_rate_I", "balance_exists",
-    "mf_rate_E", "mf_rate_I", "mf_converged", "theory_regime",
+    "N_E",
+    "N_I",
+    "K",
+    "T",
+    "seed",
+    "rate_E",
+    "rate_I",
+    "rate_mean",
+    "silent_fraction",
+    "cv_E",
+    "cv_I",
+    "cv_mean",
+    "fano_E",
+    "fano_I",
+    "corr_E",
+    "corr_I",
+    "corr_mean",
+    "chi",
+    "n_chi_neurons",
+    "pop_rate_cv_1ms",
+    "drive_E",
+    "exc_input_E",
+    "inh_input_E",
+    "net_input_E",
+    "drive_I",
+    "exc_input_I",
+    "inh_input_I",
+    "net_input_I",
+    "v_mean_E",
+    "v_mean_I",
+    "v_sd_E",
+    "balance_rate_E",
+    "balance_rate_I",
+    "balance_exists",
+    "mf_rate_E",
+    "mf_rate_I",
+    "mf_converged",
+    "theory_regime",
 ]
 # measured per run, so averaged over seeds with a spread (``COL_sd``) in the per-point table
 MEASURED = [
-    "rate_E", "rate_I", "rate_mean", "silent_fraction", "cv_E", "cv_I", "cv_mean", "fano_E", "fano_I",
-    "corr_E", "corr_I", "corr_mean", "chi", "pop_rate_cv_1ms", "exc_input_E", "inh_input_E", "net_input_E",
-    "exc_input_I", "inh_input_I", "net_input_I", "v_mean_E", "v_mean_I", "v_sd_E",
+    "rate_E",
+    "rate_I",
+    "rate_mean",
+    "silent_fraction",
+    "cv_E",
+    "cv_I",
+    "cv_mean",
+    "fano_E",
+    "fano_I",
+    "corr_E",
+    "corr_I",
+    "corr_mean",
+    "chi",
+    "pop_rate_cv_1ms",
+    "exc_input_E",
+    "inh_input_E",
+    "net_input_E",
+    "exc_input_I",
+    "inh_input_I",
+    "net_input_I",
+    "v_mean_E",
+    "v_mean_I",
+    "v_sd_E",
 ]
 COLUMN_DOC = {
     "label": "Q / SR / SI / AI / AR (balanced.analysis.regimes.classify); 'failed' when the point has no results",
@@ -67,12 +119,14 @@ def _num(x: Any) -> float:
 def theory_columns(params: Params) -> dict[str, Any]:
     """Drive, balance and finite-K mean-field rates (Hz) and the regime diagnosis of ``params``."""
     from ..theory import diagnose_params
+
     dg = diagnose_params(params)
     bal = dg.balance
     mf = dg.mean_field
     drive = dg.form.I_drive
     return {
-        "drive_E": float(drive[0]), "drive_I": float(drive[1]),
+        "drive_E": float(drive[0]),
+        "drive_I": float(drive[1]),
         "balance_rate_E": float(bal.rates_hz[0]) if bal is not None and bal.rates_hz is not None else float("nan"),
         "balance_rate_I": float(bal.rates_hz[1]) if bal is not None and bal.rates_hz is not None else float("nan"),
         "balance_exists": bool(bal is not None and bal.exists),
@@ -85,18 +139,33 @@ def theory_columns(params: Params) -> dict[str, Any]:
 
 def _label(row: dict[str, Any]) -> str:
     fin = lambda k: row[k] if np.isfinite(row[k]) else 0.0  # noqa: E731
-    return classify(row["rate_mean"], row["silent_fraction"], fin("cv_mean"), fin("corr_mean"),
-                    fin("pop_rate_cv_1ms"), fin("chi"), row["n_chi_neurons"])
+    return classify(
+        row["rate_mean"],
+        row["silent_fraction"],
+        fin("cv_mean"),
+        fin("corr_mean"),
+        fin("pop_rate_cv_1ms"),
+        fin("chi"),
+        row["n_chi_neurons"],
+    )
 
 
-def point_row(point: Point, run_dir: Path, swept: tuple[str, ...],
-              theory: dict[str, Any] | None = None) -> dict[str, Any]:
+def point_row(
+    point: Point, run_dir: Path, swept: tuple[str, ...], theory: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One table row of a run from its stats.json, sweep_point.json and the theory."""
     p = point.params
     row: dict[str, Any] = {"point": point.name, "status": "missing", "label": "failed", "label_name": "failed"}
     row.update({k: point.assignment[k] for k in swept})
-    row.update({"N_E": p.N_E, "N_I": p.N_I, "K": p.K if p.coupling == "scaled" else round(p.p * p.N_E),
-                "T": p.T, "seed": p.seed})
+    row.update(
+        {
+            "N_E": p.N_E,
+            "N_I": p.N_I,
+            "K": p.K if p.coupling == "scaled" else round((p.p or 0.0) * p.N_E),  # tutorial form: p is set
+            "T": p.T,
+            "seed": p.seed,
+        }
+    )
     row.update(theory if theory is not None else theory_columns(p))
     try:
         row["status"] = rundir.read_manifest(run_dir).get("status", "missing")
@@ -114,13 +183,25 @@ def point_row(point: Point, run_dir: Path, swept: tuple[str, ...],
     corr_mean = float(np.nanmean([corrE, corrI])) if np.isfinite([corrE, corrI]).any() else float("nan")
     net = stats.get("network", {})
     silent = (E.get("n_silent", 0) + I.get("n_silent", 0)) / (nE + nI)
-    row.update({
-        "rate_E": rE, "rate_I": rI, "rate_mean": (rE * nE + rI * nI) / (nE + nI), "silent_fraction": silent,
-        "cv_E": cE, "cv_I": cI, "cv_mean": cv_mean, "fano_E": _num(E.get("fano_mean")),
-        "fano_I": _num(I.get("fano_mean")), "corr_E": corrE, "corr_I": corrI, "corr_mean": corr_mean,
-        "chi": _num(net.get("chi")), "n_chi_neurons": int(net.get("n_chi_neurons") or 0),
-        "pop_rate_cv_1ms": _num(extra.get("pop_rate_cv_1ms")),
-    })
+    row.update(
+        {
+            "rate_E": rE,
+            "rate_I": rI,
+            "rate_mean": (rE * nE + rI * nI) / (nE + nI),
+            "silent_fraction": silent,
+            "cv_E": cE,
+            "cv_I": cI,
+            "cv_mean": cv_mean,
+            "fano_E": _num(E.get("fano_mean")),
+            "fano_I": _num(I.get("fano_mean")),
+            "corr_E": corrE,
+            "corr_I": corrI,
+            "corr_mean": corr_mean,
+            "chi": _num(net.get("chi")),
+            "n_chi_neurons": int(net.get("n_chi_neurons") or 0),
+            "pop_rate_cv_1ms": _num(extra.get("pop_rate_cv_1ms")),
+        }
+    )
     bal = (stats.get("balance") or {}).get("per_population", {})
     for pop in ("E", "I"):
         b = bal.get(pop, {})
@@ -135,8 +216,9 @@ def point_row(point: Point, run_dir: Path, swept: tuple[str, ...],
     return row
 
 
-def run_rows(spec: SweepSpec, pts: list[Point], sweep_dir: Path,
-             theory: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def run_rows(
+    spec: SweepSpec, pts: list[Point], sweep_dir: Path, theory: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """One row per run, in grid order (the theory computed once per grid point, kept in ``theory``)."""
     theory = {} if theory is None else theory
     out = []
@@ -258,20 +340,29 @@ def _csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else r.get(k, ""))
-                    for k in cols})
+        w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k]) else r.get(k, "")) for k in cols})
     return buf.getvalue()
 
 
-def write_results(sweep_dir: Path, spec: SweepSpec, rows: list[dict[str, Any]], fits: dict[str, Any],
-                  runs: list[dict[str, Any]] | None = None) -> None:
+def write_results(
+    sweep_dir: Path,
+    spec: SweepSpec,
+    rows: list[dict[str, Any]],
+    fits: dict[str, Any],
+    runs: list[dict[str, Any]] | None = None,
+) -> None:
     """results.csv (one row per grid point), results.json (spec, rows, fits; with seed replicates
     also ``runs``) and, with seed replicates, results_runs.csv (one row per run); each atomic."""
     seeded = spec.seeds is not None
     cols = table_columns(spec.keys, seeded)
     rundir.atomic_write_text(sweep_dir / RESULTS_CSV, _csv(rows, cols))
-    doc: dict[str, Any] = {"spec": spec.as_dict(), "columns": cols, "column_doc": COLUMN_DOC, "rows": rows,
-                           "fits": fits}
+    doc: dict[str, Any] = {
+        "spec": spec.as_dict(),
+        "columns": cols,
+        "column_doc": COLUMN_DOC,
+        "rows": rows,
+        "fits": fits,
+    }
     if seeded and runs is not None:
         doc["runs"] = runs
         rundir.atomic_write_text(sweep_dir / RUNS_CSV, _csv(runs, table_columns(spec.keys)))
@@ -281,8 +372,24 @@ def write_results(sweep_dir: Path, spec: SweepSpec, rows: list[dict[str, Any]], 
 def format_results(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...]) -> str:
     """The table and fits as text for a terminal (a selection of columns; ± SD with seeds)."""
     seeded = any("n_seeds" in r for r in rows)
-    cols = list(swept) + ["N_E", "rate_E", "rate_I", "balance_rate_E", "balance_rate_I", "mf_rate_E", "mf_rate_I",
-                          "cv_mean", "fano_E", "corr_mean", "chi", "label"] + (["n_seeds"] if seeded else [])
+    cols = (
+        list(swept)
+        + [
+            "N_E",
+            "rate_E",
+            "rate_I",
+            "balance_rate_E",
+            "balance_rate_I",
+            "mf_rate_E",
+            "mf_rate_I",
+            "cv_mean",
+            "fano_E",
+            "corr_mean",
+            "chi",
+            "label",
+        ]
+        + (["n_seeds"] if seeded else [])
+    )
     cols = list(dict.fromkeys(cols))
 
     def f(r: dict[str, Any], c: str) -> str:
@@ -293,9 +400,10 @@ def format_results(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tupl
             sd = r.get(f"{c}_sd")
             return f"{v:.4g}" + (f"±{sd:.2g}" if isinstance(sd, float) and math.isfinite(sd) else "")
         return str(v)
+
     table = [cols] + [[f(r, c) for c in cols] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
-    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in table]
+    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)) for line in table]
     if "K" in fits:
         k = fits["K"]
         for pop in ("E", "I"):
@@ -307,13 +415,17 @@ def format_results(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tupl
         for name in ("balance", "mf"):
             e = k[f"fit_{name}_total"]["exponent"]
             if e is not None:
-                lines.append(f"deviation from {'mean field' if name == 'mf' else 'balance'} (E and I together) ~ K^{e:.3g}")
+                lines.append(
+                    f"deviation from {'mean field' if name == 'mf' else 'balance'} (E and I together) ~ K^{e:.3g}"
+                )
         ex = k["fit_exc_input_E"]["exponent"]
         if ex is not None:
             lines.append(f"E input of E ~ K^{ex:.3g}, I input ~ K^{k['fit_inh_input_E']['exponent']:.3g} (theory 0.5)")
     if "d" in fits:
         d = fits["d"]
         for pop in ("E", "I"):
-            lines.append(f"rate_{pop} = {d[f'intercept_{pop}']:.3g} + {d[f'slope_{pop}']:.4g} d Hz "
-                         f"(balance theory slope {d[f'theory_slope_{pop}']:.4g}, ratio {d[f'slope_ratio_{pop}']:.3f})")
+            lines.append(
+                f"rate_{pop} = {d[f'intercept_{pop}']:.3g} + {d[f'slope_{pop}']:.4g} d Hz "
+                f"(balance theory slope {d[f'theory_slope_{pop}']:.4g}, ratio {d[f'slope_ratio_{pop}']:.3f})"
+            )
     return "\n".join(lines)

@@ -70,6 +70,7 @@ def analyze_point(run_dir: Path, t_start: float | None, t_stop: float | None) ->
 
     from ..analysis.regimes import population_rate_cv
     from ..analysis.report import analyze_run
+
     stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=False)
     w0, w1 = stats["window_ms"]
     with np.load(run_dir / rundir.SPIKES_FILE) as data:
@@ -121,6 +122,7 @@ def run_job(job_path: str | os.PathLike) -> str:
         try:
             if state == "run":
                 from ..run import run_network
+
                 run_network(params, out, threads=1, overwrite=True, preset=job.get("preset"), progress=False)
             analyze_point(out, job.get("t_start"), job.get("t_stop"))
         except BaseException:
@@ -172,15 +174,17 @@ def array_task(tasks_path: str, index: int | None = None) -> int:
     if index is None:
         raw = os.environ.get("SLURM_ARRAY_TASK_ID")
         if raw is None or not raw.isdigit():
-            print("balanced sweep worker: --array needs SLURM_ARRAY_TASK_ID (run it as an sbatch --array task) "
-                  "or --index N", file=sys.stderr)
+            print(
+                "balanced sweep worker: --array needs SLURM_ARRAY_TASK_ID (run it as an sbatch --array task) "
+                "or --index N",
+                file=sys.stderr,
+            )
             return 2
         index = int(raw)
     tasks = json.loads(Path(tasks_path).read_text())["tasks"]
     jobs_dir = Path(tasks_path).resolve().parent.parent / "jobs"
     if not 0 <= index < len(tasks):
-        print(f"balanced sweep worker: task index {index}: {tasks_path} has tasks 0..{len(tasks) - 1}",
-              file=sys.stderr)
+        print(f"balanced sweep worker: task index {index}: {tasks_path} has tasks 0..{len(tasks) - 1}", file=sys.stderr)
         return 2
     outside = [j for j in tasks[index] if Path(j).resolve().parent != jobs_dir]
     if outside:
@@ -189,8 +193,7 @@ def array_task(tasks_path: str, index: int | None = None) -> int:
     return run_jobs(tasks[index])
 
 
-USAGE = ("usage: python -m balanced.sweep.worker JOB.json [JOB.json ...] | --array TASKS.json [--index N] "
-         "| --serve")
+USAGE = "usage: python -m balanced.sweep.worker JOB.json [JOB.json ...] | --array TASKS.json [--index N] | --serve"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,5 +216,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     from ..interrupt import install_handlers
+
     install_handlers()  # scancel's SIGTERM ends a point cleanly: its staging folder removed
     sys.exit(main())

@@ -70,17 +70,21 @@ def same_spikes(a: Path, b: Path, names: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=2000, help="neurons per point, N_E + N_I (default 2000)")
-    ap.add_argument("--k", type=int, default=100, help="in-degree K (default 100)")
-    ap.add_argument("--t", type=float, default=1000.0, help="model time per point, ms (default 1000)")
-    ap.add_argument("--points", type=int, default=6, help="points in the sweep (default 6)")
+    ap.add_argument("--n", type=int, default=None, help="neurons per point, N_E + N_I (default 2000)")
+    ap.add_argument("--k", type=int, default=None, help="in-degree K (default 100)")
+    ap.add_argument("--t", type=float, default=None, help="model time per point, ms (default 1000)")
+    ap.add_argument("--points", type=int, default=None, help="points in the sweep (default 6)")
     ap.add_argument("--jobs", type=int, default=None, help="processes at once (default: usable cores)")
-    ap.add_argument("--repeats", type=int, default=3, help="pairs of sweeps, order alternating (default 3)")
-    ap.add_argument("--tiny", action="store_true", help="N = 300, K = 30, 200 ms, 4 points, 1 repeat")
+    ap.add_argument("--repeats", type=int, default=None, help="pairs of sweeps, order alternating (default 3)")
+    ap.add_argument(
+        "--tiny", action="store_true", help="defaults N = 300, K = 30, 200 ms, 4 points, 1 repeat (seconds)"
+    )
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
-    if args.tiny:
-        args.n, args.k, args.t, args.points, args.repeats = 300, 30, 200.0, 4, 1
+    defaults = (300, 30, 200.0, 4, 1) if args.tiny else (2000, 100, 1000.0, 6, 3)
+    for key, value in zip(("n", "k", "t", "points", "repeats"), defaults, strict=True):
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     jobs = args.jobs or max(1, len(os.sched_getaffinity(0)))
     from balanced.build import build_model
     from balanced.sweep import points

@@ -74,7 +74,8 @@ builds the table and the figures.
 
 Modules: :mod:`~balanced.sweep.spec` (file, checks, points), :mod:`~balanced.sweep.worker`
 (one point: run and analyse), :mod:`~balanced.sweep.runner` (what to do, local executor,
-collect), :mod:`~balanced.sweep.slurm`, :mod:`~balanced.sweep.table` (rows, seeds, fits),
+collect), :mod:`~balanced.sweep.slurm`, :mod:`~balanced.sweep.table` (rows, seeds, files),
+:mod:`~balanced.sweep.fits` (fits, text),
 :mod:`~balanced.sweep.figures`. Regime labels: :mod:`balanced.analysis.regimes`.
 """
 
@@ -100,8 +101,8 @@ _EXPORTS = {
     "SweepResult": "runner",
     "run_sweep": "runner",
     "SlurmOptions": "slurm",
-    "format_results": "table",
-    "sweep_fits": "table",
+    "format_results": "fits",
+    "sweep_fits": "fits",
     "COLUMNS": "table",
     "classify": "..analysis.regimes",
     "population_rate_cv": "..analysis.regimes",

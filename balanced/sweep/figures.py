@@ -1,6 +1,6 @@
 """Figures of a sweep. Nothing is computed here: every Axes-level function takes columns of
 the results table (:mod:`balanced.sweep.table`: a list of row dicts) or the fits that
-:func:`balanced.sweep.table.sweep_fits` computed, and draws them. Style: ``balanced.analysis.plots``.
+:func:`balanced.sweep.fits.sweep_fits` computed, and draws them. Style: ``balanced.analysis.plots``.
 """
 
 from __future__ import annotations

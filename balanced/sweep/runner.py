@@ -18,8 +18,9 @@ from typing import Any
 from .. import rundir
 from ..params import ParamError
 from .errors import SweepError
+from .fits import sweep_fits
 from .spec import Point, SweepSpec, base_params, points
-from .table import fold_seeds, run_rows, sweep_fits, write_results
+from .table import fold_seeds, run_rows, write_results
 from .worker import point_status
 
 EXECUTORS = ("local", "slurm")

@@ -4,7 +4,7 @@
     balanced build [--force] [--templates balanced|stock] [--json]
     balanced run [--preset P] [--config FILE] [--set k=v ...] [--threads N] [--out DIR] [--overwrite] [--no-analysis] [--figures LIST] [--huge-pages auto|on|off]
     balanced analyze RUN_DIR [--t-start MS] [--t-stop MS] [--figures LIST | --no-figures]
-    balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures]
+    balanced sweep SWEEP.toml [--out DIR] [--jobs N] [--no-figures] [--executor local|slurm] [--plan] ...
     balanced perturb [--preset P] [--config FILE] [--set k=v ...] [--neuron I] [--time MS] [--out DIR]
     balanced export RUN_DIR --format nwb|nix [--out FILE]
     balanced doctor
@@ -181,10 +181,15 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import format_results, load_spec, run_sweep
+    from .sweep import SlurmOptions, format_results, load_spec, run_sweep
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
-    result = run_sweep(spec, out, jobs=args.jobs, figures=not args.no_figures)
+    slurm = SlurmOptions(partition=args.partition, time=args.time, cpus_per_task=args.cpus_per_task, mem=args.mem,
+                         extra=tuple(args.sbatch_line), points_per_task=args.points_per_task)
+    result = run_sweep(spec, out, jobs=args.jobs, figures=not args.no_figures, executor=args.executor,
+                       fresh=args.fresh_processes, slurm=slurm, plan=args.plan)
+    if args.plan:
+        return 0
     print(format_results(result.rows, result.fits, spec.keys))
     print(f"\n{len(result.ran)} points run, {len(result.skipped)} skipped, wall time {result.wall_s:.1f} s")
     print(f"results: {out / 'results.csv'} and {out / 'results.json'}")
@@ -257,8 +262,21 @@ def make_parser() -> argparse.ArgumentParser:
     sweep = verbs.add_parser("sweep", help="run a parameter grid (resumable), tabulate and plot it")
     sweep.add_argument("spec", metavar="SWEEP.toml", help="sweep file (see sweeps/*.toml)")
     sweep.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default runs/sweeps/NAME)")
-    sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (default 1)")
+    sweep.add_argument("--jobs", type=int, default=1, help="local: worker processes at once, one point each at a time (default 1)")
     sweep.add_argument("--no-figures", action="store_true", help="write the table only")
+    sweep.add_argument("--executor", choices=("local", "slurm"), default="local",
+                       help="local: --jobs worker processes here (default); slurm: one sbatch job array")
+    sweep.add_argument("--fresh-processes", action="store_true",
+                       help="local: a new process per point instead of long-lived workers")
+    sweep.add_argument("--plan", action="store_true", help="slurm: write the job files, print the sbatch command")
+    sweep.add_argument("--partition", default=None, help="slurm: partition of the array tasks")
+    sweep.add_argument("--time", default=None, help="slurm: time limit per array task (e.g. 30:00, 1-00:00:00)")
+    sweep.add_argument("--cpus-per-task", type=int, default=1, help="slurm: CPUs per array task (default 1)")
+    sweep.add_argument("--mem", default=None, help="slurm: memory per array task (e.g. 4G)")
+    sweep.add_argument("--points-per-task", type=int, default=1,
+                       help="slurm: points each array task runs in one process (default 1)")
+    sweep.add_argument("--sbatch-line", action="append", default=[], metavar="OPTION",
+                       help="slurm: an extra #SBATCH option, written --sbatch-line=--account=NAME (repeatable)")
     sweep.set_defaults(func=cmd_sweep)
 
     perturb = verbs.add_parser("perturb", help="chaos: the same run twice, the second with one extra spike")

@@ -242,7 +242,7 @@ def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], para
     import matplotlib.pyplot as plt
 
     from .analysis.plots import style
-    from .sweep_plots import plot_divergence, plot_raster_pair
+    from .analysis.chaos_plots import plot_divergence, plot_raster_pair
     t0 = result["perturbation"]["time_ms"]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))

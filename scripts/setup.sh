@@ -18,7 +18,7 @@ WANT_MPI=0
 log() { echo "setup: $*" >&2; }
 
 # ---------------------------------------------------------------- Debian packages
-DEB_PKGS="build-essential cmake libboost-dev libltdl-dev libgsl-dev openmpi-bin libopenmpi-dev"
+DEB_PKGS="build-essential cmake libboost-dev libltdl-dev libgsl-dev openmpi-bin libopenmpi-dev slurm-wlm munge"
 missing=""
 for pkg in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -40,6 +40,9 @@ def cold_build(build_cache) -> BuildResult:
     return build_model(cache_dir=build_cache)
 
 
+pytest_plugins = ["slurm_cluster"]  # the session's private SLURM (tests/slurm_cluster.py)
+
+
 # ----------------------------------------------------------------------------- test tiers
 # Each test module's tier, given as a marker: `pytest -m "pure or analysis"` (make test-fast)
 # runs in seconds without NEST; `make test` runs every tier. A module not listed here is

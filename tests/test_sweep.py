@@ -1,8 +1,9 @@
-"""Sweeps: specification checks, grid points, labels, a tiny sweep end to end, resuming
-after the process was killed, and the CLI's error handling.
+"""Sweeps: specification checks, safe names, seed replicates, grid points, labels, a tiny
+sweep end to end, resuming after the process was killed, long-lived workers against fresh
+processes (identical spikes), the SLURM plan, and the CLI's error handling.
 
-The runs are tiny (N_E = N_I = 300, K = 60, 300 ms: about 3-4 s per point, most of it
-importing NEST in the point's fresh process).
+The runs are tiny (N_E = N_I = 300, K = 60, 300 ms: about 3-4 s per point in a fresh
+process, most of it importing NEST). The SLURM sweeps are in tests/test_sweep_slurm.py.
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from balanced import cli
 from balanced.params import ParamError, resolve
-from balanced.sweep import (SweepError, apply_point, classify, load_spec, parse_spec, point_status, points,
-                            run_sweep)
+from balanced.sweep import (
+    SlurmOptions,
+    SweepError,
+    apply_point,
+    classify,
+    is_safe_name,
+    load_spec,
+    parse_spec,
+    point_status,
+    points,
+    run_sweep,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """
@@ -67,23 +79,30 @@ def test_sweep_factors():
     assert t.J_I == pytest.approx(-2 * 0.1414213562373095) and t.Ib == 1.5
 
 
-@pytest.mark.parametrize("text, message", [
-    ("preset = 'balanced'\n", "no [sweep] table"),
-    ("preset = 'balanced'\n[sweep]\nfoo = [1, 2]\n", "unknown swept key 'foo'"),
-    ("preset = 'balanced'\n[fixed]\nbar = 1\n[sweep]\nd = [1.0]\n", "unknown parameter 'bar' in [fixed]"),
-    ("preset = 'balanced'\nextra = 1\n[sweep]\nd = [1.0]\n", "unknown top-level key 'extra'"),
-    ("preset = 'balanced'\n[sweep]\nd = 1.0\n", "must be a non-empty list"),
-    ("preset = 'balanced'\n[sweep]\nd = [1.0, 1.0]\n", "repeated values"),
-    ("preset = 'balanced'\n[sweep]\ng = [1.0]\nj_EI = [-60.0]\n", "do not sweep 'j_EI'"),
-    ("preset = 'balanced'\n[sweep]\nK = [100]\nN_E = [1000]\n", "do not sweep 'N_E'"),
-    ("preset = 'balanced'\n[sweep]\nK = [100.5]\n", "K values must be integers"),
-    ("preset = 'tutorial'\n[sweep]\nK = [100]\n", "needs coupling = \"scaled\""),
-    ("preset = 'balanced'\n[sweep]\nN_E = [-5]\n", "point N_E=-5"),
-    ("preset = 'nope'\n[sweep]\nd = [1.0]\n", "preset 'nope' does not exist"),
-    ("preset = 'balanced'\n[options]\nfast = true\n[sweep]\nd = [1.0]\n", "unknown option 'fast'"),
-    ("preset = 'balanced'\n[analysis]\nt_start = 'x'\n[sweep]\nd = [1.0]\n", "analysis.t_start must be a number"),
-    ("this is = not toml [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("preset = 'balanced'\n", "no [sweep] table"),
+        ("preset = 'balanced'\n[sweep]\nfoo = [1, 2]\n", "unknown swept key 'foo'"),
+        ("preset = 'balanced'\n[fixed]\nbar = 1\n[sweep]\nd = [1.0]\n", "unknown parameter 'bar' in [fixed]"),
+        ("preset = 'balanced'\nextra = 1\n[sweep]\nd = [1.0]\n", "unknown top-level key 'extra'"),
+        ("preset = 'balanced'\n[sweep]\nd = 1.0\n", "must be a non-empty list"),
+        ("preset = 'balanced'\n[sweep]\nd = [1.0, 1.0]\n", "repeated values"),
+        ("preset = 'balanced'\n[sweep]\ng = [1.0]\nj_EI = [-60.0]\n", "do not sweep 'j_EI'"),
+        ("preset = 'balanced'\n[sweep]\nK = [100]\nN_E = [1000]\n", "do not sweep 'N_E'"),
+        ("preset = 'balanced'\n[sweep]\nK = [100.5]\n", "K values must be integers"),
+        ("preset = 'tutorial'\n[sweep]\nK = [100]\n", 'needs coupling = "scaled"'),
+        ("preset = 'balanced'\n[sweep]\nN_E = [-5]\n", "point N_E=-5"),
+        ("preset = 'nope'\n[sweep]\nd = [1.0]\n", "preset 'nope' does not exist"),
+        ("preset = 'balanced'\n[options]\nfast = true\n[sweep]\nd = [1.0]\n", "unknown option 'fast'"),
+        ("preset = 'balanced'\n[analysis]\nt_start = 'x'\n[sweep]\nd = [1.0]\n", "analysis.t_start must be a number"),
+        ("this is = not toml [", "not valid TOML"),
+        ("preset = 'balanced'\n[options]\nseeds = 0\n[sweep]\nd = [1.0]\n", "options.seeds = 0: must be an integer"),
+        ("preset = 'balanced'\n[options]\nseeds = [3, 3]\n[sweep]\nd = [1.0]\n", "repeated seeds"),
+        ("preset = 'balanced'\n[options]\nseeds = [1.5]\n[sweep]\nd = [1.0]\n", "options.seeds = [1.5]"),
+        ("preset = 'balanced'\n[options]\nseeds = 2\n[sweep]\nseed = [1, 2]\n", "give one of them"),
+    ],
+)
 def test_bad_specs_give_clear_errors(tmp_path, text, message):
     with pytest.raises(ParamError, match=None) as err:
         load_spec(write(tmp_path, text))
@@ -96,6 +115,58 @@ def test_bad_spec_on_the_command_line_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown swept key 'foo'" in err and "Traceback" not in err
     assert cli.main(["sweep", str(tmp_path / "missing.toml")]) == 2
+
+
+# ----------------------------------------------------------------------------- names stay data
+@pytest.mark.parametrize(
+    "name", ["../x", "../../../x", "a/b", "/abs", "", "..", ".", ".hidden", "x..y", "-rf", "a b", "a\\b", "x\ny"]
+)
+def test_unsafe_sweep_names_are_refused_naming_the_field(tmp_path, name):
+    path = write(tmp_path, TINY.format(values="[1.0]").replace('name = "tiny"', f"name = {json.dumps(name)}"))
+    with pytest.raises(ParamError) as err:
+        load_spec(path)
+    msg = str(err.value)
+    assert f"name = {name!r}: must be one folder name" in msg and "\n" not in msg, msg
+
+
+def test_unsafe_name_on_the_command_line_writes_nothing(tmp_path, capsys):
+    work = tmp_path / "work"
+    (work / "sweeps").mkdir(parents=True)
+    path = write(work / "sweeps", TINY.format(values="[1.0]").replace('name = "tiny"', 'name = "../x"'))
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        assert cli.main(["sweep", str(path)]) == 2
+    finally:
+        os.chdir(cwd)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "name = '../x'" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in work.iterdir()) == ["sweeps"]  # no runs/ folder, nothing beside it
+    # the default name comes from the file name, which must be safe too
+    bad = write(tmp_path, TINY.format(values="[1.0]").replace('name = "tiny"\n', ""), name="a..b.toml")
+    with pytest.raises(ParamError, match="name \\(from the file name\\) = 'a..b'"):
+        load_spec(bad)
+
+
+def test_point_names_from_values_stay_inside_points():
+    for text in ("K = [100, 200]", "g = [0.5, 1e-05]", "d = [0, 2.5]", "neuron_model = ['nestml', 'iaf_psc_exp']"):
+        spec = parse_spec(tomllib.loads(f"preset = 'balanced'\n[sweep]\n{text}\n"))
+        for p in points(spec):
+            assert is_safe_name(p.name) and "/" not in p.name, p.name
+    for good in ("k_sweep", "tiny", "K=100__seed=3", "g=0.5__d=1e-05"):
+        assert is_safe_name(good)
+
+
+# ----------------------------------------------------------------------------- seed replicates
+def test_seed_replicates_expand_each_point():
+    spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0]") + "[options]\nseeds = 2\n"))
+    pts = points(spec)
+    assert [p.name for p in pts] == ["d=0.5__seed=12345", "d=0.5__seed=12346", "d=1__seed=12345", "d=1__seed=12346"]
+    assert [p.params.seed for p in pts] == [12345, 12346, 12345, 12346]
+    assert [p.group for p in pts] == ["d=0.5", "d=0.5", "d=1", "d=1"]
+    spec = parse_spec(tomllib.loads(TINY.format(values="[1.0]") + "[options]\nseeds = [7, 3]\n"))
+    assert [p.params.seed for p in points(spec)] == [7, 3]
+    assert spec.as_dict()["options"]["seeds"] == [7, 3]
 
 
 def test_labels():
@@ -143,9 +214,12 @@ def test_tiny_sweep_runs_tabulates_and_plots(tmp_path, built_model):
 def test_sweep_resumes_after_being_killed(tmp_path, built_model):
     spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0, 1.5]"))
     out = tmp_path / "sw"
-    proc = subprocess.Popen([sys.executable, "-m", "balanced", "sweep", str(spec_path), "--out", str(out),
-                             "--no-figures"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "balanced", "sweep", str(spec_path), "--out", str(out), "--no-figures"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     first = out / "points" / "d=0.5"
     deadline = time.monotonic() + 120
     try:
@@ -156,8 +230,10 @@ def test_sweep_resumes_after_being_killed(tmp_path, built_model):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its running point: a hard interruption
         proc.wait()
-    statuses = [json.loads(m.read_text())["status"] if m.exists() else None
-                for m in (out / "points" / n / "manifest.json" for n in ("d=0.5", "d=1", "d=1.5"))]
+    statuses = [
+        json.loads(m.read_text())["status"] if m.exists() else None
+        for m in (out / "points" / n / "manifest.json" for n in ("d=0.5", "d=1", "d=1.5"))
+    ]
     assert statuses[0] == "complete" and statuses[1:] != ["complete", "complete"], statuses
     mtime = (first / "manifest.json").stat().st_mtime_ns
 
@@ -178,3 +254,196 @@ def test_failed_points_raise_sweep_error_and_exit_1(tmp_path, capsys):
         run_sweep(spec, tmp_path / "sw", python="/bin/false", log=lambda s: None, figures=False)
     rows = json.loads((tmp_path / "sw" / "results.json").read_text())["rows"]
     assert rows[0]["label"] == "failed"
+
+
+# ----------------------------------------------------------------------------- workers
+def test_workers_give_the_spikes_of_fresh_processes(tmp_path, built_model):
+    """One long-lived worker runs all four points in one process (built-in model, then the
+    NESTML module installed again after each kernel reset): every point's spikes and
+    recorded state equal those of a fresh process per point, and so does the table."""
+    text = (
+        TINY.format(values="[0.5, 1.0]")
+        .replace("T = 300.0", "T = 200.0")
+        .replace("[sweep]\n", "[sweep]\nneuron_model = ['iaf_psc_exp', 'nestml']\n")
+    )
+    spec = parse_spec(tomllib.loads(text), source="tiny")
+    fresh = run_sweep(spec, tmp_path / "fresh", jobs=2, fresh=True, log=lambda s: None, figures=False)
+    logs: list[str] = []
+    work = run_sweep(spec, tmp_path / "work", jobs=1, log=logs.append, figures=False)
+    names = [p.name for p in points(spec)]
+    assert sorted(fresh.ran) == sorted(work.ran) == sorted(names) and len(names) == 4
+    for name in names:
+        a, b = (np.load(tmp_path / d / "points" / name / "spikes.npz") for d in ("fresh", "work"))
+        assert len(a["time"]) > 100, name
+        for key in ("neuron", "time"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}: {key}")
+        sa, sb = (np.load(tmp_path / d / "points" / name / "state.npz") for d in ("fresh", "work"))
+        for key in sa.files:
+            np.testing.assert_array_equal(sa[key], sb[key], err_msg=f"{name}: state {key}")
+    assert (tmp_path / "fresh" / "results.csv").read_text() == (tmp_path / "work" / "results.csv").read_text()
+
+
+def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
+    """A point that fails inside a worker (here: its run directory is a file) is reported
+    failed; the same worker then runs the next point."""
+    spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0]").replace("T = 300.0", "T = 100.0")), source="tiny")
+    (tmp_path / "sw" / "points").mkdir(parents=True)
+    (tmp_path / "sw" / "points" / "d=0.5").write_text("not a folder")
+    with pytest.raises(SweepError, match="1 of 2 points failed \\(d=0.5\\)"):
+        run_sweep(spec, tmp_path / "sw", jobs=1, log=lambda s: None, figures=False)
+    assert "Error" in (tmp_path / "sw" / "logs" / "d=0.5.log").read_text()
+    assert json.loads((tmp_path / "sw" / "points" / "d=1" / "manifest.json").read_text())["status"] == "complete"
+
+
+# ----------------------------------------------------------------------------- SLURM plan
+def test_plan_writes_the_job_array_and_submits_nothing(tmp_path, capsys):
+    spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0, 1.5]") + "[options]\nseeds = 2\n")
+    out = tmp_path / "sw"
+    env_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = "/nonexistent"  # no sbatch anywhere: --plan must not need SLURM
+    try:
+        code = cli.main(
+            [
+                "sweep",
+                str(spec_path),
+                "--out",
+                str(out),
+                "--executor",
+                "slurm",
+                "--plan",
+                "--partition",
+                "short",
+                "--time",
+                "0:30:00",
+                "--cpus-per-task",
+                "2",
+                "--mem",
+                "2G",
+                "--points-per-task",
+                "4",
+                "--sbatch-line=--account=lab",
+                "--sbatch-line=--qos=low",
+            ]
+        )
+    finally:
+        os.environ["PATH"] = env_path
+    assert code == 0
+    err = capsys.readouterr().err
+    script = (out / "slurm" / "array.sh").resolve()
+    assert f"sbatch --parsable {script}" in err and "6 points in 2 array tasks" in err, err
+    text = script.read_text()
+    for line in (
+        "#SBATCH --array=0-1",
+        "#SBATCH --partition=short",
+        "#SBATCH --time=0:30:00",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=2G",
+        "#SBATCH --account=lab",
+        "#SBATCH --qos=low",
+        "#SBATCH --job-name=balanced-sweep-tiny",
+        f"-m balanced.sweep.worker --array {out.resolve()}/slurm/tasks.json",
+    ):
+        assert line in text, (line, text)
+    tasks = json.loads((out / "slurm" / "tasks.json").read_text())["tasks"]
+    assert [len(t) for t in tasks] == [4, 2]
+    assert [Path(j).stem for t in tasks for j in t] == [p.name for p in points(load_spec(spec_path))]
+    assert not (out / "slurm" / "job.json").exists() and not any((out / "points").iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--time", "soon"], "--time 'soon': must be a SLURM time"),
+        (["--mem", "lots"], "--mem 'lots': must be a size"),
+        (["--cpus-per-task", "0"], "--cpus-per-task 0: must be an integer >= 1"),
+        (["--points-per-task", "0"], "--points-per-task 0"),
+        (["--partition", "a b"], "--partition 'a b'"),
+        (["--sbatch-line=account=x"], "--sbatch-line 'account=x': must be one sbatch option"),
+    ],
+)
+def test_bad_slurm_options_exit_2_naming_the_option(tmp_path, capsys, args, message):
+    spec_path = write(tmp_path, TINY.format(values="[1.0]"))
+    assert (
+        cli.main(["sweep", str(spec_path), "--out", str(tmp_path / "sw"), "--executor", "slurm", "--plan", *args]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_worker_command_line_usage():
+    from balanced.sweep.worker import main
+
+    assert main([]) == 2 and main(["--array"]) == 2 and main(["--bogus"]) == 2
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "balanced.sweep.worker", "--array", "/nonexistent.json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "SLURM_ARRAY_TASK_ID" in proc.stderr
+    assert SlurmOptions().points_per_task == 1
+
+
+def test_worker_writes_only_inside_its_sweep_folder(tmp_path):
+    """Where a job writes follows from the job file's place, and a task list may name only
+    job files of its own sweep: a tampered tasks.json or a job file elsewhere is refused."""
+    from balanced.sweep.worker import main, run_job
+
+    sweep = tmp_path / "sw"
+    (sweep / "slurm").mkdir(parents=True)
+    (sweep / "jobs").mkdir()
+    stray = tmp_path / "elsewhere" / "jobs" / "x.json"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("{}")
+    (sweep / "slurm" / "tasks.json").write_text(
+        json.dumps({"tasks": [[str(sweep / "jobs" / ".." / ".." / "elsewhere" / "jobs" / "x.json")]]})
+    )
+    assert main(["--array", str(sweep / "slurm" / "tasks.json"), "--index", "0"]) == 2
+    bad = tmp_path / "job.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match="must be SWEEP_DIR/jobs/NAME.json"):
+        run_job(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "job.json", "sw"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--plan"], "--plan: only with --executor slurm"),
+        (["--partition", "short"], "only with --executor slurm"),
+        (["--executor", "slurm", "--plan", "--fresh-processes"], "--fresh-processes: only with --executor local"),
+    ],
+)
+def test_options_of_the_other_executor_are_refused(tmp_path, capsys, args, message):
+    spec_path = write(tmp_path, TINY.format(values="[1.0]"))
+    assert cli.main(["sweep", str(spec_path), "--out", str(tmp_path / "sw"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "sw").exists()
+
+
+def test_throughput_benchmark_runs(tmp_path, built_model):
+    """benchmarks/sweep_throughput.py at its smallest: both modes, identical spikes, a ratio."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "sweep_throughput.py"),
+            "--tiny",
+            "--points",
+            "1",
+            "--t",
+            "100",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical" in proc.stdout and "median ratio workers / fresh" in proc.stdout, proc.stdout
+    doc = json.loads(out.read_text())
+    row = doc["rows"][0]
+    assert row["identical_spikes"] and row["fresh_points_per_min"] > 0 and row["workers_points_per_min"] > 0

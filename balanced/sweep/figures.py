@@ -1,18 +1,21 @@
 """Figures of a sweep. Nothing is computed here: every Axes-level function takes columns of
-the results table (``balanced.sweep``: a list of row dicts) or the fits that
-:func:`balanced.sweep.sweep_fits` computed, and draws them. Style: ``balanced.analysis.plots``.
+the results table (:mod:`balanced.sweep.table`: a list of row dicts) or the fits that
+:func:`balanced.sweep.fits.sweep_fits` computed, and draws them. Style: ``balanced.analysis.plots``.
 """
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .analysis.plots import color, style
+from .. import rundir
+from ..analysis.plots import color, style
 
 LABEL_STYLE = {
     "AI": {"color": "#2e8b57", "marker": "o"},
@@ -37,8 +40,9 @@ def _active(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("label") not in ("failed",)]
 
 
-def plot_rates_vs(ax: Axes, rows: list[dict[str, Any]], x: str, xlabel: str | None = None,
-                  logx: bool = False, theory: bool = True) -> Axes:
+def plot_rates_vs(
+    ax: Axes, rows: list[dict[str, Any]], x: str, xlabel: str | None = None, logx: bool = False, theory: bool = True
+) -> Axes:
     """Measured E and I rates (markers) against column ``x``; balance (dashed) and finite-K mean
     field (dotted) predictions as lines."""
     rows = sorted(_active(rows), key=lambda r: r.get(x, 0))
@@ -99,16 +103,14 @@ def plot_deviation_loglog(ax: Axes, fits_k: dict[str, Any], against: str = "bala
     return ax
 
 
-def plot_phase_diagram(ax: Axes, rows: list[dict[str, Any]], x: str = "g", y: str = "d",
-                       annotate: bool = True) -> Axes:
+def plot_phase_diagram(ax: Axes, rows: list[dict[str, Any]], x: str = "g", y: str = "d", annotate: bool = True) -> Axes:
     """One marker per point, coloured and shaped by its label; mean rate and CV written next to it."""
     xs, ys = column(rows, x), column(rows, y)
     seen = set()
-    for r, xv, yv in zip(rows, xs, ys):
+    for r, xv, yv in zip(rows, xs, ys, strict=True):
         lab = r.get("label", "failed")
         st = LABEL_STYLE.get(lab, LABEL_STYLE["failed"])
-        ax.scatter([xv], [yv], s=70, c=st["color"], marker=st["marker"],
-                   label=None if lab in seen else lab, zorder=3)
+        ax.scatter([xv], [yv], s=70, c=st["color"], marker=st["marker"], label=None if lab in seen else lab, zorder=3)
         seen.add(lab)
         if annotate and lab != "failed":
             rate, cv = r.get("rate_mean"), r.get("cv_mean")
@@ -133,10 +135,12 @@ def _log_grid_axes(ax: Axes, xs: np.ndarray, ys: np.ndarray) -> None:
     ax.minorticks_off()
 
 
-def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g", y: str = "d",
-                    cmap: str = "viridis", log: bool = False) -> Axes:
+def plot_scalar_map(
+    ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g", y: str = "d", cmap: str = "viridis", log: bool = False
+) -> Axes:
     """Values of column ``key`` on the (x, y) grid as coloured squares."""
     import matplotlib.colors as mcolors
+
     xs, ys, v = column(rows, x), column(rows, y), column(rows, key)
     norm = None
     if log:
@@ -153,8 +157,9 @@ def plot_scalar_map(ax: Axes, rows: list[dict[str, Any]], key: str, x: str = "g"
 
 
 # --------------------------------------------------------------------------- figure sets
-def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...],
-                  title: str = "") -> dict[str, Figure]:
+def sweep_figures(
+    rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple[str, ...], title: str = ""
+) -> dict[str, Figure]:
     """The figures that the swept keys call for: {file stem: Figure}.
 
     K swept: ``k_rates`` (rate vs K with theory), ``k_inputs`` (inputs vs sqrt K),
@@ -163,6 +168,7 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
     Any other single key: ``rates`` against it.
     """
     import matplotlib.pyplot as plt
+
     figs: dict[str, Figure] = {}
     with style():
         if "K" in swept:
@@ -203,8 +209,9 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
             if d:
                 dd = np.linspace(0, max(column(rows, "d")), 20)
                 for pop in ("E", "I"):
-                    ax.plot(dd, d[f"intercept_{pop}"] + d[f"slope_{pop}"] * dd, "-", lw=0.6, color=color(pop),
-                            alpha=0.6)
+                    ax.plot(
+                        dd, d[f"intercept_{pop}"] + d[f"slope_{pop}"] * dd, "-", lw=0.6, color=color(pop), alpha=0.6
+                    )
                 ax.set_xlim(left=0)
             ax.set_title(f"{title}: rate vs drive" if title else "rate vs drive")
             figs["drive_rates"] = fig
@@ -216,46 +223,40 @@ def sweep_figures(rows: list[dict[str, Any]], fits: dict[str, Any], swept: tuple
     return figs
 
 
+def write_figures(
+    sweep_dir: Path,
+    rows: list[dict[str, Any]],
+    fits: dict[str, Any],
+    swept: tuple[str, ...],
+    title: str = "",
+    formats: tuple[str, ...] = ("png", "pdf"),
+) -> list[str]:
+    """Draw :func:`sweep_figures` into ``SWEEP_DIR/figures`` (each file written atomically);
+    return the file names."""
+    import matplotlib.pyplot as plt
+
+    out = sweep_dir / "figures"
+    out.mkdir(exist_ok=True)
+    written = []
+    for stem, fig in sweep_figures(rows, fits, swept, title=title).items():
+        try:
+            for fmt in formats:
+                b = io.BytesIO()
+                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
+                rundir.atomic_write_bytes(out / f"{stem}.{fmt}", b.getvalue())
+                written.append(f"{stem}.{fmt}")
+        finally:
+            plt.close(fig)
+    return written
 
 
-# --------------------------------------------------------------------------- chaos (balanced.perturb)
-def plot_divergence(ax: Axes, bin_edges_ms: np.ndarray, unmatched_perturbed: np.ndarray,
-                    unmatched_reference: np.ndarray | None = None, unmatched_tol: np.ndarray | None = None,
-                    tol_ms: float = 1.0) -> Axes:
-    """Fraction of spikes without an exact (neuron, step) match in the other run, per bin after
-    the perturbation."""
-    edges = np.asarray(bin_edges_ms, dtype=float)
-    centers = 0.5 * (edges[:-1] + edges[1:])
-    ax.step(centers, np.asarray(unmatched_perturbed, dtype=float), where="mid", color=color("E"),
-            label="perturbed-run spikes not in reference")
-    if unmatched_reference is not None:
-        ax.step(centers, np.asarray(unmatched_reference, dtype=float), where="mid", color=color("I"), lw=0.7,
-                label="reference spikes not in perturbed run")
-    if unmatched_tol is not None:
-        ax.step(centers, np.asarray(unmatched_tol, dtype=float), where="mid", color=color("net"), lw=0.7, ls="--",
-                label=f"no spike of the same neuron within {tol_ms:g} ms")
-    ax.axhline(0.5, color="#999999", lw=0.6, ls=":")
-    ax.axvline(50.0, color="#999999", lw=0.6, ls="--")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(0, min(edges[-1], 300.0))
-    ax.set_xlabel("time after the extra spike (ms)")
-    ax.set_ylabel("unmatched fraction")
-    ax.legend(loc="lower right")
-    return ax
-
-
-def plot_raster_pair(ax: Axes, ref_time: np.ndarray, ref_neuron: np.ndarray, pert_time: np.ndarray,
-                     pert_neuron: np.ndarray, t_perturb_ms: float) -> Axes:
-    """Reference spikes (grey) and perturbed-run spikes (colour) on one raster."""
-    ax.scatter(ref_time, ref_neuron, c="#aaaaaa", marker="o", s=6, linewidths=0, label="reference", rasterized=True)
-    ax.scatter(pert_time, pert_neuron, c=color("E"), marker="|", s=8, linewidths=0.6, label="perturbed",
-               rasterized=True)
-    ax.axvline(t_perturb_ms, color="#c0392b", lw=0.6, ls="--")
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("neuron")
-    ax.legend(loc="upper right", markerscale=2)
-    return ax
-
-
-__all__ = ["column", "plot_rates_vs", "plot_inputs_vs_sqrtk", "plot_deviation_loglog", "plot_phase_diagram",
-           "plot_scalar_map", "sweep_figures", "plot_divergence", "plot_raster_pair"]
+__all__ = [
+    "column",
+    "plot_rates_vs",
+    "plot_inputs_vs_sqrtk",
+    "plot_deviation_loglog",
+    "plot_phase_diagram",
+    "plot_scalar_map",
+    "sweep_figures",
+    "write_figures",
+]

@@ -258,3 +258,43 @@ def test_diagnose_silent_state_warning():
     # sqrt(K) i_E = 20 * 0.09 = 1.8 mV <= V_th - V_rest = 2 mV
     d = th.diagnose_regime(PRESET_J, PRESET_I * 0.075, PRESET_K, mean_field=False)
     assert any("silent state is stable" in w for w in d.warnings)
+
+
+# ----------------------------------------------------------------------------- slow inhibition
+
+
+def test_rate_stability_hand_computed_hopf():
+    # g = 1, W = [[2, -3], [2, -2]], tau_E = 1: M = -1 + G W = [[1, -3], [2, -3]];
+    # trace(A) = 1/tau_E - 3/tau_I = 0 at tau_I/tau_E = 3; det M = -3 + 6 = 3, so at the
+    # critical ratio det A = 3 / (1 * 3) = 1: eigenvalues +-i (1/ms), f = 1000/(2 pi) Hz.
+    g, W = [1.0, 1.0], [[2.0, -3.0], [2.0, -2.0]]
+    s = th.rate_stability(g, W, 1.0, 3.0)
+    assert s.critical_ratio == pytest.approx(3.0)
+    assert s.large_K_ratio == pytest.approx(1.0)  # g_I |W_II| / (g_E W_EE) = 2/2
+    assert s.frequency_hz == pytest.approx(1000.0 / (2 * math.pi))
+    assert np.allclose(s.eigenvalues.real, 0.0, atol=1e-12)
+    assert np.allclose(sorted(s.eigenvalues.imag), [-1.0, 1.0])
+    assert th.rate_stability(g, W, 1.0, 2.9).stable
+    assert not th.rate_stability(g, W, 1.0, 3.1).stable
+    # without a self-exciting E loop (g_E W_EE < 1) slowing inhibition never destabilises
+    assert math.isinf(th.rate_stability([0.4, 1.0], W, 1.0, 100.0).critical_ratio)
+
+
+def test_siegert_gain_matches_the_lif_f_i_slope_without_noise():
+    # sigma -> 0: nu = 1/(tau ln((mu - V_r)/(mu - th))); d nu/d mu = nu^2 tau (1/(mu-th) - 1/(mu-V_r))
+    mu, tau = -48.0, 10.0
+    L = math.log((mu + 60.0) / (mu + 50.0))
+    nu = 1.0 / (tau * L)
+    want = nu**2 * tau * (1 / (mu + 50.0) - 1 / (mu + 60.0))
+    assert th.siegert_gain(mu, 0.0, tau_s=0.0) == pytest.approx(want, rel=1e-5)  # central difference, h = 1e-3 mV
+
+
+def test_slow_inhibition_threshold_of_the_preset_tends_to_its_large_K_limit():
+    crit = {K: th.slow_inhibition_stability(PRESET_J, PRESET_I, K) for K in (100, 400, 6400)}
+    # the Hopf line sits above the K -> inf limit and approaches it as 1/sqrt(K)
+    # (W ~ sqrt K): 5.06, 3.49, 2.71 against a limit of 2.52 at K = 6400 (gains change a little with K)
+    assert crit[100].critical_ratio > crit[400].critical_ratio > crit[6400].critical_ratio
+    assert crit[6400].critical_ratio == pytest.approx(crit[6400].large_K_ratio, rel=0.1)
+    assert crit[400].stable  # tau_I = tau_E: the preset's asynchronous state is stable
+    assert not th.slow_inhibition_stability(PRESET_J, PRESET_I, 400, ratio=4.0).stable
+    assert crit[400].gains[0] > 0 and crit[400].gains[1] > 0

@@ -41,6 +41,10 @@ Modules
   :func:`free_membrane_moments`, :func:`diffusion_parameters`)
 * :mod:`.meanfield`: finite-K mean field (:func:`mean_field_rates`)
 * :mod:`.forms`: coupling forms (:class:`ScaledForm`, :func:`tutorial_to_scaled`)
+* :mod:`.stability`: population oscillations when inhibition is slow
+  (:func:`slow_inhibition_stability`, :func:`rate_stability`)
+* :mod:`.disorder`: the distribution of rates across neurons, quenched disorder of the
+  mean input (:func:`rate_distribution`)
 * :mod:`.diagnosis`: regime diagnosis (:func:`diagnose_regime`, :func:`diagnose_params`,
   :func:`format_diagnosis`, :func:`diagnosis_lines`)
 """
@@ -51,10 +55,12 @@ from .balance import BalanceSolution, VvsCondition, balance_condition_vvs, balan
 from .constants import FB_ALPHA_HALF, POPULATIONS, ZETA_HALF_ABS
 from .diagnosis import (Diagnosis, diagnose_params, diagnose_regime, diagnose_tutorial, diagnosis_lines,
                         format_diagnosis)
+from .disorder import RateDistribution, rate_distribution, siegert_rates
 from .forms import ScaledForm, tutorial_to_scaled
 from .meanfield import MeanFieldSolution, mean_field_rates
 from .moments import FreeMoments, diffusion_parameters, free_membrane_moments, psp_kernel, psp_kernel_integrals
 from .neuron import lif_isi_constant_input, lif_rate_constant_input, siegert_rate
+from .stability import RateStability, rate_stability, siegert_gain, slow_inhibition_stability
 
 __all__ = [
     "POPULATIONS", "ZETA_HALF_ABS", "FB_ALPHA_HALF",
@@ -64,4 +70,6 @@ __all__ = [
     "MeanFieldSolution", "mean_field_rates",
     "ScaledForm", "tutorial_to_scaled",
     "Diagnosis", "diagnose_regime", "diagnose_tutorial", "format_diagnosis", "diagnose_params", "diagnosis_lines",
+    "RateStability", "rate_stability", "siegert_gain", "slow_inhibition_stability",
+    "RateDistribution", "rate_distribution", "siegert_rates",
 ]

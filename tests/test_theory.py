@@ -298,3 +298,46 @@ def test_slow_inhibition_threshold_of_the_preset_tends_to_its_large_K_limit():
     assert crit[400].stable  # tau_I = tau_E: the preset's asynchronous state is stable
     assert not th.slow_inhibition_stability(PRESET_J, PRESET_I, 400, ratio=4.0).stable
     assert crit[400].gains[0] > 0 and crit[400].gains[1] > 0
+
+
+# ----------------------------------------------------------------------------- rate distribution
+
+
+def test_vectorised_siegert_matches_the_adaptive_one():
+    mu = np.array([-62.0, -55.0, -50.0, -45.0, -30.0])
+    want = [th.siegert_rate(m, 4.0, tau_s=2.0) for m in mu]
+    # 96 Gauss-Legendre nodes on a smooth integrand: agreement to 1e-7 relative
+    assert th.siegert_rates(mu, 4.0) == pytest.approx(want, rel=1e-7)
+
+
+@pytest.fixture(scope="module")
+def disorder_K100():
+    return {c: th.rate_distribution(PRESET_J, PRESET_I, 100, 0.1, c) for c in ("pairwise_bernoulli", "fixed_indegree")}
+
+
+def test_fixed_indegree_disorder_collapses_to_the_homogeneous_mean_field(disorder_K100):
+    d = disorder_K100["fixed_indegree"]
+    mf = th.mean_field_rates(PRESET_J, PRESET_I, 100)
+    assert d.converged
+    # loop gain of the rate spread is about 0.2 < 1, so the spread decays to zero
+    assert d.rates_hz == pytest.approx(mf.rates_hz, rel=1e-4)
+    assert np.all(d.sd_hz < 0.05)
+
+
+def test_bernoulli_disorder_is_broad_and_self_consistent(disorder_K100):
+    d = disorder_K100["pairwise_bernoulli"]
+    assert d.converged
+    # s_a^2 = tau_s^2 (1 - p) sum_b j_ab^2 q_b, q in 1/ms^2
+    want = np.sqrt(4.0 * 0.9 * (PRESET_J**2 @ (d.second_moment / 1e6)))
+    assert d.s == pytest.approx(want, rel=1e-9)
+    assert np.all(d.sd_hz > 0.7 * d.rates_hz)  # O(1) disorder: SD comparable to the mean (11.3 / 11.4 Hz for E)
+    z = np.array([-1.0, 0.0, 1.5])
+    assert d.cdf(0, d.rate_of(0, z)) == pytest.approx(stats_norm_cdf(z), abs=1e-6)
+    c = d.count_cdf(0, 1000.0, [0, 5, 10, 1000])
+    assert np.all(np.diff(c) > 0) and c[-1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="connectivity"):
+        th.rate_distribution(PRESET_J, PRESET_I, 100, 0.1, "fixed_outdegree")
+
+
+def stats_norm_cdf(z):
+    return 0.5 * (1 + np.vectorize(math.erf)(np.asarray(z) / math.sqrt(2)))

@@ -70,3 +70,17 @@ def test_measured_threshold_lies_within_a_factor_of_the_theory(sweep):
     # 100-300 Hz destabilises earlier: measured 0.44 (K = 100) and 0.50 (K = 400) of the
     # theory. A factor 3 below and never above is the stated agreement.
     assert th["critical_ratio"] / 3.0 <= me["critical_ratio"] <= th["critical_ratio"]
+
+
+def test_diagnosis_counts_the_charge_of_slow_inhibition():
+    from balanced.theory import diagnose_params
+
+    p = resolve("balanced")
+    # slower inhibition at the same jump delivers r times the charge: the same balance
+    # solution as the couplings scaled by r, and the same as the charge-conserving point
+    slow = replace(p, tau_s_I=4.0)
+    scaled = replace(p, j_EI=2 * p.j_EI, j_II=2 * p.j_II)
+    assert diagnose_params(slow).balance.rates_hz == pytest.approx(diagnose_params(scaled).balance.rates_hz)
+    assert diagnose_params(point_params(p, 2.0)).balance.rates_hz == pytest.approx([10.0, 15.0])
+    assert any("tau_s_I" in n for n in diagnose_params(slow).notes)
+    assert not any("tau_s_I" in n for n in diagnose_params(p).notes)

@@ -194,13 +194,27 @@ def format_diagnosis(d: Diagnosis) -> str:
 
 
 def diagnose_params(params) -> Diagnosis:
-    """:func:`diagnose_regime` for a :class:`balanced.params.Params` of either coupling form."""
+    """:func:`diagnose_regime` for a :class:`balanced.params.Params` of either coupling form.
+
+    With a separate inhibitory time constant ``tau_s_I`` the inhibitory couplings enter as
+    ``J tau_s_I / tau_s`` (the same charge per spike at tau_s): exact for the mean input and
+    the balance solution; the fluctuations are computed as if inhibition decayed with tau_s
+    (a note says so).
+    """
     neuron = dict(tau_m=params.tau, tau_s=params.tau_s, E_L=params.V_rest, V_th=params.V_th,
                   V_reset=params.V_reset, t_ref=params.t_ref)
+    tau_I = getattr(params, "tau_s_I", None)
+    f = 1.0 if tau_I is None else tau_I / params.tau_s
     if params.coupling == "tutorial":
-        return diagnose_tutorial(params.p, params.J_E, params.J_I, params.Ib, params.N_E, params.N_I, **neuron)
-    j = ((params.j_EE, params.j_EI), (params.j_IE, params.j_II))
-    return diagnose_regime(j, (params.i_E, params.i_I), params.K, **neuron)
+        d = diagnose_tutorial(params.p, params.J_E, params.J_I * f, params.Ib, params.N_E, params.N_I, **neuron)
+    else:
+        j = ((params.j_EE, params.j_EI * f), (params.j_IE, params.j_II * f))
+        d = diagnose_regime(j, (params.i_E, params.i_I), params.K, **neuron)
+    if tau_I is not None and f != 1.0:
+        d.notes.append(f"tau_s_I = {tau_I:g} ms: inhibitory couplings taken as J tau_s_I / tau_s (same charge at "
+                       f"tau_s = {params.tau_s:g} ms); exact for the mean input and the balance solution, "
+                       "approximate for the fluctuations")
+    return d
 
 
 def diagnosis_lines(params) -> list[str]:

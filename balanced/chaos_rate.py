@@ -25,8 +25,9 @@ import io
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def growth_rate(t_rel: np.ndarray, C: np.ndarray, A: np.ndarray) -> dict[str, An
     reach = np.flatnonzero((frac >= FIT_UP_TO) & (t_rel >= FIT_FROM_MS))
     separated = bool(len(reach))
     t_sep = float(t_rel[reach[0]]) if separated else None
-    t_hi = t_sep if separated else float(t_rel[-1])
+    t_hi = float(t_rel[reach[0]]) if separated else float(t_rel[-1])
     sel = (t_rel >= FIT_FROM_MS) & (t_rel <= t_hi + 1e-9) & (C > 0)
     if np.count_nonzero(sel) < 3:
         return {"rate_per_ms": math.nan, "separated": separated, "time_to_separate_ms": t_sep, "fit_points": 0}
@@ -75,13 +76,13 @@ def growth_rate(t_rel: np.ndarray, C: np.ndarray, A: np.ndarray) -> dict[str, An
 
 def scaled_for_K(base: Params, K: int) -> Params:
     """The base network at in-degree K with N scaled to keep K/N (scaled form only)."""
-    if base.coupling != "scaled":
+    if base.coupling != "scaled" or base.K is None:
         return base
     f = K / base.K
     return replace(base, K=int(K), N_E=int(round(base.N_E * f)), N_I=int(round(base.N_I * f)))
 
 
-def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int] | None, *, time_ms: float | None = None,
+def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int | None] | None, *, time_ms: float | None = None,
                    preset: str | None = None, figures: bool = True, label: str | None = None,
                    trials: int = 1) -> dict[str, Any]:
     """The one-spike experiment at each K (``None``: the base alone), growth rate of mean |dV|,
@@ -93,7 +94,7 @@ def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int] | None, *, t
     out = Path(out)
     points = []
     curves = {}
-    for K in (Ks or [None]):
+    for K in (list(Ks) if Ks else [None]):
         p = replace(base if K is None else scaled_for_K(base, K), record_n=0)
         name = f"K={p.K}" if K is not None else (label or "base")
         n_total = p.N_E + p.N_I
@@ -114,7 +115,7 @@ def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int] | None, *, t
                 curves[name] = (t_rel, C, A, fits[0])
         rates = np.array([f["rate_per_ms"] for f in fits])
         seps = [f["time_to_separate_ms"] for f in fits]
-        k_in = p.K if p.coupling == "scaled" else p.p * p.N_E
+        k_in = p.K if p.K is not None else (p.p or 0.0) * p.N_E
         points.append({"name": name, "K": k_in, "N_E": p.N_E, "rate_per_ms": float(np.mean(rates)),
                        "rate_sem_per_ms": float(np.std(rates, ddof=1) / math.sqrt(len(rates))) if len(rates) > 1
                        else None,
@@ -140,7 +141,8 @@ def _figure(out: Path, curves: dict, points: list[dict]) -> None:
             line, = a1.semilogy(t, np.where(C > 0, C, np.nan), lw=0.9, label=f"{name}: {fit['rate_per_ms']:.2f}/ms")
             a1.semilogy(t, np.maximum(A, 1), lw=0.5, ls=":", color=line.get_color())
             if fit.get("fit_points"):
-                tt = np.linspace(*fit["fit_window_ms"], 20)
+                lo, hi = fit["fit_window_ms"]
+                tt = np.linspace(lo, hi, 20)
                 a1.semilogy(tt, np.exp(fit["intercept"] + fit["rate_per_ms"] * tt), "--", color="k", lw=0.8)
         a1.set_xlim(0, 10)
         a1.set_xlabel("time after the extra spike (ms)")

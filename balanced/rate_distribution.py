@@ -21,8 +21,9 @@ import argparse
 import io
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,14 @@ from .params import ParamError, Params, replace, resolve
 RESULT_FILE = "rate_distribution.json"
 RULES = ("pairwise_bernoulli", "fixed_indegree")
 SILENT_HZ = 1.0  # "nearly silent": under one spike per second
+
+
+def scaled_form(p: Params) -> tuple[tuple[tuple[float, float], tuple[float, float]], tuple[float, float], int]:
+    """``(j, i, K)`` of a scaled-form parameter set (validated: none of them is missing)."""
+    if p.coupling != "scaled":
+        raise ParamError(f"parameter 'coupling' = {p.coupling!r}: this experiment needs 'scaled'")
+    assert None not in (p.j_EE, p.j_EI, p.j_IE, p.j_II, p.i_E, p.i_I, p.K)  # validate() requires them
+    return ((float(p.j_EE), float(p.j_EI)), (float(p.j_IE), float(p.j_II))), (float(p.i_E), float(p.i_I)), int(p.K)  # type: ignore[arg-type]
 
 
 def ks_counts(counts: np.ndarray, predicted_cdf) -> float:
@@ -77,12 +86,10 @@ def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200
     from .run import run_network
     from .theory import rate_distribution
 
-    if base.coupling != "scaled":
-        raise ParamError(f"parameter 'coupling' = {base.coupling!r}: the rate-distribution experiment needs 'scaled'")
+    j, i, K = scaled_form(base)
     if not 0 <= t_start < base.T:
         raise ParamError(f"--t-start {t_start!r}: must be in [0, T = {base.T:g}) ms")
     out = Path(out)
-    j = ((base.j_EE, base.j_EI), (base.j_IE, base.j_II))
     result: dict[str, Any] = {"base": base.to_dict(), "preset": preset, "t_start_ms": t_start,
                               "silent_below_hz": SILENT_HZ, "rules": {}}
     for rule in rules:
@@ -95,7 +102,7 @@ def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200
             done = False
         if not done:
             run_network(p, d, overwrite=True, preset=preset, progress=False)
-        th = rate_distribution(j, (base.i_E, base.i_I), base.K, base.K / base.N_E, rule, base.tau, base.tau_s,
+        th = rate_distribution(j, i, K, K / base.N_E, rule, base.tau, base.tau_s,
                                base.V_rest, base.V_th, base.V_reset, base.t_ref)
         result["rules"][rule] = {"theory_converged": th.converged, **measure(d, p, t_start, th)}
     text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
@@ -112,13 +119,13 @@ def _figure(out: Path, result: dict[str, Any], base: Params) -> None:
 
     from .analysis.plots import style
     from .theory import rate_distribution
-    j = ((base.j_EE, base.j_EI), (base.j_IE, base.j_II))
+    j, i, K = scaled_form(base)
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.0), sharey=False)
-        for a, (ax, pop) in enumerate(zip(axes, ("E", "I"))):
-            for rule, color in zip(result["rules"], ("tab:red", "tab:blue")):
+        for a, (ax, pop) in enumerate(zip(axes, ("E", "I"), strict=True)):
+            for rule, color in zip(result["rules"], ("tab:red", "tab:blue"), strict=False):
                 r = result["rules"][rule]
-                th = rate_distribution(j, (base.i_E, base.i_I), base.K, base.K / base.N_E, rule, base.tau,
+                th = rate_distribution(j, i, K, K / base.N_E, rule, base.tau,
                                        base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref)
                 w = r["window_ms"] / 1000.0
                 h = np.asarray(r[pop]["histogram_counts"], dtype=float)

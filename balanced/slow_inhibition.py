@@ -22,8 +22,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +37,20 @@ MIN_FREQ_HZ = 20.0    # below: slow rate drifts, not the oscillation
 OSCILLATING_CHI = 0.3  # the sweep's synchrony threshold (balanced.sweep.classify)
 
 
+def scaled_form(p: Params) -> tuple[tuple[tuple[float, float], tuple[float, float]], tuple[float, float], int]:
+    """``(j, i, K)`` of a scaled-form parameter set (validated: none of them is missing)."""
+    if p.coupling != "scaled":
+        raise ParamError(f"parameter 'coupling' = {p.coupling!r}: this experiment needs 'scaled'")
+    assert None not in (p.j_EE, p.j_EI, p.j_IE, p.j_II, p.i_E, p.i_I, p.K)  # validate() requires them
+    return ((float(p.j_EE), float(p.j_EI)), (float(p.j_IE), float(p.j_II))), (float(p.i_E), float(p.i_I)), int(p.K)  # type: ignore[arg-type]
+
+
 def point_params(base: Params, ratio: float) -> Params:
     """``base`` with inhibitory synapses ``ratio`` times slower at the same charge per spike."""
-    if base.coupling != "scaled":
-        raise ParamError(f"parameter 'coupling' = {base.coupling!r}: the slow-inhibition experiment needs 'scaled'")
+    j, _, _ = scaled_form(base)
     if not ratio > 0:
         raise ParamError(f"ratio {ratio!r}: tau_I / tau_E must be > 0")
-    return replace(base, tau_s_I=ratio * base.tau_s, j_EI=base.j_EI / ratio, j_II=base.j_II / ratio)
+    return replace(base, tau_s_I=ratio * base.tau_s, j_EI=j[0][1] / ratio, j_II=j[1][1] / ratio)
 
 
 def spectrum_peak(time_ms: np.ndarray, n_neurons: int, t_start: float, t_stop: float) -> dict[str, float]:
@@ -89,8 +97,8 @@ def run_slow_inhibition(base: Params, out: str | os.PathLike, ratios: Sequence[f
     from .theory import slow_inhibition_stability
 
     out = Path(out)
-    theory = slow_inhibition_stability(((base.j_EE, base.j_EI), (base.j_IE, base.j_II)), (base.i_E, base.i_I),
-                                       base.K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset,
+    j, i, K = scaled_form(base)
+    theory = slow_inhibition_stability(j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset,
                                        base.t_ref)
     points = []
     for r in ratios:

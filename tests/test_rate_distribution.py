@@ -27,7 +27,7 @@ def test_ks_on_counts():
 
 def test_tutorial_form_is_refused(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--preset", "tutorial"]) == 2
-    assert capsys.readouterr().err.strip().endswith("the rate-distribution experiment needs 'scaled'")
+    assert capsys.readouterr().err.strip().endswith("this experiment needs 'scaled'")
 
 
 @pytest.fixture(scope="module")

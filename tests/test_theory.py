@@ -132,7 +132,7 @@ def test_siegert_limits():
     # far below threshold: zero; monotone in mu and in sigma below threshold
     assert th.siegert_rate(-200.0, 1.0) == 0.0
     r = [th.siegert_rate(m, 2.0) for m in (-56, -54, -52, -50)]
-    assert all(a < b for a, b in zip(r, r[1:]))
+    assert all(a < b for a, b in zip(r, r[1:], strict=False))
     assert th.siegert_rate(-53, 1.0) < th.siegert_rate(-53, 3.0)
     # the Fourcaud-Brunel shift lowers the rate (threshold moves up)
     assert th.siegert_rate(-52, 3.0, tau_s=2.0) < th.siegert_rate(-52, 3.0, tau_s=0.0)
@@ -182,7 +182,7 @@ def test_free_membrane_moments_shot_noise_simulation():
     dt, T, tau_m, tau_s = 0.02, 60_000.0, 10.0, 2.0
     n = int(T / dt)
     K, J, nu = np.array([400, 400]), np.array([0.5, -1.0]), np.array([5.0, 10.0])
-    x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu))
+    x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu, strict=True))
     a_s, a_m = math.exp(-dt / tau_s), math.exp(-dt / tau_m)
     I = signal.lfilter([1.0], [1.0, -a_s], x.astype(float))            # synaptic current (mV)
     V = signal.lfilter([(1 - a_m)], [1.0, -a_m], I)                     # membrane (mV), E_L = drive = 0

@@ -53,8 +53,7 @@ from __future__ import annotations
 
 from .balance import BalanceSolution, VvsCondition, balance_condition_vvs, balance_rates
 from .constants import FB_ALPHA_HALF, POPULATIONS, ZETA_HALF_ABS
-from .diagnosis import (Diagnosis, diagnose_params, diagnose_regime, diagnose_tutorial, diagnosis_lines,
-                        format_diagnosis)
+from .diagnosis import Diagnosis, diagnose_params, diagnose_regime, diagnose_tutorial, diagnosis_lines, format_diagnosis
 from .disorder import RateDistribution, rate_distribution, siegert_rates
 from .forms import ScaledForm, tutorial_to_scaled
 from .meanfield import MeanFieldSolution, mean_field_rates

@@ -4,9 +4,9 @@ existence condition E/I > J_E/J_I > 1 in words."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .constants import POPULATIONS, TAU_S
 
@@ -37,7 +37,7 @@ class BalanceSolution:
         return None if self.rates_hz is None else self.rates_hz / 1000.0
 
 
-def balance_rates(j: Sequence[Sequence[float]], i: Sequence[float], tau_s: float = TAU_S,
+def balance_rates(j: ArrayLike, i: ArrayLike, tau_s: float = TAU_S,
                   *, rtol_singular: float = 1e-12) -> BalanceSolution:
     """Rates that cancel the O(sqrt K) mean input: solve ``i_a + tau_s sum_b j_ab nu_b = 0``.
 
@@ -102,7 +102,7 @@ class VvsCondition:
     statement: str
 
 
-def balance_condition_vvs(j: Sequence[Sequence[float]], i: Sequence[float]) -> VvsCondition:
+def balance_condition_vvs(j: ArrayLike, i: ArrayLike) -> VvsCondition:
     """State in words which of the inequalities ``E/I > J_E/J_I > 1`` holds or fails.
 
     Solving the 1998 balance equations ``E m0 + nu_E - J_E nu_I = 0`` and

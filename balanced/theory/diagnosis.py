@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .balance import BalanceSolution, VvsCondition, balance_condition_vvs, balance_rates
 from .constants import E_L, POPULATIONS, T_REF, TAU_M, TAU_S, V_RESET, V_TH
@@ -72,7 +72,7 @@ class Diagnosis:
         if self.predicted_rates_hz is not None:
             out.append(f"predicted rates: nu_E = {self.predicted_rates_hz[0]:.4g} Hz, "
                        f"nu_I = {self.predicted_rates_hz[1]:.4g} Hz")
-        if self.free_mean is not None:
+        if self.free_mean is not None and self.free_sd is not None:
             out.append(f"free membrane at the operating point: mean = [{self.free_mean[0]:.4g}, "
                        f"{self.free_mean[1]:.4g}] mV, SD = [{self.free_sd[0]:.3g}, {self.free_sd[1]:.3g}] mV "
                        f"(threshold {self.V_th:g} mV)")
@@ -81,10 +81,10 @@ class Diagnosis:
         return out
 
 
-def diagnose_regime(j: Sequence[Sequence[float]], i: Sequence[float], K: float,
+def diagnose_regime(j: ArrayLike, i: ArrayLike, K: float,
                     tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L,
                     V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                    *, K_source: Sequence[float] | None = None,
+                    *, K_source: ArrayLike | None = None,
                     mean_field: bool = True) -> Diagnosis:
     """Diagnose a scaled-form parameter set: regime, balance solution, warnings.
 
@@ -104,7 +104,8 @@ def diagnose_regime(j: Sequence[Sequence[float]], i: Sequence[float], K: float,
     """
     j = np.asarray(j, dtype=float).reshape(2, 2)
     i = np.asarray(i, dtype=float).reshape(2)
-    Ks = tuple(float(k) for k in ((K, K) if K_source is None else K_source))
+    ks = np.asarray((K, K) if K_source is None else K_source, dtype=float).reshape(2)
+    Ks = (float(ks[0]), float(ks[1]))
     form = ScaledForm(float(K), Ks, j, i)
     J, I_drive = form.J, form.I_drive
     warnings: list[str] = []
@@ -141,6 +142,8 @@ def diagnose_regime(j: Sequence[Sequence[float]], i: Sequence[float], K: float,
         pred = None
 
     op = mf.rates_hz if (mf is not None and mf.converged) else pred
+    free_mean: np.ndarray | None
+    free_sd: np.ndarray | None
     if op is not None:
         fm = free_membrane_moments(op, np.asarray(Ks)[None, :], J, tau_m, tau_s, E_L, I_drive)
         free_mean, free_sd = fm.mean, fm.sd

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
 from .balance import balance_rates
@@ -92,7 +92,7 @@ class RateDistribution:
             if r <= 0:
                 out[k] = 0.0
                 continue
-            m = _invert(lambda m: float(siegert_rates(m, self.sigma[a], **self.neuron)) - r, self.mu[a], self.s[a])
+            m = _invert(lambda m, r=r: float(siegert_rates(m, self.sigma[a], **self.neuron)) - r, self.mu[a], self.s[a])
             out[k] = stats.norm.cdf((m - self.mu[a]) / self.s[a])
         return out
 
@@ -123,7 +123,7 @@ def _invert(f, center: float, width: float) -> float:
     return optimize.brentq(f, lo, hi, xtol=1e-10)
 
 
-def rate_distribution(j: Sequence[Sequence[float]], i: Sequence[float], K: float, p: float,
+def rate_distribution(j: ArrayLike, i: ArrayLike, K: float, p: float,
                       connectivity: str = "pairwise_bernoulli", tau_m: float = TAU_M, tau_s: float = TAU_S,
                       E_L: float = E_L, V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
                       *, iterations: int = 200, tol: float = 1e-7) -> RateDistribution:
@@ -146,7 +146,8 @@ def rate_distribution(j: Sequence[Sequence[float]], i: Sequence[float], K: float
     J = j / sqK
     I_drive = sqK * i
     bal = balance_rates(j, i, tau_s)
-    nu = np.maximum(bal.rates_hz if bal.exists else np.array([5.0, 5.0]), 0.5)
+    start = bal.rates_hz if (bal.exists and bal.rates_hz is not None) else np.array([5.0, 5.0])
+    nu = np.maximum(start, 0.5)
     q = nu**2 * 2.0  # a start with CV 1 across neurons
 
     def offsets(nu_hz, q_hz2):
@@ -161,7 +162,7 @@ def rate_distribution(j: Sequence[Sequence[float]], i: Sequence[float], K: float
     for _ in range(iterations):
         s = offsets(nu, q)
 
-        def resid(x):
+        def resid(x, s=s):
             r = np.exp(x)
             mu, sig = diffusion_parameters(r, Ks, J, tau_m, tau_s, E_L, I_drive)
             need = np.array([mean_input_for(a, r[a], s[a], sig[a]) for a in range(2)])

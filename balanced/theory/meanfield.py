@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize
 
 from .balance import balance_rates
@@ -53,12 +53,12 @@ def _invert_siegert(nu_hz: float, sigma: float, tau_m, V_th, V_reset, t_ref, tau
     return optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
 
 
-def mean_field_rates(j: Sequence[Sequence[float]], i: Sequence[float], K: float,
+def mean_field_rates(j: ArrayLike, i: ArrayLike, K: float,
                      tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L,
                      V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                     *, K_source: Sequence[float] | None = None,
+                     *, K_source: ArrayLike | None = None,
                      colored_noise_correction: bool = True,
-                     guess_hz: Sequence[float] | None = None, tol: float = 1e-9) -> MeanFieldSolution:
+                     guess_hz: ArrayLike | None = None, tol: float = 1e-9) -> MeanFieldSolution:
     """Finite-K self-consistent rates (Hz) from the diffusion approximation.
 
     Network (scaled form): weights ``J_ab = sqrt(K) j_ab / K_b`` (``= j_ab/sqrt(K)`` when
@@ -89,7 +89,7 @@ def mean_field_rates(j: Sequence[Sequence[float]], i: Sequence[float], K: float,
 
     if guess_hz is None:
         bal = balance_rates(j, i, tau_s)
-        if bal.exists:
+        if bal.exists and bal.rates_hz is not None:
             guess = bal.rates_hz
         else:
             # fall back to the uncoupled f-I curve with a floor

@@ -62,7 +62,7 @@ def _siegert_integral(y_r: float, y_th: float) -> float:
     pts = [p for p in (-5.0, 0.0) if y_r < p < y_th]
     edges = [y_r, *pts, y_th]
     total = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         if b <= -5.0 and a < -5.0:
             # integrand ~ 1/(sqrt(pi)|u|): integrate in s = ln(-u) where it is smooth
             g = lambda s: special.erfcx(math.exp(s)) * math.exp(s)  # noqa: E731

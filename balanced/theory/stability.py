@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .constants import E_L, T_REF, TAU_M, TAU_S, V_RESET, V_TH
 from .meanfield import mean_field_rates
@@ -68,8 +68,8 @@ class RateStability:
     frequency_hz: float
 
 
-def rate_stability(gains: Sequence[float], W: Sequence[Sequence[float]], tau_E: float, tau_I: float,
-                   rates_hz: Sequence[float] = (math.nan, math.nan)) -> RateStability:
+def rate_stability(gains: ArrayLike, W: ArrayLike, tau_E: float, tau_I: float,
+                   rates_hz: ArrayLike = (math.nan, math.nan)) -> RateStability:
     """Stability of ``A = diag(1/tau) (-1 + G W)`` (see the module docstring)."""
     g = np.asarray(gains, dtype=float).reshape(2)
     W = np.asarray(W, dtype=float).reshape(2, 2)
@@ -89,7 +89,7 @@ def rate_stability(gains: Sequence[float], W: Sequence[Sequence[float]], tau_E: 
                          bool(np.all(ev.real < 0)), float(crit), float(large), float(freq))
 
 
-def slow_inhibition_stability(j: Sequence[Sequence[float]], i: Sequence[float], K: float, ratio: float = 1.0,
+def slow_inhibition_stability(j: ArrayLike, i: ArrayLike, K: float, ratio: float = 1.0,
                               tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L, V_th: float = V_TH,
                               V_reset: float = V_RESET, t_ref: float = T_REF) -> RateStability:
     """:func:`rate_stability` of a scaled-form network (in-degree K from each population,

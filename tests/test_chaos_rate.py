@@ -2,7 +2,7 @@
 and not at all in the tutorial network.
 
 Sizes: the balanced preset at K = 100 (N_E = N_I = 1000) and K = 400 (4000), 200 ms,
-three perturbed neurons each (12 runs, about 60 s); the tutorial network, two trials.
+three perturbed neurons each (12 runs); the tutorial network, two trials (about 75 s).
 Measured on this machine (300 ms runs, docs/balanced-state.md): growth rate of the
 unshared-spike count 1.4-2.3 /ms at K = 100, 2.5-3.5 /ms at K = 400, 0.13-0.15 /ms in the
 tutorial network, which never decorrelates.

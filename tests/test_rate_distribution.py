@@ -1,7 +1,7 @@
 """The distribution of time-averaged rates: broad with Bernoulli connectivity, narrow with
 fixed in-degree, both against the quenched-disorder mean field.
 
-The balanced preset at N_E = N_I = 1000, K = 100, 2 s (two runs, about 20 s with the
+The balanced preset at N_E = N_I = 1000, K = 100, 2 s (two runs, about 45 s with the
 theory), counts from 200 ms on. Measured on this machine (3 s, seed 12345): Bernoulli
 E SD 13.6 Hz (theory 11.3), 23 % of E neurons below 1 Hz (theory 10 %), KS 0.12 (E) and
 0.13 (I); fixed in-degree SD 1.8 Hz (Poisson counting alone: 1.9), KS 0.10 / 0.09.

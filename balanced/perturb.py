@@ -243,8 +243,8 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
 def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], params: Params) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
     from .analysis.chaos_plots import plot_divergence, plot_raster_pair
+    from .analysis.plots import style
     t0 = result["perturbation"]["time_ms"]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))

@@ -71,7 +71,7 @@ def derive(p: Params) -> Derived:
         "V_reset": p.V_reset,
         "t_ref": p.t_ref,
         "tau_syn_ex": p.tau_s,
-        "tau_syn_in": p.tau_s,
+        "tau_syn_in": p.tau_s if p.tau_s_I is None else p.tau_s_I,
     }
     n_syn = sum(sizes[t] * k[s] for t in range(2) for s in range(2))
     return Derived(

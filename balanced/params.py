@@ -82,7 +82,8 @@ class Params:
     i_I: float | None = _p(None, "mV / sqrt(K)", "drive to I; constant input sqrt(K) i_I", "coupling (scaled form)")
     # ---- neuron and synapse
     tau: float = _p(10.0, "ms", "membrane time constant", "neuron")
-    tau_s: float = _p(2.0, "ms", "synaptic current decay time constant (E and I)", "neuron")
+    tau_s: float = _p(2.0, "ms", "synaptic current decay time constant (E, and I unless tau_s_I is set)", "neuron")
+    tau_s_I: float | None = _p(None, "ms", "inhibitory synaptic current decay time constant, onto E and I (unset = tau_s)", "neuron")
     V_rest: float = _p(-52.0, "mV", "resting potential", "neuron")
     V_th: float = _p(-50.0, "mV", "spike threshold", "neuron")
     V_reset: float = _p(-60.0, "mV", "reset potential", "neuron")
@@ -284,6 +285,10 @@ def validate(values: dict[str, Any]) -> Params:
              f"must differ from tau = {p.tau} (the exact-integration propagator of the NESTML model is singular when tau_s == tau)")
     _require(_is_multiple(p.dt, NEST_TIC_MS), "dt", p.dt,
              f"must be a multiple of NEST's time step unit (tic) of {NEST_TIC_MS} ms")
+    if p.tau_s_I is not None:
+        _require(p.tau_s_I > 0, "tau_s_I", p.tau_s_I, "must be > 0 ms")
+        _require(abs(p.tau - p.tau_s_I) > 1e-9, "tau_s_I", p.tau_s_I,
+                 f"must differ from tau = {p.tau} (the exact-integration propagator is singular when tau_s_I == tau)")
     _require(_is_multiple(p.T, p.dt), "T", p.T, f"must be a positive multiple of dt = {p.dt}")
     _require(p.t_ref == 0 or _is_multiple(p.t_ref, p.dt), "t_ref", p.t_ref, f"must be 0 or a multiple of dt = {p.dt}")
     _require(p.T / p.dt <= MAX_STEPS, "T", p.T, f"T / dt = {p.T / p.dt:.3g} steps: must be <= {MAX_STEPS:.0e}")

@@ -140,7 +140,7 @@ def divergence(ref_neuron: np.ndarray, ref_time: np.ndarray, pert_neuron: np.nda
 
 
 def _pop_summary(stats: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for pop in ("E", "I"):
         s = stats.get(pop, {})
         out[pop] = {k: s.get(k) for k in ("rate_mean_hz", "cv_isi_mean", "fano_mean", "corr_mean", "n_spikes")}
@@ -210,6 +210,8 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     rate_change = {pop: (pp[pop]["rate_mean_hz"] - pr[pop]["rate_mean_hz"]) / pr[pop]["rate_mean_hz"]
                    if pr[pop]["rate_mean_hz"] else None for pop in ("E", "I")}
     horizon = min(HORIZON_MS, float(div.bin_edges_ms[-1]))
+    tol = div.unmatched_perturbed_tol
+    assert tol is not None  # divergence() always fills it
     result = {
         "perturbation": {"neuron": neuron, "population": "E" if neuron < params.N_E else "I", "time_ms": time_ms,
                          "applied": perturb},
@@ -220,8 +222,8 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
                           and np.array_equal(r.time, p.time)),
         "horizon_ms": horizon,
         "unmatched_at_50ms": div.at(horizon),
-        "unmatched_tol_at_50ms": float(div.unmatched_perturbed_tol[min(max(int(np.searchsorted(
-            div.bin_edges_ms, horizon - 1e-9)) - 1, 0), len(div.unmatched_perturbed_tol) - 1)]),
+        "unmatched_tol_at_50ms": float(tol[min(max(int(np.searchsorted(
+            div.bin_edges_ms, horizon - 1e-9)) - 1, 0), len(tol) - 1)]),
         "time_to_half_ms": div.time_to(0.5),
         "unmatched_last_bin": float(div.unmatched_perturbed[-1]),
         "unmatched_mean_after_100ms": (float(np.nanmean(div.unmatched_perturbed[div.bin_edges_ms[1:] > 100.0]))
@@ -241,8 +243,8 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
 def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], params: Params) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
     from .analysis.chaos_plots import plot_divergence, plot_raster_pair
+    from .analysis.plots import style
     t0 = result["perturbation"]["time_ms"]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))

@@ -132,7 +132,7 @@ def test_siegert_limits():
     # far below threshold: zero; monotone in mu and in sigma below threshold
     assert th.siegert_rate(-200.0, 1.0) == 0.0
     r = [th.siegert_rate(m, 2.0) for m in (-56, -54, -52, -50)]
-    assert all(a < b for a, b in zip(r, r[1:]))
+    assert all(a < b for a, b in zip(r, r[1:], strict=False))
     assert th.siegert_rate(-53, 1.0) < th.siegert_rate(-53, 3.0)
     # the Fourcaud-Brunel shift lowers the rate (threshold moves up)
     assert th.siegert_rate(-52, 3.0, tau_s=2.0) < th.siegert_rate(-52, 3.0, tau_s=0.0)
@@ -182,7 +182,7 @@ def test_free_membrane_moments_shot_noise_simulation():
     dt, T, tau_m, tau_s = 0.02, 60_000.0, 10.0, 2.0
     n = int(T / dt)
     K, J, nu = np.array([400, 400]), np.array([0.5, -1.0]), np.array([5.0, 10.0])
-    x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu))
+    x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu, strict=True))
     a_s, a_m = math.exp(-dt / tau_s), math.exp(-dt / tau_m)
     I = signal.lfilter([1.0], [1.0, -a_s], x.astype(float))            # synaptic current (mV)
     V = signal.lfilter([(1 - a_m)], [1.0, -a_m], I)                     # membrane (mV), E_L = drive = 0
@@ -258,3 +258,86 @@ def test_diagnose_silent_state_warning():
     # sqrt(K) i_E = 20 * 0.09 = 1.8 mV <= V_th - V_rest = 2 mV
     d = th.diagnose_regime(PRESET_J, PRESET_I * 0.075, PRESET_K, mean_field=False)
     assert any("silent state is stable" in w for w in d.warnings)
+
+
+# ----------------------------------------------------------------------------- slow inhibition
+
+
+def test_rate_stability_hand_computed_hopf():
+    # g = 1, W = [[2, -3], [2, -2]], tau_E = 1: M = -1 + G W = [[1, -3], [2, -3]];
+    # trace(A) = 1/tau_E - 3/tau_I = 0 at tau_I/tau_E = 3; det M = -3 + 6 = 3, so at the
+    # critical ratio det A = 3 / (1 * 3) = 1: eigenvalues +-i (1/ms), f = 1000/(2 pi) Hz.
+    g, W = [1.0, 1.0], [[2.0, -3.0], [2.0, -2.0]]
+    s = th.rate_stability(g, W, 1.0, 3.0)
+    assert s.critical_ratio == pytest.approx(3.0)
+    assert s.large_K_ratio == pytest.approx(1.0)  # g_I |W_II| / (g_E W_EE) = 2/2
+    assert s.frequency_hz == pytest.approx(1000.0 / (2 * math.pi))
+    assert np.allclose(s.eigenvalues.real, 0.0, atol=1e-12)
+    assert np.allclose(sorted(s.eigenvalues.imag), [-1.0, 1.0])
+    assert th.rate_stability(g, W, 1.0, 2.9).stable
+    assert not th.rate_stability(g, W, 1.0, 3.1).stable
+    # without a self-exciting E loop (g_E W_EE < 1) slowing inhibition never destabilises
+    assert math.isinf(th.rate_stability([0.4, 1.0], W, 1.0, 100.0).critical_ratio)
+
+
+def test_siegert_gain_matches_the_lif_f_i_slope_without_noise():
+    # sigma -> 0: nu = 1/(tau ln((mu - V_r)/(mu - th))); d nu/d mu = nu^2 tau (1/(mu-th) - 1/(mu-V_r))
+    mu, tau = -48.0, 10.0
+    L = math.log((mu + 60.0) / (mu + 50.0))
+    nu = 1.0 / (tau * L)
+    want = nu**2 * tau * (1 / (mu + 50.0) - 1 / (mu + 60.0))
+    assert th.siegert_gain(mu, 0.0, tau_s=0.0) == pytest.approx(want, rel=1e-5)  # central difference, h = 1e-3 mV
+
+
+def test_slow_inhibition_threshold_of_the_preset_tends_to_its_large_K_limit():
+    crit = {K: th.slow_inhibition_stability(PRESET_J, PRESET_I, K) for K in (100, 400, 6400)}
+    # the Hopf line sits above the K -> inf limit and approaches it as 1/sqrt(K)
+    # (W ~ sqrt K): 5.06, 3.49, 2.71 against a limit of 2.52 at K = 6400 (gains change a little with K)
+    assert crit[100].critical_ratio > crit[400].critical_ratio > crit[6400].critical_ratio
+    assert crit[6400].critical_ratio == pytest.approx(crit[6400].large_K_ratio, rel=0.1)
+    assert crit[400].stable  # tau_I = tau_E: the preset's asynchronous state is stable
+    assert not th.slow_inhibition_stability(PRESET_J, PRESET_I, 400, ratio=4.0).stable
+    assert crit[400].gains[0] > 0 and crit[400].gains[1] > 0
+
+
+# ----------------------------------------------------------------------------- rate distribution
+
+
+def test_vectorised_siegert_matches_the_adaptive_one():
+    mu = np.array([-62.0, -55.0, -50.0, -45.0, -30.0])
+    want = [th.siegert_rate(m, 4.0, tau_s=2.0) for m in mu]
+    # 96 Gauss-Legendre nodes on a smooth integrand: agreement to 1e-7 relative
+    assert th.siegert_rates(mu, 4.0) == pytest.approx(want, rel=1e-7)
+
+
+@pytest.fixture(scope="module")
+def disorder_K100():
+    return {c: th.rate_distribution(PRESET_J, PRESET_I, 100, 0.1, c) for c in ("pairwise_bernoulli", "fixed_indegree")}
+
+
+def test_fixed_indegree_disorder_collapses_to_the_homogeneous_mean_field(disorder_K100):
+    d = disorder_K100["fixed_indegree"]
+    mf = th.mean_field_rates(PRESET_J, PRESET_I, 100)
+    assert d.converged
+    # loop gain of the rate spread is about 0.2 < 1, so the spread decays to zero
+    assert d.rates_hz == pytest.approx(mf.rates_hz, rel=1e-4)
+    assert np.all(d.sd_hz < 0.05)
+
+
+def test_bernoulli_disorder_is_broad_and_self_consistent(disorder_K100):
+    d = disorder_K100["pairwise_bernoulli"]
+    assert d.converged
+    # s_a^2 = tau_s^2 (1 - p) sum_b j_ab^2 q_b, q in 1/ms^2
+    want = np.sqrt(4.0 * 0.9 * (PRESET_J**2 @ (d.second_moment / 1e6)))
+    assert d.s == pytest.approx(want, rel=1e-9)
+    assert np.all(d.sd_hz > 0.7 * d.rates_hz)  # O(1) disorder: SD comparable to the mean (11.3 / 11.4 Hz for E)
+    z = np.array([-1.0, 0.0, 1.5])
+    assert d.cdf(0, d.rate_of(0, z)) == pytest.approx(stats_norm_cdf(z), abs=1e-6)
+    c = d.count_cdf(0, 1000.0, [0, 5, 10, 1000])
+    assert np.all(np.diff(c) > 0) and c[-1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="connectivity"):
+        th.rate_distribution(PRESET_J, PRESET_I, 100, 0.1, "fixed_outdegree")
+
+
+def stats_norm_cdf(z):
+    return 0.5 * (1 + np.vectorize(math.erf)(np.asarray(z) / math.sqrt(2)))

@@ -5,10 +5,8 @@ Why: NEST delivers every spike to thousands of targets spread over the whole net
 Each delivery touches the target node and its input ring buffer, at random addresses in
 a heap of hundreds of megabytes. With 4 KiB pages nearly every one of those touches also
 misses the TLB and walks the page tables; with 2 MiB pages the same heap needs 512 times
-fewer TLB entries. Measured on the 2-core VM with the two variants taking turns
-(``benchmarks/interleaved.py``, docs/performance.md): NEST's simulate time is about 19 %
-shorter at N = 2e4 and 10 % at N = 1e5 (no clear gain at N = 1e4), and the spikes are
-the same (only where the bytes live changes, not what they are).
+fewer TLB entries, so large networks simulate faster with the same spikes (only where the
+bytes live changes; figures in docs/performance.md, "Huge pages").
 
 Most distributions set ``/sys/kernel/mm/transparent_hugepage/enabled`` to ``madvise``:
 huge pages only where a program asks for them. glibc's malloc, which allocates NEST's

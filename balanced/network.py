@@ -108,13 +108,9 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Ne
         nest.Connect(poisson, neurons, "all_to_all", {"synapse_model": "static_synapse", "weight": p.J_ext, "delay": p.delay})
 
     spike_recorder = nest.Create("spike_recorder", params={"record_to": "memory"})
-    # With the default static_synapse here, NEST 3.10 keeps about 16 more bytes for every
-    # recurrent connection (34 instead of 18 B/synapse at N = 1e4, K = 1000, measured with
-    # RSS); with the index-based hom_w synapse it is about 4 (see docs/performance.md).
-    # The recorder ignores weight and delay: spikes recorded are the same. The delay is the
-    # network's so that NEST's max_delay stays the network's: with NEST's default 1 ms here
-    # every neuron's input ring would hold min_delay + max_delay = 11 steps instead of 2
-    # (the multimeter likewise): with 2 the simulation at N = 2e4 takes about half the time.
+    # The index-based hom_w synapse to the recorder costs NEST far less memory per recurrent
+    # connection than static_synapse, and the network's delay keeps NEST's max_delay (and
+    # so every neuron's input ring) at the network's (docs/performance.md, "Memory").
     nest.Connect(neurons, spike_recorder, syn_spec={"synapse_model": RECORDER_SYNAPSE, "delay": p.delay})
 
     first_id = E[0].global_id

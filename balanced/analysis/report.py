@@ -66,8 +66,7 @@ def _diagnosis(params: dict[str, Any]) -> list[str] | None:
 
 
 def preload_statistics() -> None:
-    """Import what computing the statistics needs: Elephant, with SciPy's stats and signal
-    (about 2 s on a 2-core VM)."""
+    """Import what computing the statistics needs: Elephant, with SciPy's stats and signal."""
     import elephant.conversion  # noqa: F401
     import elephant.kernels  # noqa: F401
     import elephant.spike_train_correlation  # noqa: F401
@@ -77,9 +76,8 @@ def preload_statistics() -> None:
 
 def preload_figures() -> None:
     """Import what drawing the figures needs: matplotlib with pyplot, its PDF backend (with
-    fontTools, for the embedded font subset) and the default font (about 0.6-0.9 s on a
-    2-core VM). Nothing is drawn: a warm-up figure cost 0.3 s of CPU and made the first
-    real figure no faster once these were loaded."""
+    fontTools, for the embedded font subset) and the default font. Nothing is drawn: a
+    warm-up figure made the first real figure no faster (docs/performance.md)."""
     import matplotlib.backends.backend_pdf  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     from matplotlib import font_manager

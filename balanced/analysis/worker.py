@@ -1,9 +1,8 @@
 """Analyse a run in child processes that import the analysis stack while the parent simulates.
 
-Importing Elephant (which imports SciPy's stats) takes 1.3-2 s of CPU on a 2-core VM, and
-matplotlib with its PDF backend 0.7-1 s: together longer than importing NEST and
-simulating the tutorial network. ``balanced run`` therefore starts this worker before
-it imports NEST. The worker imports NumPy and forks its own figure process
+Importing Elephant (with SciPy's stats) and matplotlib takes longer than importing NEST
+and simulating the tutorial network (docs/performance.md), so ``balanced run`` starts
+this worker before it imports NEST. The worker imports NumPy and forks its own figure process
 (:class:`FigureProcess`; a new interpreter where fork is not used), then imports
 Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core and
 waits. It only ever reads the run directory the parent names, once that run is complete. The
@@ -41,7 +40,7 @@ def worker_fits(threads: int, cores: int, mpi_ranks: int) -> bool:
 
     No under MPI (no child processes next to MPI ranks), and not when the threads take
     every core: NEST's threads meet at a barrier every step, and a busy neighbour on one of
-    their cores made the tutorial's 2-thread simulation 10x slower on 2 cores.
+    their cores slows them all (docs/performance.md, "Threads").
     """
     return mpi_ranks <= 1 and threads < cores
 
@@ -111,8 +110,8 @@ class FigureProcess:
     :func:`balanced.analysis.report.analyze_run`).
 
     ``fork=True`` starts it as a fork of this process, which then needs only matplotlib:
-    the worker forks it after importing NumPy and the report module, 0.25 s of CPU that a
-    new interpreter would spend again. Only for a process without threads that has not
+    the worker forks it after importing NumPy and the report module, which a new
+    interpreter would import again. Only for a process without threads that has not
     imported NEST (the worker); the default starts a new interpreter.
     """
 
@@ -276,7 +275,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
         code = 130
     # Everything the worker writes is closed by now (files atomically, output flushed here);
-    # skip the interpreter's teardown of SciPy and matplotlib, 0.6 s on a 2-core VM.
+    # skip the interpreter's teardown of SciPy and matplotlib (docs/performance.md).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -21,7 +21,6 @@ tutorial-form preset it runs that network alone (``DIR/<preset>/``).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -134,7 +133,7 @@ def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int | None] | Non
 def _figure(out: Path, curves: dict, points: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
     with style():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.5, 3.0))
         for name, (t, C, A, fit) in curves.items():
@@ -161,13 +160,7 @@ def _figure(out: Path, curves: dict, points: list[dict]) -> None:
         a2.set_xlabel("in-degree K")
         a2.set_ylabel("growth rate of C (1/ms)")
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"chaos_rate.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "chaos_rate")
 
 
 def format_result(result: dict[str, Any]) -> str:

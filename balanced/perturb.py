@@ -25,7 +25,6 @@ side by side: chaos changes which neuron fires when, not the statistics.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -244,7 +243,7 @@ def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], para
     import matplotlib.pyplot as plt
 
     from .analysis.chaos_plots import plot_divergence, plot_raster_pair
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
     t0 = result["perturbation"]["time_ms"]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))
@@ -256,13 +255,7 @@ def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], para
         mp = (p.neuron < sel) & (p.time >= window[0]) & (p.time < window[1])
         plot_raster_pair(axes[1], r.time[mr], r.neuron[mr], p.time[mp], p.neuron[mp], t0)
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"divergence.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "divergence")
 
 
 def format_divergence(result: dict[str, Any]) -> str:

@@ -18,7 +18,6 @@ writes ``DIR/<rule>/`` (run directories), ``DIR/rate_distribution.json`` and
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -117,7 +116,7 @@ def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200
 def _figure(out: Path, result: dict[str, Any], base: Params) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
     from .theory import rate_distribution
     j, i, K = scaled_form(base)
     with style():
@@ -141,13 +140,7 @@ def _figure(out: Path, result: dict[str, Any], base: Params) -> None:
             ax.set_xlim(0, None)
             ax.legend(fontsize=7, title="measured (steps), theory (lines)", title_fontsize=7)
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"rate_distribution.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "rate_distribution")
 
 
 def format_result(result: dict[str, Any]) -> str:

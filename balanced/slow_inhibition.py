@@ -17,7 +17,6 @@ spectrum's median (``peak_ratio``), and the rates. The theory line is
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -141,7 +140,7 @@ def run_slow_inhibition(base: Params, out: str | os.PathLike, ratios: Sequence[f
 def _figure(out: Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
     pts = result["points"]
     r = [p["ratio"] for p in pts]
     with style():
@@ -166,13 +165,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         a2.set_ylabel("E rate spectrum peak (Hz)")
         a2.legend(fontsize=7)
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"slow_inhibition.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "slow_inhibition")
 
 
 def format_result(result: dict[str, Any]) -> str:

@@ -59,6 +59,27 @@ def style():
         rc.update(saved)
 
 
+def save_figure(fig: Figure, folder, stem: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
+    """Write ``fig`` as ``folder/stem.FMT`` for each format (atomically, at the style's
+    dpi, cropped to what is drawn), close it, and return the file names written."""
+    import io
+    from pathlib import Path
+
+    from balanced.rundir import atomic_write_bytes
+
+    names = []
+    try:
+        for fmt in formats:
+            buf = io.BytesIO()
+            with style():  # savefig reads its dpi and the PDF font type from the rc parameters
+                fig.savefig(buf, format=fmt, bbox_inches="tight")
+            atomic_write_bytes(Path(folder) / f"{stem}.{fmt}", buf.getvalue())
+            names.append(f"{stem}.{fmt}")
+    finally:
+        plt.close(fig)
+    return names
+
+
 def color(name: str) -> str:
     return COLORS.get(name, "#555555")
 

@@ -5,7 +5,6 @@ the results table (:mod:`balanced.sweep.table`: a list of row dicts) or the fits
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .. import rundir
 from ..analysis.plots import color, style
 
 LABEL_STYLE = {
@@ -233,20 +231,13 @@ def write_figures(
 ) -> list[str]:
     """Draw :func:`sweep_figures` into ``SWEEP_DIR/figures`` (each file written atomically);
     return the file names."""
-    import matplotlib.pyplot as plt
+    from ..analysis.plots import save_figure
 
     out = sweep_dir / "figures"
     out.mkdir(exist_ok=True)
     written = []
     for stem, fig in sweep_figures(rows, fits, swept, title=title).items():
-        try:
-            for fmt in formats:
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"{stem}.{fmt}", b.getvalue())
-                written.append(f"{stem}.{fmt}")
-        finally:
-            plt.close(fig)
+        written += save_figure(fig, out, stem, tuple(formats))
     return written
 
 

@@ -198,6 +198,21 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+# The science experiments (docs/balanced-state.md): `balanced experiment NAME ARGS...`
+# runs the module's own command line (`python -m balanced.NAME ARGS...`).
+EXPERIMENTS = {
+    "chaos-rate": ("chaos_rate", "divergence rate after one extra spike, against K"),
+    "rate-distribution": ("rate_distribution", "rates across neurons against the quenched-disorder mean field"),
+    "slow-inhibition": ("slow_inhibition", "the asynchronous state against slow inhibition (tau_s_I)"),
+}
+
+
+def cmd_experiment(args) -> int:
+    import importlib
+    module = importlib.import_module(f"balanced.{EXPERIMENTS[args.name][0]}")
+    return int(module.main(args.args) or 0)
+
+
 def cmd_perturb(args) -> int:
     from .kernel import usable_cores
     from .perturb import format_divergence, run_perturbation
@@ -297,6 +312,15 @@ def make_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=("nwb", "nix"), help="nwb (pynwb) or nix (neo's NixIO)")
     export.add_argument("--out", default=None, metavar="FILE", help="output file (default RUN_DIR/export/RUN_ID.nwb|.nix)")
     export.set_defaults(func=cmd_export)
+
+    experiment = verbs.add_parser(
+        "experiment", help="a science experiment of docs/balanced-state.md",
+        description="\n".join(f"{name}: {what}" for name, (_, what) in EXPERIMENTS.items())
+        + "\n\n`balanced experiment NAME --help` lists its options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS))
+    experiment.add_argument("args", nargs=argparse.REMAINDER, help="the experiment's options (--out DIR ...)")
+    experiment.set_defaults(func=cmd_experiment)
 
     doctor = verbs.add_parser("doctor", help="what a user needs to know before a run")
     doctor.add_argument("--json", action="store_true")

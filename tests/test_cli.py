@@ -177,3 +177,12 @@ def test_command_keeps_numpy_blas_to_one_thread_unless_the_user_chose():
     assert _threads_after_numpy("pass", None) > 1  # what NumPy's OpenBLAS does by itself
     assert _threads_after_numpy(prepare, None) == 1
     assert _threads_after_numpy(prepare, "2") == 2  # the user's setting wins
+
+
+def test_experiments_are_verbs():
+    from balanced.cli import EXPERIMENTS
+    for name in EXPERIMENTS:
+        proc = balanced("experiment", name, "--help")
+        assert "--out" in proc.stdout, name
+    proc = balanced("experiment", "chaos-rate", check=False)
+    assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr

@@ -72,10 +72,11 @@ class Launch:
     local_rank: int = 0
     launcher: str = "local"
     source: str | None = None
+    pmi: str | None = None  # the process-management interface offered to MPI: "pmix", "pmi", None
 
     def as_dict(self) -> dict:
         return {"launcher": self.launcher, "tasks": self.tasks, "rank": self.rank,
-                "tasks_on_node": self.local_tasks, "source": self.source}
+                "tasks_on_node": self.local_tasks, "source": self.source, "pmi": self.pmi}
 
 
 def _int(env, name: str, default: int | None = None) -> int | None:
@@ -113,23 +114,25 @@ def detect_launch(environ=None) -> Launch:
         size = _int(env, size_var)
         if size is not None and size >= 1:
             return Launch(size, _int(env, rank_var, 0), _int(env, lsize_var, size), _int(env, lrank_var, 0),
-                          "mpirun", size_var)
+                          "mpirun", size_var, "pmix" if "PMIX_RANK" in env else None)
     if "MPI_LOCALNRANKS" in env and _int(env, "PMI_SIZE") is not None:
         size = _int(env, "PMI_SIZE")
         return Launch(size, _int(env, "PMI_RANK", 0), _int(env, "MPI_LOCALNRANKS", size),
-                      _int(env, "MPI_LOCALRANKID", 0), "mpirun", "PMI_SIZE")
+                      _int(env, "MPI_LOCALRANKID", 0), "mpirun", "PMI_SIZE", "pmi")
     if "SLURM_STEP_ID" in env or "SLURM_STEPID" in env:
         size_var = "SLURM_STEP_NUM_TASKS" if "SLURM_STEP_NUM_TASKS" in env else "SLURM_NTASKS"
         size = _int(env, size_var) or _int(env, "SLURM_NPROCS", 1)
         local = (_slurm_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
                  or _slurm_tasks_per_node(env.get("SLURM_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
                  or size)
+        pmi = "pmix" if "PMIX_RANK" in env else "pmi" if ("PMI_RANK" in env or "PMI_FD" in env) else None
         return Launch(size, _int(env, "SLURM_PROCID", 0), min(local, size), _int(env, "SLURM_LOCALID", 0),
-                      "srun", size_var)
+                      "srun", size_var, pmi)
     for size_var, rank_var in (("PMIX_SIZE", "PMIX_RANK"), ("PMI_SIZE", "PMI_RANK")):
         size = _int(env, size_var)
         if size is not None and size >= 1:
-            return Launch(size, _int(env, rank_var, 0), size, _int(env, rank_var, 0), "mpirun", size_var)
+            return Launch(size, _int(env, rank_var, 0), size, _int(env, rank_var, 0), "mpirun", size_var,
+                          "pmix" if size_var == "PMIX_SIZE" else "pmi")
     return Launch()
 
 
@@ -159,6 +162,11 @@ def check_nest_launch(launch: Launch, *, have_mpi: bool, nest_processes: int | N
             f"started as {launch.tasks} tasks by {launch.launcher} ({launch.source}={launch.tasks}), but this NEST "
             f"({version}) was built without MPI: every task would run its own full copy of the network. "
             f"Use the MPI-enabled environment (`make mpi-env`), then {_mpi_hint(launch)}, or start one task.")
+    if launch.launcher == "srun" and launch.pmi is None:
+        raise LaunchError(
+            f"started as {launch.tasks} tasks by srun ({launch.source}={launch.tasks}) without an MPI plugin "
+            f"(no PMIX_RANK or PMI_RANK): MPI cannot join the tasks into one world, so each would run its own "
+            f"copy of the network. Pass `--mpi=pmix`: {_mpi_hint(launch)}.")
     if nest_processes is not None and nest_processes != launch.tasks:
         how = ("srun started the tasks without an MPI plugin that this MPI understands: pass `--mpi=pmix`"
                if launch.launcher == "srun" else "the MPI library did not join the tasks into one world")

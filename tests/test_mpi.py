@@ -88,3 +88,55 @@ def test_wheel_nest_under_mpirun_stops_with_a_clear_message(tmp_path):
     assert "was built without MPI" in proc.stderr and "make mpi-env" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x" / "spikes.npz").exists()
+    assert proc.stderr.count("balanced: error:") == 1  # printed by the first rank only
+    assert not (tmp_path / "x").exists()
+
+
+SMALL = ("N_E=400", "N_I=100", "T=200", "record_n=0")
+
+
+def _fault_case(tmp_path, case):
+    if case == "existing_out":
+        out = tmp_path / "done"
+        balanced_run(mpi_python(), out, *SMALL)
+        return str(out), SMALL, "already holds a run"
+    if case == "bad_parameter":
+        return str(tmp_path / "bad"), ("N_E=abc",), "parameter 'N_E'"
+    return "/proc/x", SMALL, "/proc/x"
+
+
+@pytest.mark.parametrize("case", ["existing_out", "bad_parameter", "proc_out"])
+def test_a_fault_on_one_rank_ends_every_rank(tmp_path, case):
+    """A refusal that only the first rank sees (the output folder) or that every rank sees (a
+    bad parameter): both ranks end within 30 s, non-zero, with one message from the package."""
+    out, sets, expected = _fault_case(tmp_path, case)
+    before = sorted(p.name for p in Path(out).iterdir()) if case == "existing_out" else None
+    args = ["run", "--out", out, "--no-analysis", "--threads", "1"]
+    for s in sets:
+        args += ["--set", s]
+    try:
+        proc = mpirun(2, mpi_python(), *args, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case}: the ranks did not end within 30 s")
+    assert proc.returncode != 0
+    assert proc.stderr.count("balanced: error:") == 1, proc.stderr
+    assert expected in proc.stderr
+    if case == "existing_out":
+        assert sorted(p.name for p in Path(out).iterdir()) == before
+        assert rundir.read_manifest(out)["status"] == "complete"
+    elif case == "bad_parameter":
+        assert not Path(out).exists()
+
+
+def test_four_virtual_processes_any_split(tmp_path):
+    """4 virtual processes as 1 x 4, 2 x 2 and 4 x 1 (ranks x threads): identical spikes."""
+    python = mpi_python()
+    sets = ("N_E=800", "N_I=200", "T=200", "record_n=0", "neuron_model=iaf_psc_exp")
+    runs = {(r, t): balanced_run(python, tmp_path / f"{r}x{t}", *sets, ranks=r, threads=t)
+            for r, t in ((1, 4), (2, 2), (4, 1))}
+    ref = runs[(1, 4)]
+    assert len(ref.spikes) > 1000
+    for (r, t), run in runs.items():
+        assert run.manifest["layout"] == {"mpi_ranks": r, "threads_per_rank": t, "virtual_processes": 4}
+        assert np.array_equal(run.spikes.neuron, ref.spikes.neuron)
+        assert np.array_equal(run.spikes.time, ref.spikes.time)

@@ -116,7 +116,7 @@ def detect_launch(environ=None) -> Launch:
             return Launch(size, _int(env, rank_var, 0), _int(env, lsize_var, size), _int(env, lrank_var, 0),
                           "mpirun", size_var, "pmix" if "PMIX_RANK" in env else None)
     if "MPI_LOCALNRANKS" in env and _int(env, "PMI_SIZE") is not None:
-        size = _int(env, "PMI_SIZE")
+        size = max(_int(env, "PMI_SIZE"), _int(env, "MPI_LOCALNRANKS", 1))  # the world holds this node's ranks
         return Launch(size, _int(env, "PMI_RANK", 0), _int(env, "MPI_LOCALNRANKS", size),
                       _int(env, "MPI_LOCALRANKID", 0), "mpirun", "PMI_SIZE", "pmi")
     if "SLURM_STEP_ID" in env or "SLURM_STEPID" in env:

@@ -140,3 +140,47 @@ def test_four_virtual_processes_any_split(tmp_path):
         assert run.manifest["layout"] == {"mpi_ranks": r, "threads_per_rank": t, "virtual_processes": 4}
         assert np.array_equal(run.spikes.neuron, ref.spikes.neuron)
         assert np.array_equal(run.spikes.time, ref.spikes.time)
+
+
+def _rank_pids(parent: int) -> dict[int, int]:
+    """MPI rank -> pid of the processes that ``mpirun`` (pid ``parent``) started on this node."""
+    ranks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            env = dict(kv.split("=", 1) for kv in (entry / "environ").read_text().split("\0") if "=" in kv)
+        except (OSError, ValueError, IndexError):
+            continue
+        if "OMPI_COMM_WORLD_RANK" in env:
+            ranks[int(env["OMPI_COMM_WORLD_RANK"])] = int(entry.name)
+    return ranks
+
+
+def test_a_rank_that_dies_ends_every_rank(tmp_path):
+    """SIGKILL of rank 1 in mid-simulation: rank 0 does not wait for it, mpirun ends within 30 s."""
+    import signal
+    import time
+    out = tmp_path / "killed"
+    cmd = [shutil.which("mpirun") or "mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", mpi_python(),
+           "-m", "balanced", "run", "--out", str(out), "--no-analysis", "--threads", "1",
+           "--set", "N_E=400", "--set", "N_I=100", "--set", "T=600000", "--set", "record_n=0"]
+    proc = subprocess.Popen(cmd, env=MPI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        ranks = _rank_pids(proc.pid)
+        assert set(ranks) == {0, 1}, f"ranks not found: {ranks}"
+        os.kill(ranks[1], signal.SIGKILL)
+        killed = time.monotonic()
+        proc.communicate(timeout=30)
+        assert proc.returncode != 0
+        assert time.monotonic() - killed < 30
+        assert not any(pid for pid in _rank_pids(proc.pid).values())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -237,7 +237,8 @@ def make_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="simulate a network and write a run directory (then analyse it)")
     _param_args(run)
     run.add_argument("--threads", type=int, default=None,
-                     help="OpenMP threads per MPI rank (default: 1 below 5000 neurons or under MPI, else 2)")
+                     help="OpenMP threads per MPI rank, 1 to 4 x the usable CPUs (default: 1 below 5000 neurons, "
+                          "else the CPUs this task may use; docs/hpc.md)")
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/PRESET)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in DIR")
     run.add_argument("--no-analysis", action="store_true", help="stop after writing spikes and the manifest")

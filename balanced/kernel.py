@@ -237,15 +237,15 @@ def default_threads(n_neurons: int, cpus: int) -> tuple[int, str]:
 
 
 def check_threads(threads, cpus: int) -> None:
-    """Refuse ``--threads`` below 1 or above :data:`MAX_THREADS_PER_CPU` x ``cpus`` (ParamError)."""
+    """Refuse ``--threads`` below 1 or above :data:`MAX_THREADS_PER_CPU` x ``cpus`` (ParamError):
+    more threads than cores wait for each other at NEST's barrier every step."""
     from .params import ParamError
 
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ParamError(f"threads = {threads!r}: must be an integer >= 1 (threads per rank)")
+        raise ParamError(f"--threads {threads!r}: must be an integer >= 1 (threads per MPI rank)")
     if threads > MAX_THREADS_PER_CPU * cpus:
-        raise ParamError(f"threads = {threads}: at most {MAX_THREADS_PER_CPU} x the {cpus} CPU"
-                         f"{'s' if cpus != 1 else ''} this task may use ({MAX_THREADS_PER_CPU * cpus}); "
-                         "more threads than cores wait for each other at every step")
+        raise ParamError(f"--threads {threads}: at most {MAX_THREADS_PER_CPU} per usable CPU "
+                         f"({MAX_THREADS_PER_CPU * cpus} here: {cpus} CPU{'s' if cpus != 1 else ''} this task may use)")
 
 
 def resolve_threads(params: Params, threads: int | None, launch: Launch | None = None,

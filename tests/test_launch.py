@@ -90,9 +90,9 @@ def test_check_threads():
     kernel.check_threads(1, 1)
     kernel.check_threads(kernel.MAX_THREADS_PER_CPU * 2, 2)
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ParamError, match=r"threads = .*>= 1"):
+        with pytest.raises(ParamError, match=r"--threads .*: must be an integer >= 1"):
             kernel.check_threads(bad, 2)
-    with pytest.raises(ParamError, match=r"threads = 9: at most 4 x the 2 CPUs this task may use \(8\)"):
+    with pytest.raises(ParamError, match=r"--threads 9: at most 4 per usable CPU \(8 here: 2 CPUs this task may use\)"):
         kernel.check_threads(9, 2)
 
 

@@ -163,6 +163,8 @@ def test_a_rank_that_dies_ends_every_rank(tmp_path):
     """SIGKILL of rank 1 in mid-simulation: rank 0 does not wait for it, mpirun ends within 30 s."""
     import signal
     import time
+
+    from balanced.transaction import staging_path
     out = tmp_path / "killed"
     cmd = [shutil.which("mpirun") or "mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", mpi_python(),
            "-m", "balanced", "run", "--out", str(out), "--no-analysis", "--threads", "1",
@@ -170,7 +172,8 @@ def test_a_rank_that_dies_ends_every_rank(tmp_path):
     proc = subprocess.Popen(cmd, env=MPI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (out / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline and proc.poll() is None:
+        stage = staging_path(out)
+        while not (stage / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         ranks = _rank_pids(proc.pid)
         assert set(ranks) == {0, 1}, f"ranks not found: {ranks}"
@@ -180,6 +183,7 @@ def test_a_rank_that_dies_ends_every_rank(tmp_path):
         assert proc.returncode != 0
         assert time.monotonic() - killed < 30
         assert not any(pid for pid in _rank_pids(proc.pid).values())
+        assert not out.exists()  # the target is written only by a complete run
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -79,11 +79,17 @@ class Launch:
                 "tasks_on_node": self.local_tasks, "source": self.source, "pmi": self.pmi}
 
 
-def _int(env, name: str, default: int | None = None) -> int | None:
+def _opt(env, name: str) -> int | None:
+    """``env[name]`` as an integer, ``None`` when unset or not an integer."""
     try:
         return int(env[name])
     except (KeyError, ValueError, TypeError):
-        return default
+        return None
+
+
+def _int(env, name: str, default: int) -> int:
+    value = _opt(env, name)
+    return default if value is None else value
 
 
 def _slurm_tasks_per_node(value: str | None, node_id: int) -> int | None:
@@ -111,17 +117,18 @@ def detect_launch(environ=None) -> Launch:
     """
     env = os.environ if environ is None else environ
     for size_var, rank_var, lsize_var, lrank_var in _MPIRUN_VARS:
-        size = _int(env, size_var)
+        size = _opt(env, size_var)
         if size is not None and size >= 1:
             return Launch(size, _int(env, rank_var, 0), _int(env, lsize_var, size), _int(env, lrank_var, 0),
                           "mpirun", size_var, "pmix" if "PMIX_RANK" in env else None)
-    if "MPI_LOCALNRANKS" in env and _int(env, "PMI_SIZE") is not None:
-        size = max(_int(env, "PMI_SIZE"), _int(env, "MPI_LOCALNRANKS", 1))  # the world holds this node's ranks
+    hydra_size = _opt(env, "PMI_SIZE")
+    if "MPI_LOCALNRANKS" in env and hydra_size is not None:
+        size = max(hydra_size, _int(env, "MPI_LOCALNRANKS", 1))  # the world holds this node's ranks
         return Launch(size, _int(env, "PMI_RANK", 0), _int(env, "MPI_LOCALNRANKS", size),
                       _int(env, "MPI_LOCALRANKID", 0), "mpirun", "PMI_SIZE", "pmi")
     if "SLURM_STEP_ID" in env or "SLURM_STEPID" in env:
         size_var = "SLURM_STEP_NUM_TASKS" if "SLURM_STEP_NUM_TASKS" in env else "SLURM_NTASKS"
-        size = _int(env, size_var) or _int(env, "SLURM_NPROCS", 1)
+        size = _opt(env, size_var) or _int(env, "SLURM_NPROCS", 1)
         local = (_slurm_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
                  or _slurm_tasks_per_node(env.get("SLURM_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
                  or size)
@@ -129,7 +136,7 @@ def detect_launch(environ=None) -> Launch:
         return Launch(size, _int(env, "SLURM_PROCID", 0), min(local, size), _int(env, "SLURM_LOCALID", 0),
                       "srun", size_var, pmi)
     for size_var, rank_var in (("PMIX_SIZE", "PMIX_RANK"), ("PMI_SIZE", "PMI_RANK")):
-        size = _int(env, size_var)
+        size = _opt(env, size_var)
         if size is not None and size >= 1:
             return Launch(size, _int(env, rank_var, 0), size, _int(env, rank_var, 0), "mpirun", size_var,
                           "pmix" if size_var == "PMIX_SIZE" else "pmi")
@@ -229,6 +236,7 @@ def abort_all(code: int = 1) -> None:
     if lib is None or not mpi_initialized():
         return
     size = ctypes.c_int(1)
+    comm: ctypes.c_void_p | ctypes.c_int
     try:
         comm = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.in_dll(lib, _OMPI_COMM_WORLD)))
     except ValueError:

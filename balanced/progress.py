@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
 LOGGER_NAME = "balanced"
 LINE_EVERY_FRACTION = 0.1  # a progress line every 10 % of the run ...
@@ -43,7 +44,7 @@ class RankFilter(logging.Filter):
         if not hasattr(record, "hostname"):
             import socket
             record.hostname = socket.gethostname()
-        return record.rank == 0 or getattr(record, "any_rank", False)
+        return getattr(record, "rank", 0) == 0 or getattr(record, "any_rank", False)
 
 
 def verbosity_level(verbose: int = 0, quiet: int = 0) -> int:
@@ -137,7 +138,7 @@ class Progress:
         self.started = clock()
         self._last_line_s = self.started
         self._next_fraction = LINE_EVERY_FRACTION
-        self._bar = None
+        self._bar: Any = None
         if not enabled or rank != 0 or logger().getEffectiveLevel() > logging.INFO and logger().handlers:
             mode = "off"
         elif mode is None:
@@ -149,15 +150,18 @@ class Progress:
                 from tqdm.auto import tqdm
             else:
                 from tqdm import tqdm
+            import shutil
+            # a terminal that reports no size gets 80 x 24: tqdm would draw nothing in 0 rows
+            size = None if _in_notebook() else shutil.get_terminal_size()
             self._bar = tqdm(total=self.total_ms, desc=desc, unit="ms", file=self.stream, leave=True,
-                             dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} ms "
+                             ncols=size and size.columns, nrows=size and size.lines, bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} ms "
                              "[{elapsed}<{remaining}{postfix}]")
 
     def update(self, done_ms: float) -> None:
         """The simulation has reached ``done_ms`` of model time."""
         now = self.clock()
         wall = now - self.started
-        if self.mode == "bar":
+        if self.mode == "bar" and self._bar is not None:
             self._bar.update(done_ms - self._bar.n)
             if wall > 0:
                 self._bar.set_postfix_str(f"real-time factor {done_ms / 1000.0 / wall:.3g}", refresh=True)

@@ -92,7 +92,7 @@ class KernelTimers:
             if key.startswith("construction_") or key not in self._sum:
                 self._sum[key] = value
             elif isinstance(value, list):
-                self._sum[key] = [round(a + b, 6) for a, b in zip(self._sum[key], value)]
+                self._sum[key] = [round(a + b, 6) for a, b in zip(self._sum[key], value, strict=True)]
             else:
                 self._sum[key] = round(self._sum[key] + value, 6)
 

@@ -185,3 +185,15 @@ def test_job_log_gets_progress_lines(tmp_path):
                             "--no-analysis", "--set", "T=300", "--set", "N_E=80", "--set", "N_I=20"],
                            capture_output=True, text=True, timeout=300, env=child_env())
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_terminal_gets_a_bar_with_eta_and_real_time_factor(tmp_path):
+    """In a terminal (a pseudo-terminal from script(1), which reports no size): a tqdm bar."""
+    code = ("from balanced.progress import Progress\nwith Progress(1000.0) as bar:\n"
+            "    for t in range(100, 1001, 100): bar.update(float(t))\n")
+    (tmp_path / "bar.py").write_text(code)
+    proc = subprocess.run(["script", "-qec", f"{sys.executable} {tmp_path / 'bar.py'}", str(tmp_path / "tty.txt")],
+                          capture_output=True, text=True, timeout=60, env=child_env())
+    assert proc.returncode == 0, proc.stderr
+    drawn = (tmp_path / "tty.txt").read_text(errors="replace")
+    assert "simulating 100%" in drawn and "1000/1000 ms" in drawn and "real-time factor" in drawn, drawn

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_mpi import MPI_ENV, mpi_python, mpirun
 
 from balanced import rundir
-from test_mpi import MPI_ENV, mpi_python, mpirun
 
 pytestmark = pytest.mark.slurm
 

@@ -123,3 +123,41 @@ def test_scaling_benchmark_runs_under_srun(slurm_cluster, tmp_path):
     assert "ranks via: " in text and "/srun" in text.split("ranks via: ")[1].split()[0], text
     assert "VP  2 = 2 x 1" in text and "identical True" in text, text
     assert "Spikes identical across splits at every VP count: yes" in text, text
+
+
+def test_srun_task_that_dies_ends_the_step(slurm_cluster, tmp_path):
+    """SIGKILL of task 1 mid-simulation under srun --kill-on-bad-exit=1 (docs/hpc.md): the
+    step ends within 30 s, and the target folder is never written."""
+    import signal
+    import subprocess
+    import time
+
+    from balanced.transaction import staging_path
+    out = tmp_path / "killed"
+    cmd = ["srun", "--mpi=pmix", "--kill-on-bad-exit=1", "-n", "2", mpi_python(),
+           *_run_args(out, "N_E=400", "N_I=100", "T=600000", "record_n=0")]
+    proc = subprocess.Popen(cmd, env=_env(slurm_cluster), cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (staging_path(out) / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        victim = None
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and str(out) in (entry / "cmdline").read_text():
+                    env = (entry / "environ").read_text().split("\0")
+                    if "SLURM_PROCID=1" in env and "SLURM_STEP_ID=0" in env:
+                        victim = int(entry.name)
+            except OSError:
+                continue
+        assert victim, "task 1 not found"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.monotonic()
+        proc.communicate(timeout=30)
+        assert proc.returncode != 0 and time.monotonic() - killed < 30
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -384,7 +384,9 @@ def dispatch(args) -> int:
     try:
         return args.func(args)
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"balanced: {describe(exc)}", file=sys.stderr)
+        from .launch import detect_launch
+        if detect_launch().rank == 0:  # every rank of a launch gets the signal: said once
+            print(f"balanced: {describe(exc)}", file=sys.stderr)
         return 128 + int(signal_of(exc) or 2)
     except BrokenPipeError:
         raise

@@ -265,7 +265,9 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         raise error from exc
     except BaseException as exc:
         _abandon(txn, rank, manifest, exc)
-        if ranks > 1:
+        from .interrupt import signal_of
+        # a signal to a rank other than the first: the launcher is ending the run (after an abort)
+        if ranks > 1 and (rank == 0 or signal_of(exc) is None):
             report_error(f"balanced: error: {_failure_text(exc)}", 1)
         raise
     return rundir.read_manifest(out) if rank == 0 else manifest

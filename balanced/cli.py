@@ -232,6 +232,11 @@ def cmd_perturb(args) -> int:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="balanced", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"balanced {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages (debug level)")
+    parser.add_argument("-q", "--quiet-log", dest="quiet_log", action="count", default=0,
+                        help="warnings and errors only")
+    parser.add_argument("--log-file", default=None, metavar="FILE",
+                        help="also append time-stamped messages to FILE (first MPI rank)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     config = verbs.add_parser("config", help="show resolved parameters and presets")
@@ -252,7 +257,8 @@ def make_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="simulate a network and write a run directory (then analyse it)")
     _param_args(run)
     run.add_argument("--threads", type=int, default=None,
-                     help="OpenMP threads per MPI rank (default: 1 below 5000 neurons or under MPI, else 2)")
+                     help="OpenMP threads per MPI rank, 1 to 4 x the usable CPUs (default: 1 below 5000 neurons, "
+                          "else the CPUs this task may use; docs/hpc.md)")
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/PRESET)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in DIR")
     run.add_argument("--no-analysis", action="store_true", help="stop after writing spikes and the manifest")
@@ -329,7 +335,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(make_parser().parse_args(argv))
+    args = make_parser().parse_args(argv)
+    from .progress import configure_logging, verbosity_level
+    try:
+        configure_logging(verbosity_level(args.verbose, args.quiet_log), args.log_file)
+    except OSError as exc:
+        print(f"balanced: error: --log-file {args.log_file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return dispatch(args)
 
 
 def console_main() -> None:
@@ -395,12 +408,25 @@ def dispatch(args) -> int:
     try:
         return args.func(args)
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"balanced: {describe(exc)}", file=sys.stderr)
+        from .launch import detect_launch
+        if detect_launch().rank == 0:  # every rank of a launch gets the signal: said once
+            print(f"balanced: {describe(exc)}", file=sys.stderr)
         return 128 + int(signal_of(exc) or 2)
     except BrokenPipeError:
         raise
     except Exception as exc:
-        return _report_error(exc)
+        import contextlib
+        import io
+
+        from .launch import LaunchError, report_error
+        from .params import ParamError
+        text = io.StringIO()
+        with contextlib.redirect_stderr(text):
+            code = _report_error(exc)
+        # under MPI: printed once (by the first rank where every rank has the error), or by
+        # the failing rank, which then ends the others (they would wait for it forever)
+        report_error(text.getvalue().rstrip("\n"), code, everywhere=isinstance(exc, (ParamError, LaunchError)))
+        return code
 
 
 def _report_error(exc: Exception) -> int:
@@ -416,7 +442,8 @@ def _report_error(exc: Exception) -> int:
     if isinstance(exc, (ParamError, OutputError)):
         print(f"balanced: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(exc, (BuildError, RunDirError, RunError, NestUnavailable, SweepError)):
+    from .launch import LaunchError
+    if isinstance(exc, (BuildError, RunDirError, RunError, NestUnavailable, SweepError, LaunchError)):
         print(f"balanced: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if isinstance(exc, OSError) and exc.filename:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .build import BuildResult, cached_nest_facts, load_module
-from .launch import mpi_world_size_from_env
+from .launch import Launch, check_nest_launch, detect_launch
 
 if TYPE_CHECKING:
     from .params import Params
@@ -66,9 +66,10 @@ def omp_policy() -> dict:
 
 
 def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
-    """Print to stderr on the first MPI rank only (progress, notes, warnings)."""
-    if _RANK == 0:
-        print(message, end=end, file=sys.stderr, flush=flush)
+    """A message for a person (progress, notes, warnings): logged at INFO by the ``balanced``
+    logger, which shows it on the first rank only (:mod:`balanced.progress`)."""
+    from .progress import emit
+    emit(message, end=end, rank=_RANK)
 
 
 @contextlib.contextmanager
@@ -89,8 +90,10 @@ def import_nest(*, nest_plotting: bool = True):
     """Import NEST quietly and check that it can run with the processes it was started with.
 
     Before the import, sets the OpenMP wait policy (:func:`apply_omp_wait_policy`) unless
-    the user has chosen one. Raises :class:`NestUnavailable` when NEST is missing, or when the process was started by
-    ``mpirun`` with several ranks but NEST has no MPI (each rank would run a full copy).
+    the user has chosen one. Raises :class:`NestUnavailable` when NEST is missing, and
+    :class:`~balanced.launch.LaunchError` (on every task alike) when the launch would run
+    copies of the network: several tasks (``mpirun``, ``srun``) with a NEST without MPI, or
+    an MPI NEST whose world is not the launch (``srun`` without ``--mpi=pmix``).
     ``nest_plotting=False`` (the command line): PyNEST imports matplotlib for its spatial
     plotting helpers if it can (0.25 s on the 2-core VM, on the critical path of a short
     run); not needed here, so NEST is imported without them (``nest.PlotLayer`` and
@@ -99,12 +102,17 @@ def import_nest(*, nest_plotting: bool = True):
     global _RANK
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner
     apply_omp_wait_policy()  # before libgomp is loaded with nest
-    world = mpi_world_size_from_env()
+    launch = detect_launch()
+    _RANK = launch.rank  # until NEST says: so that a refusal is printed by task 0 only
     # A NEST without MPI exits the process at import under mpirun (code 127): decide first,
-    # from the facts `balanced build` recorded about this NEST.
-    facts = cached_nest_facts() if world > 1 else None
-    if facts is not None and not facts.get("have_mpi"):
-        raise NestUnavailable(_no_mpi_message(world, facts.get("version", "?")))
+    # from the facts `balanced build` recorded about this NEST, or from its library.
+    if launch.tasks > 1:
+        facts = cached_nest_facts() or {}
+        have_mpi = facts.get("have_mpi")
+        if have_mpi is None:
+            have_mpi = nest_links_mpi()
+        if have_mpi is not None:
+            check_nest_launch(launch, have_mpi=bool(have_mpi), nest_processes=None, version=facts.get("version", "?"))
     try:
         with contextlib.nullcontext() if nest_plotting else _unimportable("matplotlib"):
             import nest  # noqa: PLC0415 (imported lazily: the package must import without NEST)
@@ -113,18 +121,29 @@ def import_nest(*, nest_plotting: bool = True):
             f"NEST cannot be imported ({exc}). Install it with `make setup` (PyPI wheel, threads) or "
             "`make mpi-env` (MPI build); see README, Installation."
         ) from exc
-    if world > 1 and nest.NumProcesses() == 1:
-        raise NestUnavailable(_no_mpi_message(world, nest.__version__))
+    check_nest_launch(launch, have_mpi=bool(nest.build_info.get("have_mpi")), nest_processes=nest.NumProcesses(),
+                      version=nest.__version__)
     _RANK = nest.Rank()
     if hasattr(nest, "VerbosityLevel"):
         nest.verbosity = nest.VerbosityLevel.WARNING
     return nest
 
 
-def _no_mpi_message(world: int, version: str) -> str:
-    return (f"started under MPI with {world} ranks, but this NEST ({version}) was built without MPI: "
-            f"every rank would run its own full copy of the network. Use the MPI-enabled environment: "
-            f"`make mpi-env`, then `mpirun -np {world} .venv-mpi/bin/balanced run ...` (README, MPI).")
+def nest_links_mpi() -> bool | None:
+    """Whether the importable NEST links an MPI library, read from its kernel module's file
+    without importing it (``None`` when it cannot be found)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nest")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        for path in sorted(os.listdir(folder)):
+            if path.startswith("nestkernel_api") and ".so" in path:
+                with open(os.path.join(folder, path), "rb") as f:
+                    data = f.read()
+                return b"libmpi.so" in data or b"libmpich.so" in data
+    return None
 
 
 @dataclass(frozen=True)
@@ -165,26 +184,93 @@ def setup_kernel(nest, *, dt: float, seed: int, threads: int = 1, module: BuildR
 
 
 AUTO_THREADS_MIN_NEURONS = 5000  # below this, 2 threads save < 0.3 s and lose under load
+MAX_THREADS_PER_CPU = 4  # --threads above this many per usable CPU is refused
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """Threads per rank and why: ``source`` is ``"user"`` or a sentence naming the rule."""
+
+    threads: int
+    source: str
+    usable_cpus: int  # CPUs this task may use (see :func:`task_cpus`)
+    cpus_from: str  # where that count came from
+
+    def as_dict(self) -> dict:
+        return {"threads_per_rank": self.threads, "source": self.source, "usable_cpus": self.usable_cpus,
+                "cpus_from": self.cpus_from}
+
+
+def task_cpus(affinity: int, slurm_cpus_per_task: int | None, tasks_on_node: int,
+              slurm_cpus_on_node: int | None = None) -> tuple[int, str]:
+    """CPUs one task may use, and where that came from (pure).
+
+    ``affinity``: CPUs in this process's affinity mask. ``slurm_cpus_per_task``:
+    ``SLURM_CPUS_PER_TASK`` (``srun -c``/``sbatch -c``), which a SLURM without task binding
+    does not turn into a mask, so it caps the mask. Otherwise the mask, capped by the job's
+    ``SLURM_CPUS_ON_NODE``, is shared by the ``tasks_on_node`` tasks of this launch on this
+    node (a launcher that binds each task to its own cores gives it a mask of those cores;
+    at least one CPU each).
+    """
+    affinity = max(1, affinity)
+    if slurm_cpus_per_task and slurm_cpus_per_task >= 1:
+        return min(slurm_cpus_per_task, affinity), "SLURM_CPUS_PER_TASK"
+    cpus, source = affinity, "CPU affinity"
+    if slurm_cpus_on_node and 1 <= slurm_cpus_on_node < affinity:
+        cpus, source = slurm_cpus_on_node, "SLURM_CPUS_ON_NODE"
+    if tasks_on_node > 1:
+        return max(1, cpus // tasks_on_node), f"{source} shared by {tasks_on_node} tasks on this node"
+    return cpus, source
+
+
+def default_threads(n_neurons: int, cpus: int) -> tuple[int, str]:
+    """Threads per rank for a network of ``n_neurons`` on ``cpus`` usable CPUs (pure).
+
+    1 below :data:`AUTO_THREADS_MIN_NEURONS` neurons: a thread barrier every 0.1 ms step
+    dominates there (2 threads simulate the tutorial in 0.2 s instead of 0.5 s on an idle
+    2-core machine but take 1.8 s when another process keeps a core busy,
+    docs/performance.md). Otherwise every usable CPU, no fixed cap.
+    """
+    if n_neurons < AUTO_THREADS_MIN_NEURONS:
+        return 1, f"auto: 1 below {AUTO_THREADS_MIN_NEURONS} neurons"
+    return max(1, cpus), "auto: one per usable CPU"
+
+
+def check_threads(threads, cpus: int) -> None:
+    """Refuse ``--threads`` below 1 or above :data:`MAX_THREADS_PER_CPU` x ``cpus`` (ParamError):
+    more threads than cores wait for each other at NEST's barrier every step."""
+    from .params import ParamError
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParamError(f"--threads {threads!r}: must be an integer >= 1 (threads per MPI rank)")
+    if threads > MAX_THREADS_PER_CPU * cpus:
+        raise ParamError(f"--threads {threads}: at most {MAX_THREADS_PER_CPU} per usable CPU "
+                         f"({MAX_THREADS_PER_CPU * cpus} here: {cpus} CPU{'s' if cpus != 1 else ''} this task may use)")
+
+
+def resolve_threads(params: Params, threads: int | None, launch: Launch | None = None,
+                    environ=None) -> ThreadChoice:
+    """Threads per rank: ``threads`` checked (:func:`check_threads`), or chosen when ``None``
+    from the CPUs this task may use (:func:`task_cpus`) and the network (:func:`default_threads`)."""
+    env = os.environ if environ is None else environ
+    launch = launch or detect_launch(env)
+    def slurm_int(name: str) -> int | None:
+        try:
+            return int(env.get(name, "").split("(")[0].split(",")[0])
+        except ValueError:
+            return None
+    cpus, cpus_from = task_cpus(usable_cores(), slurm_int("SLURM_CPUS_PER_TASK"), launch.local_tasks,
+                                slurm_int("SLURM_CPUS_ON_NODE"))
+    if threads is not None:
+        check_threads(threads, cpus)
+        return ThreadChoice(threads, "user", cpus, cpus_from)
+    n, source = default_threads(params.N_E + params.N_I, cpus)
+    return ThreadChoice(n, source, cpus, cpus_from)
 
 
 def choose_threads(params: Params, ranks: int = 1) -> int:
-    """Threads per rank when the caller passes ``threads=None``: decided by the network, not
-    by the machine's load, so that the same command gives the same virtual-process count
-    (and so the same spikes) every time.
-
-    * 1 under MPI (ranks > 1): the ranks already use the cores;
-    * 1 for networks below :data:`AUTO_THREADS_MIN_NEURONS` neurons (the tutorial): a
-      thread barrier every 0.1 ms step dominates there; 2 threads simulate the tutorial
-      in 0.2 s instead of 0.5 s on an idle 2-core machine but take 1.8 s when another
-      process keeps a core busy (docs/performance.md);
-    * otherwise 2 (2.2-2.7x faster simulation and 2x faster connection at N = 1e4 on an
-      idle machine; under load about as fast as 1 thread, 9.3 vs 8.6 s), or 1 on a
-      single-core machine.
-    Pass ``threads`` explicitly for more.
-    """
-    if ranks > 1 or params.N_E + params.N_I < AUTO_THREADS_MIN_NEURONS:
-        return 1
-    return max(1, min(2, usable_cores()))
+    """Threads per rank when the caller passes ``threads=None`` (see :func:`resolve_threads`)."""
+    return resolve_threads(params, None).threads
 
 
 def usable_cores() -> int:

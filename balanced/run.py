@@ -12,7 +12,6 @@ import datetime as _dt
 import os
 import platform
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import numpy as np
 from . import __version__, rundir
 from .choices import RunChoices, decide
 from .derived import derive, population_table
-from .kernel import choose_threads
+from .kernel import check_threads, resolve_threads  # noqa: F401 (check_threads: the CLI's too)
 from .params import Params, to_toml
 
 
@@ -71,16 +70,6 @@ class _Timers(dict):
             yield
         finally:
             self[name] = round(self.get(name, 0.0) + time.perf_counter() - t0, 4)
-
-
-def _progress(done_ms: float, total_ms: float, started: float) -> None:
-    from .kernel import say
-    if not sys.stderr.isatty():
-        return
-    frac = done_ms / total_ms
-    bar = "#" * int(30 * frac)
-    say(f"\r  simulating [{bar:<30}] {done_ms:8.1f}/{total_ms:.1f} ms  {time.perf_counter() - started:6.1f} s",
-        end="" if done_ms < total_ms else "\n")
 
 
 # Each Simulate call is kept under about CHUNK_WALL_S of wall time: signals are handled
@@ -162,20 +151,6 @@ def check_memory(n_synapses: float, n_neurons: int, synapse_model: str, ranks: i
                          "or run on more MPI ranks")
 
 
-MAX_THREADS_PER_CORE = 4
-
-
-def check_threads(threads: int, cores: int) -> None:
-    """``--threads`` must be >= 1 and at most :data:`MAX_THREADS_PER_CORE` per usable core
-    (more only slows NEST's per-step thread barrier down)."""
-    from .params import ParamError
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ParamError(f"--threads {threads}: must be an integer >= 1")
-    if threads > MAX_THREADS_PER_CORE * cores:
-        raise ParamError(f"--threads {threads}: at most {MAX_THREADS_PER_CORE} per usable core "
-                         f"({MAX_THREADS_PER_CORE * cores} here, {cores} cores)")
-
-
 def prepare_in_huge_pages(nest) -> dict:
     """Let NEST prepare the simulation, then move the process's heap into huge pages
     (:func:`balanced.hugepages.collapse_anonymous_memory`, whose report it returns).
@@ -220,9 +195,11 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     (:mod:`balanced.interrupt`) ends it the same way. Either way ``out`` is left as it
     was, and the staging folder beside it keeps only a manifest saying what happened.
     """
+    from . import provenance
     from .build import build_model
     from .choices import HUGE_PAGE_SETTINGS
-    from .kernel import import_nest, omp_policy, say, setup_kernel, usable_cores
+    from .kernel import import_nest, omp_policy, say, setup_kernel
+    from .launch import report_error
     from .transaction import RunTransaction
 
     if huge_pages not in HUGE_PAGE_SETTINGS:  # before any work
@@ -232,10 +209,8 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     d = derive(params)
     nest = import_nest()
     rank, ranks = nest.Rank(), nest.NumProcesses()
-    threads_source = "user" if threads is not None else "auto"
-    if threads is None:
-        threads = choose_threads(params, ranks)
-    check_threads(threads, usable_cores())
+    choice = resolve_threads(params, threads)  # a given count checked against this task's CPUs
+    threads, threads_source = choice.threads, choice.source
     choices = decide(params.synapse_model, huge_pages, d.n_synapses_expected, ranks, threads, params.T)
     synapse_model = choices.synapse_model.value
     check_memory(d.n_synapses_expected, d.N, synapse_model, ranks)
@@ -248,7 +223,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         "host": platform.node(), "pid": os.getpid(),
         "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
         "versions": versions(nest), "layout": None, "threads_source": threads_source, "omp": omp_policy(),
-        "choices": choices.as_dict(),
+        "choices": choices.as_dict(), "threads": choice.as_dict(), "provenance": provenance.collect(),
         "model": {"neuron_model": params.neuron_model, "nest_model": None, "module": None,
                   "synapse_model": synapse_model},
         "hooks": [hook.describe() for hook in hooks],
@@ -285,9 +260,15 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         error = RunError(f"{where}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
                          f"abandoned and {out} left as it was")
         _abandon(txn, rank, manifest, error)
+        if ranks > 1:  # the other ranks would wait in NEST's next collective call: end them
+            report_error(f"balanced: error: {error}", 1)
         raise error from exc
     except BaseException as exc:
         _abandon(txn, rank, manifest, exc)
+        from .interrupt import signal_of
+        # a signal to a rank other than the first: the launcher is ending the run (after an abort)
+        if ranks > 1 and (rank == 0 or signal_of(exc) is None):
+            report_error(f"balanced: error: {_failure_text(exc)}", 1)
         raise
     return rundir.read_manifest(out) if rank == 0 else manifest
 
@@ -310,8 +291,10 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
               timers: _Timers, hooks: Sequence[RunHook], choices: RunChoices, huge_pages: str,
               progress: bool) -> None:
     """Build the network, simulate it chunk by chunk, write and merge the spikes (into ``stage``)."""
+    from . import provenance
     from .kernel import say
     from .network import build_network
+    from .progress import Progress
 
     with timers.phase("create_connect"):
         net = build_network(nest, params, d, model, choices.synapse_model.value)
@@ -326,16 +309,17 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
             say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
     state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
     chunks = Chunks(params.T, params.dt, [t for hook in hooks for t in hook.times(params.T)])
-    t_sim = time.perf_counter()
+    nest_timers = provenance.KernelTimers()
     # Simulate (not Run under a RunManager): recorders may be emptied only between
     # simulations, and emptying them after every chunk keeps memory flat.
-    with rundir.RankSpikeWriter(stage, rank) as writer:
+    with rundir.RankSpikeWriter(stage, rank) as writer, Progress(params.T, enabled=progress, rank=rank) as bar:
         while not chunks.finished:
             edge = chunks.next_edge()
             t0 = time.perf_counter()
             with timers.phase("simulate"):
                 nest.Simulate(edge - chunks.done)
             chunks.advance(edge, time.perf_counter() - t0)
+            nest_timers.add(nest)
             for hook in hooks:
                 hook.at(nest, net, edge)
             with timers.phase("write"):
@@ -349,8 +333,8 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
                     for key in rundir.STATE_FIELDS:
                         state_parts[key].append(np.asarray(mev[key]))
                     net.multimeter.n_events = 0
-            if progress:
-                _progress(chunks.done, params.T, t_sim)
+            bar.update(chunks.done)
+    manifest["nest_timers_s"] = nest_timers.as_dict()
     with timers.phase("write"):
         if net.multimeter is not None:
             rundir.write_rank_state(stage, rank, np.concatenate(state_parts["neuron"]),

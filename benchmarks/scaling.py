@@ -15,8 +15,14 @@ each against the 1 x 1 run of the same table; the same for the build (create + c
     .venv-mpi/bin/python benchmarks/scaling.py --out benchmarks/results            # this machine
     .venv-mpi/bin/python benchmarks/scaling.py --max-vps 16 --out /tmp/scaling16     # 16 cores
 
+Ranks start with ``mpirun``, or inside a SLURM allocation with ``srun --mpi=pmix``
+(``--launcher``, default ``auto``: srun when ``SLURM_JOB_ID`` is set and srun exists), so the
+same command runs in an sbatch script as on a workstation:
+
+    sbatch -n 16 --wrap ".venv-mpi/bin/python benchmarks/scaling.py --max-vps 16 --out results"
+
 Needs only the repository and ``.venv-mpi`` (``make mpi-env``); this process never imports
-NEST (a process that has initialised MPI cannot start mpirun). Without ``mpirun`` on PATH
+NEST (a process that has initialised MPI cannot start mpirun). Without a launcher on PATH
 it measures threads only. ``--budget-s`` (default 420) stops starting new configurations
 once spent, so the run stays within about 8 minutes; skipped ones are listed.
 """
@@ -25,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import sys
@@ -49,6 +54,21 @@ def powers_of_two(limit: int) -> list[int]:
     return out
 
 
+def rank_launcher(choice: str = "auto") -> str | None:
+    """Path of ``mpirun`` or ``srun`` for runs with several ranks (``None``: neither found)."""
+    if choice == "auto":
+        choice = "srun" if os.environ.get("SLURM_JOB_ID") and shutil.which("srun") else "mpirun"
+    return shutil.which(choice)
+
+
+def launch_prefix(launcher: str, ranks: int) -> list[str]:
+    """The command prefix that starts ``ranks`` ranks with ``launcher`` (mpirun or srun)."""
+    if Path(launcher).name == "srun":
+        # --overcommit: ranks x threads may exceed the allocation's CPUs, as --oversubscribe does
+        return [launcher, "--mpi=pmix", "--kill-on-bad-exit=1", "--overcommit", "-n", str(ranks)]
+    return [launcher, "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max-vps", type=int, default=os.cpu_count() or 1, help="largest ranks x threads (default: cores)")
@@ -62,6 +82,9 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=str(C.RESULTS), help="folder for scaling-<time>.{md,json}")
     ap.add_argument("--budget-s", type=float, default=420.0, help="start no configuration after this many seconds")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration")
+    ap.add_argument("--launcher", choices=["auto", "mpirun", "srun"], default="auto",
+                    help="how runs with several ranks start (default auto: srun --mpi=pmix inside a SLURM "
+                         "allocation, else mpirun)")
     ap.add_argument("--threads-only", action="store_true",
                     help="no MPI ranks even if mpirun exists (a NEST without MPI, e.g. the PyPI wheel)")
     return ap.parse_args(argv)
@@ -72,14 +95,14 @@ def main(argv=None) -> int:
     if not Path(args.mpi_python).is_file():
         print(f"scaling: no python at {args.mpi_python}: run `make mpi-env` or pass --mpi-python", file=sys.stderr)
         return 2
-    mpirun = None if args.threads_only else shutil.which("mpirun")
+    mpirun = None if args.threads_only else rank_launcher(args.launcher)
     env = {**os.environ, **MPI_ENV}
     machine = C.machine()
     machine["busy_percent_before"] = C.busy_cpu_percent(1.0)
     machine["mpirun"] = mpirun
     started = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     print(f"# scaling {started}: {machine['cpu']}, {machine['cores']} cores; load {machine['load_avg']}, "
-          f"CPU busy {machine['busy_percent_before']}%; mpirun: {mpirun or 'missing (threads only)'}", flush=True)
+          f"CPU busy {machine['busy_percent_before']}%; ranks via: {mpirun or 'missing (threads only)'}", flush=True)
     vps_list = powers_of_two(args.max_vps)
 
     plan = []  # (kind, N, vps, ranks, threads)
@@ -104,7 +127,7 @@ def main(argv=None) -> int:
                "no_analysis": True, "keep_spikes": True}
         launcher = None
         if ranks > 1:
-            launcher = [mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
+            launcher = launch_prefix(mpirun, ranks)
         res = C.run_child(args.mpi_python, cfg, env=env, timeout=args.timeout, launcher=launcher)
         row = C.summarize(n, args.model, threads, ranks, res, T=args.T)
         row.update(kind=kind, vps=vps, peak_rss_mb_rank0=row["peak_rss_mb"])
@@ -139,7 +162,7 @@ def main(argv=None) -> int:
           f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; load average before "
           f"{machine['load_avg']}, after {machine['load_avg_after']}; CPU busy before {machine['busy_percent_before']}%. "
           f"Model {args.model}, T = {args.T:g} ms, K = 1000 per population, no analysis; "
-          f"mpirun: {mpirun or 'missing (threads only)'}. Strong: fixed N; weak: N = {args.weak_n_per_vp} x VP. "
+          f"ranks via: {mpirun or 'missing (threads only)'}. Strong: fixed N; weak: N = {args.weak_n_per_vp} x VP. "
           f"Efficiency = t(1 VP) / (VP t) (strong) or t(1 VP) / t (weak). `identical`: merged spikes equal to the "
           f"first split of the same VP count.", "",
           C.markdown_table(rows, COLUMNS), ""]

@@ -59,6 +59,7 @@ TIERS = {
     "test_build.py": "nestml",
     "test_model.py": "nestml",
     "test_mpi.py": "mpi",
+    "test_slurm.py": "slurm",
 }
 
 
@@ -66,3 +67,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         tier = TIERS.get(item.path.name, "nest")
         item.add_marker(getattr(pytest.mark, tier))
+
+
+pytest_plugins = ["slurm_cluster"]  # the session's private SLURM (tests/slurm_cluster.py)

@@ -88,3 +88,103 @@ def test_wheel_nest_under_mpirun_stops_with_a_clear_message(tmp_path):
     assert "was built without MPI" in proc.stderr and "make mpi-env" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x" / "spikes.npz").exists()
+    assert proc.stderr.count("balanced: error:") == 1  # printed by the first rank only
+    assert not (tmp_path / "x").exists()
+
+
+SMALL = ("N_E=400", "N_I=100", "T=200", "record_n=0")
+
+
+def _fault_case(tmp_path, case):
+    if case == "existing_out":
+        out = tmp_path / "done"
+        balanced_run(mpi_python(), out, *SMALL)
+        return str(out), SMALL, "already holds a run"
+    if case == "bad_parameter":
+        return str(tmp_path / "bad"), ("N_E=abc",), "parameter 'N_E'"
+    return "/proc/x", SMALL, "/proc/x"
+
+
+@pytest.mark.parametrize("case", ["existing_out", "bad_parameter", "proc_out"])
+def test_a_fault_on_one_rank_ends_every_rank(tmp_path, case):
+    """A refusal that only the first rank sees (the output folder) or that every rank sees (a
+    bad parameter): both ranks end within 30 s, non-zero, with one message from the package."""
+    out, sets, expected = _fault_case(tmp_path, case)
+    before = sorted(p.name for p in Path(out).iterdir()) if case == "existing_out" else None
+    args = ["run", "--out", out, "--no-analysis", "--threads", "1"]
+    for s in sets:
+        args += ["--set", s]
+    try:
+        proc = mpirun(2, mpi_python(), *args, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case}: the ranks did not end within 30 s")
+    assert proc.returncode != 0
+    assert proc.stderr.count("balanced: error:") == 1, proc.stderr
+    assert expected in proc.stderr
+    if case == "existing_out":
+        assert sorted(p.name for p in Path(out).iterdir()) == before
+        assert rundir.read_manifest(out)["status"] == "complete"
+    elif case == "bad_parameter":
+        assert not Path(out).exists()
+
+
+def test_four_virtual_processes_any_split(tmp_path):
+    """4 virtual processes as 1 x 4, 2 x 2 and 4 x 1 (ranks x threads): identical spikes."""
+    python = mpi_python()
+    sets = ("N_E=800", "N_I=200", "T=200", "record_n=0", "neuron_model=iaf_psc_exp")
+    runs = {(r, t): balanced_run(python, tmp_path / f"{r}x{t}", *sets, ranks=r, threads=t)
+            for r, t in ((1, 4), (2, 2), (4, 1))}
+    ref = runs[(1, 4)]
+    assert len(ref.spikes) > 1000
+    for (r, t), run in runs.items():
+        assert run.manifest["layout"] == {"mpi_ranks": r, "threads_per_rank": t, "virtual_processes": 4}
+        assert np.array_equal(run.spikes.neuron, ref.spikes.neuron)
+        assert np.array_equal(run.spikes.time, ref.spikes.time)
+
+
+def _rank_pids(parent: int) -> dict[int, int]:
+    """MPI rank -> pid of the processes that ``mpirun`` (pid ``parent``) started on this node."""
+    ranks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            env = dict(kv.split("=", 1) for kv in (entry / "environ").read_text().split("\0") if "=" in kv)
+        except (OSError, ValueError, IndexError):
+            continue
+        if "OMPI_COMM_WORLD_RANK" in env:
+            ranks[int(env["OMPI_COMM_WORLD_RANK"])] = int(entry.name)
+    return ranks
+
+
+def test_a_rank_that_dies_ends_every_rank(tmp_path):
+    """SIGKILL of rank 1 in mid-simulation: rank 0 does not wait for it, mpirun ends within 30 s."""
+    import signal
+    import time
+
+    from balanced.transaction import staging_path
+    out = tmp_path / "killed"
+    cmd = [shutil.which("mpirun") or "mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", mpi_python(),
+           "-m", "balanced", "run", "--out", str(out), "--no-analysis", "--threads", "1",
+           "--set", "N_E=400", "--set", "N_I=100", "--set", "T=600000", "--set", "record_n=0"]
+    proc = subprocess.Popen(cmd, env=MPI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        stage = staging_path(out)
+        while not (stage / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        ranks = _rank_pids(proc.pid)
+        assert set(ranks) == {0, 1}, f"ranks not found: {ranks}"
+        os.kill(ranks[1], signal.SIGKILL)
+        killed = time.monotonic()
+        proc.communicate(timeout=30)
+        assert proc.returncode != 0
+        assert time.monotonic() - killed < 30
+        assert not any(pid for pid in _rank_pids(proc.pid).values())
+        assert not out.exists()  # the target is written only by a complete run
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

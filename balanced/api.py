@@ -33,7 +33,6 @@ Imports NEST only in :meth:`Network.create`.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from . import rundir
-from .derived import Derived, derive, population_table
+from .derived import Derived, derive
 from .params import DEFAULT_PRESET, Params, replace, resolve, to_toml
+from .provenance import KernelTimers
 
 
 class ApiError(RuntimeError):
@@ -69,8 +69,8 @@ class Network:
     ``overrides`` (a dict or ``"key=value"`` strings) are layered as by ``balanced run
     --preset P --config FILE --set key=value``; or pass resolved ``params``.
     ``threads``: OpenMP threads per rank (results depend on ranks x threads and the seed).
-    :meth:`simulate` runs in the command line's chunks (:class:`balanced.run.Chunks`, about
-    a second of wall time each), emptying the recorders after each, so memory stays flat.
+    :meth:`simulate` runs in the command line's chunks (:class:`balanced.run.Chunks`, a few
+    seconds of wall time each), emptying the recorders after each, so memory stays flat.
     """
 
     def __init__(
@@ -104,6 +104,8 @@ class Network:
         self._timers: dict[str, float] = {}
         self._created: str | None = None
         self._choices: Any = None  # balanced.choices.RunChoices, after create()
+        self._threads: Any = None  # balanced.kernel.ThreadChoice, after create()
+        self._nest_timers = KernelTimers()  # NEST's own timers, summed over the Simulate calls
 
     # ------------------------------------------------------------------ theory (no NEST)
     def diagnosis(self) -> list[str]:
@@ -118,14 +120,14 @@ class Network:
         """Reset NEST's kernel, install the model (building it once if needed), set
         resolution, virtual processes and seed, and create the E and I populations."""
         from .choices import decide
-        from .kernel import import_nest, setup_kernel, usable_cores
+        from .kernel import import_nest, resolve_threads, setup_kernel
         from .network import create_populations
-        from .run import _now, check_memory, check_threads
+        from .run import _now, check_memory
 
         if self.nest is not None:
             raise ApiError("create(): already created; make a new Network for another run")
         d = self.derived
-        check_threads(self.threads, usable_cores())
+        self._threads = resolve_threads(self.params, self.threads)  # checked against this task's CPUs
         t0 = time.perf_counter()
         if self.params.neuron_model == "nestml":
             from .build import build_model
@@ -253,17 +255,17 @@ class Network:
                 "input ring grows with them; connect devices with add_device(), or pass "
                 "allow_delay_change=True to it"
             )
-        from .run import Chunks
+        from .run import Chunks, chunk_steps
 
-        chunks = Chunks(self.t_ms + t_ms, self.params.dt, [])
-        chunks.done = self.t_ms
+        steps = chunk_steps(self.derived.n_synapses_expected / self._layout.mpi_ranks, self.threads, self.params.dt)
+        chunks = Chunks(self.t_ms + t_ms, self.params.dt, [], steps, start=self.t_ms)
         h = self.handles
         t0 = time.perf_counter()
         while not chunks.finished:
             edge = chunks.next_edge()
-            t1 = time.perf_counter()
             self.nest.Simulate(edge - chunks.done)
-            chunks.advance(edge, time.perf_counter() - t1)
+            chunks.advance(edge)
+            self._nest_timers.add(self.nest)
             self.t_ms = edge
             ev = h.spike_recorder.events
             self._spikes.append((np.asarray(ev["senders"]) - h.first_id, np.asarray(ev["times"])))
@@ -295,8 +297,7 @@ class Network:
         changes only once everything is written); ``T`` in it is the time simulated. Under
         MPI every rank calls it. Returns ``out``, for ``balanced analyze``, ``balanced
         export`` and :func:`balanced.rundir.load_run`."""
-        from .kernel import omp_policy
-        from .run import _now, versions
+        from .run import _now, new_manifest
         from .transaction import RunTransaction
 
         if not self.simulate_calls_ms:
@@ -311,36 +312,16 @@ class Network:
             txn.begin()
         stage = txn.staging
         timers = {k: round(v, 4) for k, v in self._timers.items()}
-        manifest: dict[str, Any] = {
-            "schema": rundir.SCHEMA,
-            "status": "running",
-            "error": None,
-            "created": self._created,
-            "finished": None,
-            "host": platform.node(),
-            "preset": self.preset,
-            "params": params.to_dict(),
-            "derived": derive(params).as_dict(),
-            "seed": params.seed,
-            "versions": versions(self.nest),
-            "layout": layout.as_dict(),
-            "threads_source": "user",
-            "omp": omp_policy(),
-            "choices": self._choices.as_dict(),
-            "model": {
-                "neuron_model": params.neuron_model,
-                "nest_model": self._model,
-                "module": self._module.module if self._module else None,
-                "synapse_model": self._choices.synapse_model.value,
-            },
-            "hooks": [],
-            "timers_s": timers,
-            "populations": population_table(params),
-            "files": {"spikes": rundir.SPIKES_FILE, "state": None},
-            "counts": {},
-            "huge_pages": {"setting": "off", "applied": False},
-            "api": {"simulate_calls_ms": list(self.simulate_calls_ms), "devices": list(self.devices)},
-        }
+        manifest = new_manifest(self.nest, params, self.preset, self._choices, self._threads, [], timers)
+        manifest.update(
+            created=self._created,
+            layout=layout.as_dict(),
+            huge_pages={"setting": "off", "applied": False},
+            api={"simulate_calls_ms": list(self.simulate_calls_ms), "devices": list(self.devices)},
+        )
+        manifest.pop("pid")
+        manifest["nest_timers_s"] = self._nest_timers.as_dict()
+        manifest["model"].update(nest_model=self._model, module=self._module.module if self._module else None)
         try:
             if rank == 0:
                 rundir.write_manifest(stage, manifest)

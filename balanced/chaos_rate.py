@@ -34,14 +34,15 @@ from . import rundir
 from .params import ParamError, Params, replace, resolve
 
 RESULT_FILE = "chaos_rate.json"
-STEP_MS = 0.1       # resolution of C(t)
+STEP_MS = 0.1  # resolution of C(t)
 FIT_FROM_MS = 0.15  # after the extra spike has reached its targets (one 0.1 ms delay)
-FIT_UP_TO = 0.3     # of all spikes: before saturation bends ln C over
-FIT_MAX_MS = 20.0   # the fit window when the runs never decorrelate
+FIT_UP_TO = 0.3  # of all spikes: before saturation bends ln C over
+FIT_MAX_MS = 20.0  # the fit window when the runs never decorrelate
 
 
-def mismatch_curve(ref: rundir.Spikes, pert: rundir.Spikes, t_perturb_ms: float, dt: float, n_total: int,
-                   span_ms: float = FIT_MAX_MS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mismatch_curve(
+    ref: rundir.Spikes, pert: rundir.Spikes, t_perturb_ms: float, dt: float, n_total: int, span_ms: float = FIT_MAX_MS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(t_rel_ms, C, A)`` every ``STEP_MS`` from the perturbation: cumulative spikes not shared
     by the two runs (both runs' unmatched spikes) and all spikes of both runs since then."""
     from .perturb import spike_keys
@@ -68,9 +69,14 @@ def growth_rate(t_rel: np.ndarray, C: np.ndarray, A: np.ndarray) -> dict[str, An
     if np.count_nonzero(sel) < 3:
         return {"rate_per_ms": math.nan, "separated": separated, "time_to_separate_ms": t_sep, "fit_points": 0}
     slope, icpt = np.polyfit(t_rel[sel], np.log(C[sel]), 1)
-    return {"rate_per_ms": float(slope), "intercept": float(icpt), "separated": separated,
-            "time_to_separate_ms": t_sep, "fit_points": int(np.count_nonzero(sel)),
-            "fit_window_ms": [FIT_FROM_MS, t_hi]}
+    return {
+        "rate_per_ms": float(slope),
+        "intercept": float(icpt),
+        "separated": separated,
+        "time_to_separate_ms": t_sep,
+        "fit_points": int(np.count_nonzero(sel)),
+        "fit_window_ms": [FIT_FROM_MS, t_hi],
+    }
 
 
 def scaled_for_K(base: Params, K: int) -> Params:
@@ -81,9 +87,17 @@ def scaled_for_K(base: Params, K: int) -> Params:
     return replace(base, K=int(K), N_E=int(round(base.N_E * f)), N_I=int(round(base.N_I * f)))
 
 
-def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int | None] | None, *, time_ms: float | None = None,
-                   preset: str | None = None, figures: bool = True, label: str | None = None,
-                   trials: int = 1) -> dict[str, Any]:
+def run_chaos_rate(
+    base: Params,
+    out: str | Path,
+    Ks: Sequence[int | None] | None,
+    *,
+    time_ms: float | None = None,
+    preset: str | None = None,
+    figures: bool = True,
+    label: str | None = None,
+    trials: int = 1,
+) -> dict[str, Any]:
     """The one-spike experiment at each K (``None``: the base alone), growth rate of mean |dV|,
     averaged over ``trials`` perturbed neurons (each trial reruns the reference: same seed)."""
     if trials < 1:
@@ -93,7 +107,7 @@ def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int | None] | Non
     out = Path(out)
     points = []
     curves = {}
-    for K in (list(Ks) if Ks else [None]):
+    for K in list(Ks) if Ks else [None]:
         p = replace(base if K is None else scaled_for_K(base, K), record_n=0)
         name = f"K={p.K}" if K is not None else (label or "base")
         n_total = p.N_E + p.N_I
@@ -104,24 +118,38 @@ def run_chaos_rate(base: Params, out: str | Path, Ks: Sequence[int | None] | Non
         for trial in range(trials):
             d_dir = out / name / f"trial{trial}"
             neuron = (trial * 7919) % n_total  # spread over E and I, the same for every K
-            res = run_perturbation(p, d_dir, neuron=neuron, time_ms=t_p, preset=preset, figures=False,
-                                   overwrite=True)
-            t_rel, C, A = mismatch_curve(rundir.load_spikes(d_dir / "reference"),
-                                         rundir.load_spikes(d_dir / "perturbed"), res["perturbation"]["time_ms"],
-                                         p.dt, n_total)
+            res = run_perturbation(p, d_dir, neuron=neuron, time_ms=t_p, preset=preset, figures=False, overwrite=True)
+            t_rel, C, A = mismatch_curve(
+                rundir.load_spikes(d_dir / "reference"),
+                rundir.load_spikes(d_dir / "perturbed"),
+                res["perturbation"]["time_ms"],
+                p.dt,
+                n_total,
+            )
             fits.append({"neuron": neuron, **growth_rate(t_rel, C, A), "unmatched_at_50ms": res["unmatched_at_50ms"]})
             if trial == 0:
                 curves[name] = (t_rel, C, A, fits[0])
         rates = np.array([f["rate_per_ms"] for f in fits])
         seps = [f["time_to_separate_ms"] for f in fits]
         k_in = p.K if p.K is not None else (p.p or 0.0) * p.N_E
-        points.append({"name": name, "K": k_in, "N_E": p.N_E, "rate_per_ms": float(np.mean(rates)),
-                       "rate_sem_per_ms": float(np.std(rates, ddof=1) / math.sqrt(len(rates))) if len(rates) > 1
-                       else None,
-                       "separated": all(f["separated"] for f in fits),
-                       "time_to_separate_ms": None if None in seps else float(np.mean(seps)), "trials": fits})
-    result = {"base": base.to_dict(), "preset": preset, "points": points,
-              "fit": {"from_ms": FIT_FROM_MS, "up_to_unshared_fraction": FIT_UP_TO, "max_ms": FIT_MAX_MS}}
+        points.append(
+            {
+                "name": name,
+                "K": k_in,
+                "N_E": p.N_E,
+                "rate_per_ms": float(np.mean(rates)),
+                "rate_sem_per_ms": float(np.std(rates, ddof=1) / math.sqrt(len(rates))) if len(rates) > 1 else None,
+                "separated": all(f["separated"] for f in fits),
+                "time_to_separate_ms": None if None in seps else float(np.mean(seps)),
+                "trials": fits,
+            }
+        )
+    result = {
+        "base": base.to_dict(),
+        "preset": preset,
+        "points": points,
+        "fit": {"from_ms": FIT_FROM_MS, "up_to_unshared_fraction": FIT_UP_TO, "max_ms": FIT_MAX_MS},
+    }
     text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_text(out / RESULT_FILE, text)
@@ -134,10 +162,11 @@ def _figure(out: Path, curves: dict, points: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     from .analysis.plots import save_figure, style
+
     with style():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.5, 3.0))
         for name, (t, C, A, fit) in curves.items():
-            line, = a1.semilogy(t, np.where(C > 0, C, np.nan), lw=0.9, label=f"{name}: {fit['rate_per_ms']:.2f}/ms")
+            (line,) = a1.semilogy(t, np.where(C > 0, C, np.nan), lw=0.9, label=f"{name}: {fit['rate_per_ms']:.2f}/ms")
             a1.semilogy(t, np.maximum(A, 1), lw=0.5, ls=":", color=line.get_color())
             if fit.get("fit_points"):
                 lo, hi = fit["fit_window_ms"]
@@ -167,8 +196,10 @@ def format_result(result: dict[str, Any]) -> str:
     lines = [f"{'run':<12} {'K':>6} {'rate (1/ms)':>11} {'+-':>6} {'separates at (ms)':>17}"]
     for p in result["points"]:
         t, e = p["time_to_separate_ms"], p["rate_sem_per_ms"]
-        lines.append(f"{p['name']:<12} {p['K']:>6g} {p['rate_per_ms']:>11.3f} {'-' if e is None else f'{e:.3f}':>6} "
-                     f"{'never' if t is None else f'{t:.1f}':>17}")
+        lines.append(
+            f"{p['name']:<12} {p['K']:>6g} {p['rate_per_ms']:>11.3f} {'-' if e is None else f'{e:.3f}':>6} "
+            f"{'never' if t is None else f'{t:.1f}':>17}"
+        )
     return "\n".join(lines)
 
 

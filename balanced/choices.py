@@ -15,7 +15,7 @@ from typing import Any
 from .hugepages import HUGE_PAGE_SETTINGS
 from .params import ParamError
 
-FAST_SYNAPSE = "static_synapse"            # fastest delivery, ~48 bytes per synapse
+FAST_SYNAPSE = "static_synapse"  # fastest delivery, ~48 bytes per synapse
 SMALL_SYNAPSE = "static_synapse_hom_w_hpc"  # smallest NEST connection, ~24 bytes per synapse
 FAST_BYTES_PER_SYNAPSE = 48.0
 MEMORY_FRACTION = 0.25  # the fast synapse while the network needs under a quarter of RAM
@@ -56,10 +56,18 @@ def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float)
         return Choice(setting, "user", "synapse_model set in the parameters")
     need = n_synapses * FAST_BYTES_PER_SYNAPSE
     if need < MEMORY_FRACTION * physical_memory_bytes:
-        return Choice(FAST_SYNAPSE, "auto", f"{need / 1e9:.3g} GB of connections at 48 B/synapse is under "
-                                            f"{MEMORY_FRACTION:g} of the {physical_memory_bytes / 1e9:.3g} GB of memory")
-    return Choice(SMALL_SYNAPSE, "auto", f"{need / 1e9:.3g} GB at 48 B/synapse would exceed {MEMORY_FRACTION:g} of "
-                                         f"the {physical_memory_bytes / 1e9:.3g} GB of memory")
+        return Choice(
+            FAST_SYNAPSE,
+            "auto",
+            f"{need / 1e9:.3g} GB of connections at 48 B/synapse is under "
+            f"{MEMORY_FRACTION:g} of the {physical_memory_bytes / 1e9:.3g} GB of memory",
+        )
+    return Choice(
+        SMALL_SYNAPSE,
+        "auto",
+        f"{need / 1e9:.3g} GB at 48 B/synapse would exceed {MEMORY_FRACTION:g} of "
+        f"the {physical_memory_bytes / 1e9:.3g} GB of memory",
+    )
 
 
 def expected_simulate_core_s(n_synapses: float, T_ms: float) -> float:
@@ -68,8 +76,14 @@ def expected_simulate_core_s(n_synapses: float, T_ms: float) -> float:
     return SIMULATE_S_PER_SYNAPSE_MS * scale * n_synapses * T_ms
 
 
-def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: int, collapse_works: bool,
-               synapse_model: str = FAST_SYNAPSE) -> Choice:
+def huge_pages(
+    setting: str,
+    n_synapses_per_rank: float,
+    T_ms: float,
+    threads: int,
+    collapse_works: bool,
+    synapse_model: str = FAST_SYNAPSE,
+) -> Choice:
     """Whether to move the network's memory into huge pages before simulating.
 
     ``auto``: only where the expected saving (:data:`HUGE_PAGE_SAVING` of a simulation
@@ -85,8 +99,12 @@ def huge_pages(setting: str, n_synapses_per_rank: float, T_ms: float, threads: i
     if not collapse_works:
         return Choice(False, "auto", "this system cannot collapse memory into huge pages")
     if n_synapses_per_rank < HUGE_PAGE_MIN_SYNAPSES:
-        return Choice(False, "auto", f"{n_synapses_per_rank:.3g} synapses per rank: below "
-                                     f"{HUGE_PAGE_MIN_SYNAPSES:.0e}, huge pages save nothing measurable")
+        return Choice(
+            False,
+            "auto",
+            f"{n_synapses_per_rank:.3g} synapses per rank: below "
+            f"{HUGE_PAGE_MIN_SYNAPSES:.0e}, huge pages save nothing measurable",
+        )
     saving = HUGE_PAGE_SAVING * expected_simulate_core_s(n_synapses_per_rank, T_ms) / max(1, threads)
     cost = COLLAPSE_S_PER_GB * n_synapses_per_rank * BYTES_PER_SYNAPSE.get(synapse_model, FAST_BYTES_PER_SYNAPSE) / 1e9
     verdict = "saves" if saving > cost else "would cost more than it saves"
@@ -112,14 +130,21 @@ class RunChoices:
         return {name: asdict(choice) for name, choice in self.__dict__.items()}
 
 
-def decide(synapse_setting: str, huge_page_setting: str, n_synapses: float, ranks: int, threads: int,
-           T_ms: float) -> RunChoices:
+def decide(
+    synapse_setting: str, huge_page_setting: str, n_synapses: float, ranks: int, threads: int, T_ms: float
+) -> RunChoices:
     """The run's machine-dependent choices, from the machine's facts (same on every rank)."""
     from . import hugepages
 
     synapse = synapse_model(synapse_setting, n_synapses, physical_memory_bytes())
     return RunChoices(
         synapse_model=synapse,
-        huge_pages=huge_pages(huge_page_setting, n_synapses / max(1, ranks), T_ms, threads,
-                              bool(hugepages.support().get("collapse")), synapse.value),
+        huge_pages=huge_pages(
+            huge_page_setting,
+            n_synapses / max(1, ranks),
+            T_ms,
+            threads,
+            bool(hugepages.support().get("collapse")),
+            synapse.value,
+        ),
     )

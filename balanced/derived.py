@@ -24,18 +24,18 @@ POPULATIONS = ("E", "I")
 class Derived:
     """Everything the builder and the theory need, computed once from :class:`Params`."""
 
-    N: int                                  # total neurons
-    sizes: tuple[int, int]                  # (N_E, N_I)
-    indegree: tuple[tuple[float, float], ...]   # expected inputs [target][source]; exact for fixed_indegree
+    N: int  # total neurons
+    sizes: tuple[int, int]  # (N_E, N_I)
+    indegree: tuple[tuple[float, float], ...]  # expected inputs [target][source]; exact for fixed_indegree
     probability: tuple[tuple[float, ...], ...]  # connection probability [target][source] = K / N_source
     outdegree: tuple[tuple[int, ...], ...]  # targets per source [target][source] for fixed_outdegree
-    weight_pA: tuple[tuple[float, float], ...]    # synaptic current jump [target][source], pA (= mV)
-    drive_pA: tuple[float, float]           # constant current I_e per population, pA (= mV of steady shift)
-    j_scaled: tuple[tuple[float, ...], ...]     # weight * sqrt(K_source): the j of the scaled form
-    i_scaled: tuple[float, ...]             # drive / sqrt(K): the i of the scaled form (K of the E input)
-    neuron_params: dict                     # NEST parameters shared by E and I (iaf_psc_exp names)
+    weight_pA: tuple[tuple[float, float], ...]  # synaptic current jump [target][source], pA (= mV)
+    drive_pA: tuple[float, float]  # constant current I_e per population, pA (= mV of steady shift)
+    j_scaled: tuple[tuple[float, ...], ...]  # weight * sqrt(K_source): the j of the scaled form
+    i_scaled: tuple[float, ...]  # drive / sqrt(K): the i of the scaled form (K of the E input)
+    neuron_params: dict  # NEST parameters shared by E and I (iaf_psc_exp names)
     n_synapses_expected: float
-    steps: int                              # T / dt
+    steps: int  # T / dt
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +64,7 @@ def derive(p: Params) -> Derived:
     j_scaled = tuple(tuple(weight[t][s] * math.sqrt(k[s]) for s in range(2)) for t in range(2))
     i_scaled = tuple(drive[t] / math.sqrt(k[0]) for t in range(2))
     neuron = {
-        "C_m": p.tau,            # pF, numerically equal to tau (ms): R = 1 GOhm, 1 pA = 1 mV
+        "C_m": p.tau,  # pF, numerically equal to tau (ms): R = 1 GOhm, 1 pA = 1 mV
         "tau_m": p.tau,
         "E_L": p.V_rest,
         "V_th": p.V_th,
@@ -75,9 +75,18 @@ def derive(p: Params) -> Derived:
     }
     n_syn = sum(sizes[t] * k[s] for t in range(2) for s in range(2))
     return Derived(
-        N=p.N_E + p.N_I, sizes=sizes, indegree=indegree, probability=probability, outdegree=outdegree,
-        weight_pA=weight, drive_pA=drive, j_scaled=j_scaled, i_scaled=i_scaled, neuron_params=neuron,
-        n_synapses_expected=n_syn, steps=int(round(p.T / p.dt)),
+        N=p.N_E + p.N_I,
+        sizes=sizes,
+        indegree=indegree,
+        probability=probability,
+        outdegree=outdegree,
+        weight_pA=weight,
+        drive_pA=drive,
+        j_scaled=j_scaled,
+        i_scaled=i_scaled,
+        neuron_params=neuron,
+        n_synapses_expected=n_syn,
+        steps=int(round(p.T / p.dt)),
     )
 
 

@@ -126,8 +126,14 @@ def collapse_anonymous_memory() -> dict:
         if libc.madvise(start, length, MADV_HUGEPAGE) != 0 or libc.madvise(start, length, MADV_COLLAPSE) != 0:
             failed += 1
             errnos.add(ctypes.get_errno())
-    report.update(applied=len(ranges) > failed, huge_mib=anon_huge_mib(),
-                  ranges=len(ranges), ranges_failed=failed, errnos=sorted(errnos), seconds=round(time.perf_counter() - started, 3))
+    report.update(
+        applied=len(ranges) > failed,
+        huge_mib=anon_huge_mib(),
+        ranges=len(ranges),
+        ranges_failed=failed,
+        errnos=sorted(errnos),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     if not report["applied"]:
         # EINVAL for every range: a kernel before 6.1 (no MADV_COLLAPSE)
         report["reason"] = f"the kernel refused every range (errno {sorted(errnos)})"

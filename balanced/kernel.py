@@ -69,6 +69,7 @@ def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
     """A message for a person (progress, notes, warnings): logged at INFO by the ``balanced``
     logger, which shows it on the first rank only (:mod:`balanced.progress`)."""
     from .progress import emit
+
     emit(message, end=end, rank=_RANK)
 
 
@@ -78,7 +79,7 @@ def _unimportable(name: str):
     if name in sys.modules:
         yield
         return
-    sys.modules[name] = None  # the import system's marker for "cannot be imported"
+    sys.modules[name] = None  # type: ignore[assignment]  # the import system's marker for "cannot be imported"
     try:
         yield
     finally:
@@ -121,8 +122,12 @@ def import_nest(*, nest_plotting: bool = True):
             f"NEST cannot be imported ({exc}). Install it with `make setup` (PyPI wheel, threads) or "
             "`make mpi-env` (MPI build); see README, Installation."
         ) from exc
-    check_nest_launch(launch, have_mpi=bool(nest.build_info.get("have_mpi")), nest_processes=nest.NumProcesses(),
-                      version=nest.__version__)
+    check_nest_launch(
+        launch,
+        have_mpi=bool(nest.build_info.get("have_mpi")),
+        nest_processes=nest.NumProcesses(),
+        version=nest.__version__,
+    )
     _RANK = nest.Rank()
     if hasattr(nest, "VerbosityLevel"):
         nest.verbosity = nest.VerbosityLevel.WARNING
@@ -156,8 +161,11 @@ class Layout:
     rank: int
 
     def as_dict(self) -> dict:
-        return {"mpi_ranks": self.mpi_ranks, "threads_per_rank": self.threads_per_rank,
-                "virtual_processes": self.virtual_processes}
+        return {
+            "mpi_ranks": self.mpi_ranks,
+            "threads_per_rank": self.threads_per_rank,
+            "virtual_processes": self.virtual_processes,
+        }
 
 
 def setup_kernel(nest, *, dt: float, seed: int, threads: int = 1, module: BuildResult | None = None) -> Layout:
@@ -197,12 +205,17 @@ class ThreadChoice:
     cpus_from: str  # where that count came from
 
     def as_dict(self) -> dict:
-        return {"threads_per_rank": self.threads, "source": self.source, "usable_cpus": self.usable_cpus,
-                "cpus_from": self.cpus_from}
+        return {
+            "threads_per_rank": self.threads,
+            "source": self.source,
+            "usable_cpus": self.usable_cpus,
+            "cpus_from": self.cpus_from,
+        }
 
 
-def task_cpus(affinity: int, slurm_cpus_per_task: int | None, tasks_on_node: int,
-              slurm_cpus_on_node: int | None = None) -> tuple[int, str]:
+def task_cpus(
+    affinity: int, slurm_cpus_per_task: int | None, tasks_on_node: int, slurm_cpus_on_node: int | None = None
+) -> tuple[int, str]:
     """CPUs one task may use, and where that came from (pure).
 
     ``affinity``: CPUs in this process's affinity mask. ``slurm_cpus_per_task``:
@@ -244,23 +257,27 @@ def check_threads(threads, cpus: int) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ParamError(f"--threads {threads!r}: must be an integer >= 1 (threads per MPI rank)")
     if threads > MAX_THREADS_PER_CPU * cpus:
-        raise ParamError(f"--threads {threads}: at most {MAX_THREADS_PER_CPU} per usable CPU "
-                         f"({MAX_THREADS_PER_CPU * cpus} here: {cpus} CPU{'s' if cpus != 1 else ''} this task may use)")
+        raise ParamError(
+            f"--threads {threads}: at most {MAX_THREADS_PER_CPU} per usable CPU "
+            f"({MAX_THREADS_PER_CPU * cpus} here: {cpus} CPU{'s' if cpus != 1 else ''} this task may use)"
+        )
 
 
-def resolve_threads(params: Params, threads: int | None, launch: Launch | None = None,
-                    environ=None) -> ThreadChoice:
+def resolve_threads(params: Params, threads: int | None, launch: Launch | None = None, environ=None) -> ThreadChoice:
     """Threads per rank: ``threads`` checked (:func:`check_threads`), or chosen when ``None``
     from the CPUs this task may use (:func:`task_cpus`) and the network (:func:`default_threads`)."""
     env = os.environ if environ is None else environ
     launch = launch or detect_launch(env)
+
     def slurm_int(name: str) -> int | None:
         try:
             return int(env.get(name, "").split("(")[0].split(",")[0])
         except ValueError:
             return None
-    cpus, cpus_from = task_cpus(usable_cores(), slurm_int("SLURM_CPUS_PER_TASK"), launch.local_tasks,
-                                slurm_int("SLURM_CPUS_ON_NODE"))
+
+    cpus, cpus_from = task_cpus(
+        usable_cores(), slurm_int("SLURM_CPUS_PER_TASK"), launch.local_tasks, slurm_int("SLURM_CPUS_ON_NODE")
+    )
     if threads is not None:
         check_threads(threads, cpus)
         return ThreadChoice(threads, "user", cpus, cpus_from)

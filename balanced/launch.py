@@ -44,8 +44,17 @@ _HYDRA_VARS = ("PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS", "MPI_LOCALRANKID")
 # Prefixes of variables that make a child process believe it is an MPI rank.
 _MPI_ENV_PREFIXES = ("OMPI_", "PMI_", "PMIX_", "MPI_LOCAL", "MV2_", "HYDRA_", "PALS_")
 # SLURM variables that make a child process believe it is a task of an srun step.
-_SLURM_STEP_VARS = ("SLURM_STEP_ID", "SLURM_STEPID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS",
-                    "SLURM_NPROCS", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE", "SLURM_GTIDS")
+_SLURM_STEP_VARS = (
+    "SLURM_STEP_ID",
+    "SLURM_STEPID",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+    "SLURM_NTASKS",
+    "SLURM_NPROCS",
+    "SLURM_STEP_NUM_TASKS",
+    "SLURM_STEP_TASKS_PER_NODE",
+    "SLURM_GTIDS",
+)
 
 LAUNCHERS = ("local", "mpirun", "srun")
 
@@ -75,8 +84,14 @@ class Launch:
     pmi: str | None = None  # the process-management interface offered to MPI: "pmix", "pmi", None
 
     def as_dict(self) -> dict:
-        return {"launcher": self.launcher, "tasks": self.tasks, "rank": self.rank,
-                "tasks_on_node": self.local_tasks, "source": self.source, "pmi": self.pmi}
+        return {
+            "launcher": self.launcher,
+            "tasks": self.tasks,
+            "rank": self.rank,
+            "tasks_on_node": self.local_tasks,
+            "source": self.source,
+            "pmi": self.pmi,
+        }
 
 
 def _opt(env, name: str) -> int | None:
@@ -119,27 +134,51 @@ def detect_launch(environ=None) -> Launch:
     for size_var, rank_var, lsize_var, lrank_var in _MPIRUN_VARS:
         size = _opt(env, size_var)
         if size is not None and size >= 1:
-            return Launch(size, _int(env, rank_var, 0), _int(env, lsize_var, size), _int(env, lrank_var, 0),
-                          "mpirun", size_var, "pmix" if "PMIX_RANK" in env else None)
+            return Launch(
+                size,
+                _int(env, rank_var, 0),
+                _int(env, lsize_var, size),
+                _int(env, lrank_var, 0),
+                "mpirun",
+                size_var,
+                "pmix" if "PMIX_RANK" in env else None,
+            )
     hydra_size = _opt(env, "PMI_SIZE")
     if "MPI_LOCALNRANKS" in env and hydra_size is not None:
         size = max(hydra_size, _int(env, "MPI_LOCALNRANKS", 1))  # the world holds this node's ranks
-        return Launch(size, _int(env, "PMI_RANK", 0), _int(env, "MPI_LOCALNRANKS", size),
-                      _int(env, "MPI_LOCALRANKID", 0), "mpirun", "PMI_SIZE", "pmi")
+        return Launch(
+            size,
+            _int(env, "PMI_RANK", 0),
+            _int(env, "MPI_LOCALNRANKS", size),
+            _int(env, "MPI_LOCALRANKID", 0),
+            "mpirun",
+            "PMI_SIZE",
+            "pmi",
+        )
     if "SLURM_STEP_ID" in env or "SLURM_STEPID" in env:
         size_var = "SLURM_STEP_NUM_TASKS" if "SLURM_STEP_NUM_TASKS" in env else "SLURM_NTASKS"
         size = _opt(env, size_var) or _int(env, "SLURM_NPROCS", 1)
-        local = (_slurm_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
-                 or _slurm_tasks_per_node(env.get("SLURM_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
-                 or size)
+        local = (
+            _slurm_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
+            or _slurm_tasks_per_node(env.get("SLURM_TASKS_PER_NODE"), _int(env, "SLURM_NODEID", 0))
+            or size
+        )
         pmi = "pmix" if "PMIX_RANK" in env else "pmi" if ("PMI_RANK" in env or "PMI_FD" in env) else None
-        return Launch(size, _int(env, "SLURM_PROCID", 0), min(local, size), _int(env, "SLURM_LOCALID", 0),
-                      "srun", size_var, pmi)
+        return Launch(
+            size, _int(env, "SLURM_PROCID", 0), min(local, size), _int(env, "SLURM_LOCALID", 0), "srun", size_var, pmi
+        )
     for size_var, rank_var in (("PMIX_SIZE", "PMIX_RANK"), ("PMI_SIZE", "PMI_RANK")):
         size = _opt(env, size_var)
         if size is not None and size >= 1:
-            return Launch(size, _int(env, rank_var, 0), size, _int(env, rank_var, 0), "mpirun", size_var,
-                          "pmix" if size_var == "PMIX_SIZE" else "pmi")
+            return Launch(
+                size,
+                _int(env, rank_var, 0),
+                size,
+                _int(env, rank_var, 0),
+                "mpirun",
+                size_var,
+                "pmix" if size_var == "PMIX_SIZE" else "pmi",
+            )
     return Launch()
 
 
@@ -150,8 +189,10 @@ def mpi_world_size_from_env(environ=None) -> int:
 
 def _mpi_hint(launch: Launch) -> str:
     if launch.launcher == "srun":
-        return (f"`srun --mpi=pmix -n {launch.tasks} .venv-mpi/bin/balanced run ...` "
-                "(docs/hpc.md; `srun --mpi=list` shows the plugins)")
+        return (
+            f"`srun --mpi=pmix -n {launch.tasks} .venv-mpi/bin/balanced run ...` "
+            "(docs/hpc.md; `srun --mpi=list` shows the plugins)"
+        )
     return f"`mpirun -np {launch.tasks} .venv-mpi/bin/balanced run ...` (README, MPI)"
 
 
@@ -168,19 +209,25 @@ def check_nest_launch(launch: Launch, *, have_mpi: bool, nest_processes: int | N
         raise LaunchError(
             f"started as {launch.tasks} tasks by {launch.launcher} ({launch.source}={launch.tasks}), but this NEST "
             f"({version}) was built without MPI: every task would run its own full copy of the network. "
-            f"Use the MPI-enabled environment (`make mpi-env`), then {_mpi_hint(launch)}, or start one task.")
+            f"Use the MPI-enabled environment (`make mpi-env`), then {_mpi_hint(launch)}, or start one task."
+        )
     if launch.launcher == "srun" and launch.pmi is None:
         raise LaunchError(
             f"started as {launch.tasks} tasks by srun ({launch.source}={launch.tasks}) without an MPI plugin "
             f"(no PMIX_RANK or PMI_RANK): MPI cannot join the tasks into one world, so each would run its own "
-            f"copy of the network. Pass `--mpi=pmix`: {_mpi_hint(launch)}.")
+            f"copy of the network. Pass `--mpi=pmix`: {_mpi_hint(launch)}."
+        )
     if nest_processes is not None and nest_processes != launch.tasks:
-        how = ("srun started the tasks without an MPI plugin that this MPI understands: pass `--mpi=pmix`"
-               if launch.launcher == "srun" else "the MPI library did not join the tasks into one world")
+        how = (
+            "srun started the tasks without an MPI plugin that this MPI understands: pass `--mpi=pmix`"
+            if launch.launcher == "srun"
+            else "the MPI library did not join the tasks into one world"
+        )
         raise LaunchError(
             f"started as {launch.tasks} tasks by {launch.launcher} ({launch.source}={launch.tasks}), but NEST's MPI "
             f"world has {nest_processes} process{'es' if nest_processes != 1 else ''}: {how}. "
-            f"Every task would run its own copy of the network; use {_mpi_hint(launch)}.")
+            f"Every task would run its own copy of the network; use {_mpi_hint(launch)}."
+        )
 
 
 # ----------------------------------------------------------------------------- ending all ranks
@@ -268,6 +315,7 @@ def report_error(message: str, code: int, *, everywhere: bool = False, stream=No
         return
     if rank != 0 and mpi_initialized():
         import time
+
         time.sleep(_OTHER_RANK_GRACE_S)
     print(message + (f" (rank {rank})" if rank else ""), file=stream, flush=True)
     abort_all(code)
@@ -275,8 +323,7 @@ def report_error(message: str, code: int, *, everywhere: bool = False, stream=No
 
 def child_env(extra: dict | None = None) -> dict:
     """Environment for child processes: without MPI rank or SLURM step variables, NEST quiet."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_MPI_ENV_PREFIXES) and k not in _SLURM_STEP_VARS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES) and k not in _SLURM_STEP_VARS}
     env["PYNEST_QUIET"] = "1"
     env.setdefault("OMP_NUM_THREADS", "1")
     if extra:

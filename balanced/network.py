@@ -24,14 +24,14 @@ INDEX = {"E": 0, "I": 1}
 class Network:
     """Handles to what :func:`build_network` created."""
 
-    E: Any                        # NodeCollection
-    I: Any                        # NodeCollection
-    first_id: int                 # NEST node id of global index 0
+    E: Any  # NodeCollection
+    I: Any  # NodeCollection
+    first_id: int  # NEST node id of global index 0
     spike_recorder: Any
     multimeter: Any | None
-    sampled: np.ndarray           # global indices of the neurons whose state is recorded
+    sampled: np.ndarray  # global indices of the neurons whose state is recorded
     poisson: Any | None
-    n_synapses: int               # recurrent connections on this rank (MPI: run.py sums the ranks), devices not counted
+    n_synapses: int  # recurrent connections on this rank (MPI: run.py sums the ranks), devices not counted
 
     @property
     def neurons(self):
@@ -45,11 +45,19 @@ def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
     """The full NEST ``conn_spec`` of one projection, every flag written out."""
     t, s = INDEX[target], INDEX[source]
     if p.connectivity == "fixed_indegree":
-        return {"rule": "fixed_indegree", "indegree": int(round(d.indegree[t][s])),
-                "allow_autapses": p.allow_autapses, "allow_multapses": p.allow_multapses}
+        return {
+            "rule": "fixed_indegree",
+            "indegree": int(round(d.indegree[t][s])),
+            "allow_autapses": p.allow_autapses,
+            "allow_multapses": p.allow_multapses,
+        }
     if p.connectivity == "fixed_outdegree":
-        return {"rule": "fixed_outdegree", "outdegree": d.outdegree[t][s],
-                "allow_autapses": p.allow_autapses, "allow_multapses": p.allow_multapses}
+        return {
+            "rule": "fixed_outdegree",
+            "outdegree": d.outdegree[t][s],
+            "allow_autapses": p.allow_autapses,
+            "allow_multapses": p.allow_multapses,
+        }
     return {"rule": "pairwise_bernoulli", "p": d.probability[t][s], "allow_autapses": p.allow_autapses}
 
 
@@ -58,7 +66,7 @@ def synapse_spec(nest, p: Params, d: Derived, target: str, source: str, model: s
     hom_w model carries its weight)."""
     weight = d.weight_pA[INDEX[target]][INDEX[source]]
     if model.startswith("static_synapse_hom_w"):
-        name = f"balanced_{source}_to_{target}" + model[len("static_synapse_hom_w"):]
+        name = f"balanced_{source}_to_{target}" + model[len("static_synapse_hom_w") :]
         if name not in nest.synapse_models:
             nest.CopyModel(model, name, {"weight": weight})
         return {"synapse_model": name, "delay": p.delay}
@@ -98,14 +106,20 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Ne
     neurons = E + I
     pops = {"E": E, "I": I}
     for target, source in PROJECTIONS:
-        nest.Connect(pops[source], pops[target], connection_rule(p, d, target, source),
-                     synapse_spec(nest, p, d, target, source, synapse_model))
+        nest.Connect(
+            pops[source],
+            pops[target],
+            connection_rule(p, d, target, source),
+            synapse_spec(nest, p, d, target, source, synapse_model),
+        )
     n_synapses = int(nest.num_connections)  # before any device is connected
 
     poisson = None
     if p.nu_ext > 0:
         poisson = nest.Create("poisson_generator", params={"rate": p.nu_ext})
-        nest.Connect(poisson, neurons, "all_to_all", {"synapse_model": "static_synapse", "weight": p.J_ext, "delay": p.delay})
+        nest.Connect(
+            poisson, neurons, "all_to_all", {"synapse_model": "static_synapse", "weight": p.J_ext, "delay": p.delay}
+        )
 
     spike_recorder = nest.Create("spike_recorder", params={"record_to": "memory"})
     # The index-based hom_w synapse to the recorder costs NEST far less memory per recurrent
@@ -117,8 +131,18 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Ne
     sampled = recording_sample(p)
     multimeter = None
     if len(sampled):
-        multimeter = nest.Create("multimeter", params={"record_from": list(STATE_RECORDABLES),
-                                                       "interval": p.record_interval, "record_to": "memory"})
+        multimeter = nest.Create(
+            "multimeter",
+            params={"record_from": list(STATE_RECORDABLES), "interval": p.record_interval, "record_to": "memory"},
+        )
         nest.Connect(multimeter, nest.NodeCollection((sampled + first_id).tolist()), syn_spec={"delay": p.delay})
-    return Network(E=E, I=I, first_id=first_id, spike_recorder=spike_recorder, multimeter=multimeter,
-                   sampled=sampled, poisson=poisson, n_synapses=n_synapses)
+    return Network(
+        E=E,
+        I=I,
+        first_id=first_id,
+        spike_recorder=spike_recorder,
+        multimeter=multimeter,
+        sampled=sampled,
+        poisson=poisson,
+        n_synapses=n_synapses,
+    )

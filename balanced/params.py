@@ -58,32 +58,61 @@ class Params:
     """All parameters of one network run. Build with :func:`resolve`, never by hand-editing."""
 
     # ---- model choice
-    neuron_model: str = _p("nestml", "", "neuron model: 'nestml' (our compiled NESTML model) or 'iaf_psc_exp' (NEST built-in reference)", "model")
-    connectivity: str = _p("fixed_indegree", "", "connection rule: 'fixed_indegree' (every neuron gets exactly K inputs per population), 'fixed_outdegree' (BrainPy's FixedProb as the tutorial uses it), 'pairwise_bernoulli'", "model")
-    coupling: str = _p("tutorial", "", "coupling form: 'tutorial' (p, J_E, J_I, Ib) or 'scaled' (K, j_ab, i_a)", "model")
+    neuron_model: str = _p(
+        "nestml",
+        "",
+        "neuron model: 'nestml' (our compiled NESTML model) or 'iaf_psc_exp' (NEST built-in reference)",
+        "model",
+    )
+    connectivity: str = _p(
+        "fixed_indegree",
+        "",
+        "connection rule: 'fixed_indegree' (every neuron gets exactly K inputs per population), 'fixed_outdegree' (BrainPy's FixedProb as the tutorial uses it), 'pairwise_bernoulli'",
+        "model",
+    )
+    coupling: str = _p(
+        "tutorial", "", "coupling form: 'tutorial' (p, J_E, J_I, Ib) or 'scaled' (K, j_ab, i_a)", "model"
+    )
     allow_autapses: bool = _p(True, "", "self-connections allowed (BrainPy's FixedProb allows them)", "model")
     allow_multapses: bool = _p(False, "", "repeated connections between the same pair allowed", "model")
-    synapse_model: str = _p("auto", "", "NEST synapse: 'static_synapse' (fastest delivery, ~48 B/synapse), 'static_synapse_hom_w', 'static_synapse_hom_w_hpc' (one weight per projection, ~23 B/synapse) or 'auto' (static_synapse unless the connections would take over a quarter of the memory)", "model")
+    synapse_model: str = _p(
+        "auto",
+        "",
+        "NEST synapse: 'static_synapse' (fastest delivery, ~48 B/synapse), 'static_synapse_hom_w', 'static_synapse_hom_w_hpc' (one weight per projection, ~23 B/synapse) or 'auto' (static_synapse unless the connections would take over a quarter of the memory)",
+        "model",
+    )
     # ---- populations
     N_E: int = _p(500, "neurons", "number of excitatory neurons", "populations")
     N_I: int = _p(500, "neurons", "number of inhibitory neurons", "populations")
     # ---- coupling, tutorial form
-    p: float | None = _p(None, "1", "connection probability; in-degree K_a = p N_a per source population", "coupling (tutorial form)")
-    J_E: float | None = _p(None, "mV (= pA)", "jump of the synaptic current per excitatory spike, onto E and I", "coupling (tutorial form)")
-    J_I: float | None = _p(None, "mV (= pA)", "jump per inhibitory spike, onto E and I (negative)", "coupling (tutorial form)")
+    p: float | None = _p(
+        None, "1", "connection probability; in-degree K_a = p N_a per source population", "coupling (tutorial form)"
+    )
+    J_E: float | None = _p(
+        None, "mV (= pA)", "jump of the synaptic current per excitatory spike, onto E and I", "coupling (tutorial form)"
+    )
+    J_I: float | None = _p(
+        None, "mV (= pA)", "jump per inhibitory spike, onto E and I (negative)", "coupling (tutorial form)"
+    )
     Ib: float | None = _p(None, "mV (= pA)", "constant external drive to every neuron", "coupling (tutorial form)")
     # ---- coupling, scaled (balanced) form
     K: int | None = _p(None, "inputs", "in-degree from each population (E and I)", "coupling (scaled form)")
     j_EE: float | None = _p(None, "mV sqrt(K)", "E -> E coupling; weight j_EE/sqrt(K)", "coupling (scaled form)")
-    j_EI: float | None = _p(None, "mV sqrt(K)", "I -> E coupling (negative); weight j_EI/sqrt(K)", "coupling (scaled form)")
+    j_EI: float | None = _p(
+        None, "mV sqrt(K)", "I -> E coupling (negative); weight j_EI/sqrt(K)", "coupling (scaled form)"
+    )
     j_IE: float | None = _p(None, "mV sqrt(K)", "E -> I coupling; weight j_IE/sqrt(K)", "coupling (scaled form)")
-    j_II: float | None = _p(None, "mV sqrt(K)", "I -> I coupling (negative); weight j_II/sqrt(K)", "coupling (scaled form)")
+    j_II: float | None = _p(
+        None, "mV sqrt(K)", "I -> I coupling (negative); weight j_II/sqrt(K)", "coupling (scaled form)"
+    )
     i_E: float | None = _p(None, "mV / sqrt(K)", "drive to E; constant input sqrt(K) i_E", "coupling (scaled form)")
     i_I: float | None = _p(None, "mV / sqrt(K)", "drive to I; constant input sqrt(K) i_I", "coupling (scaled form)")
     # ---- neuron and synapse
     tau: float = _p(10.0, "ms", "membrane time constant", "neuron")
     tau_s: float = _p(2.0, "ms", "synaptic current decay time constant (E, and I unless tau_s_I is set)", "neuron")
-    tau_s_I: float | None = _p(None, "ms", "inhibitory synaptic current decay time constant, onto E and I (unset = tau_s)", "neuron")
+    tau_s_I: float | None = _p(
+        None, "ms", "inhibitory synaptic current decay time constant, onto E and I (unset = tau_s)", "neuron"
+    )
     V_rest: float = _p(-52.0, "mV", "resting potential", "neuron")
     V_th: float = _p(-50.0, "mV", "spike threshold", "neuron")
     V_reset: float = _p(-60.0, "mV", "reset potential", "neuron")
@@ -91,15 +120,26 @@ class Params:
     V_init_mean: float = _p(-60.0, "mV", "mean of the initial membrane potential (normal)", "neuron")
     V_init_sd: float = _p(10.0, "mV", "SD of the initial membrane potential", "neuron")
     # ---- optional Poisson drive (independent per neuron)
-    nu_ext: float = _p(0.0, "Hz", "rate of an independent Poisson input to every neuron (0 = none)", "external Poisson drive")
-    J_ext: float = _p(0.0, "mV (= pA)", "jump of the synaptic current per Poisson input spike", "external Poisson drive")
+    nu_ext: float = _p(
+        0.0, "Hz", "rate of an independent Poisson input to every neuron (0 = none)", "external Poisson drive"
+    )
+    J_ext: float = _p(
+        0.0, "mV (= pA)", "jump of the synaptic current per Poisson input spike", "external Poisson drive"
+    )
     # ---- simulation
     dt: float = _p(0.1, "ms", "integration step (NEST resolution)", "simulation")
     delay: float = _p(0.1, "ms", "synaptic delay (>= dt; the tutorial's is one step)", "simulation")
     T: float = _p(1000.0, "ms", "simulated time", "simulation")
-    seed: int = _p(12345, "", "seed of NEST's random streams (connectivity, initial V, Poisson) and the recording sample", "simulation")
+    seed: int = _p(
+        12345,
+        "",
+        "seed of NEST's random streams (connectivity, initial V, Poisson) and the recording sample",
+        "simulation",
+    )
     # ---- recording
-    record_n: int = _p(20, "neurons", "neurons per population whose V_m and synaptic currents are recorded (0 = none)", "recording")
+    record_n: int = _p(
+        20, "neurons", "neurons per population whose V_m and synaptic currents are recorded (0 = none)", "recording"
+    )
     record_interval: float = _p(1.0, "ms", "sampling interval of V_m and the synaptic currents", "recording")
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,8 +154,14 @@ KNOWN_KEYS = tuple(FIELDS)
 # --------------------------------------------------------------------------- types
 def _type_name(f: dataclasses.Field) -> str:
     t = str(f.type)
-    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-            "int | None": "an integer", "float | None": "a number"}[t]
+    return {
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a string",
+        "int | None": "an integer",
+        "float | None": "a number",
+    }[t]
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -183,8 +229,10 @@ def read_toml(path: str | Path, what: str = "parameter file") -> dict[str, Any]:
             kind = "does not exist" if not path.exists() else "is not a regular file"
             raise ParamError(f"{what} {str(path)!r} cannot be read: {kind}")
         if path.stat().st_size > MAX_PARAMETER_FILE_BYTES:
-            raise ParamError(f"{what} {str(path)!r} is larger than {MAX_PARAMETER_FILE_BYTES >> 20} MiB; "
-                             "parameter files are short TOML texts")
+            raise ParamError(
+                f"{what} {str(path)!r} is larger than {MAX_PARAMETER_FILE_BYTES >> 20} MiB; "
+                "parameter files are short TOML texts"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise ParamError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from exc
@@ -204,7 +252,9 @@ def load_toml_file(path: str | Path) -> dict[str, Any]:
     layer = read_toml(path)
     tables = [k for k, v in layer.items() if isinstance(v, dict)]
     if tables:
-        raise ParamError(f"parameter file {str(path)!r}: tables {tables} are not allowed; parameters are flat 'key = value' lines")
+        raise ParamError(
+            f"parameter file {str(path)!r}: tables {tables} are not allowed; parameters are flat 'key = value' lines"
+        )
     _check_known(layer, f"parameter file {str(path)!r}")
     return layer
 
@@ -257,13 +307,29 @@ def validate(values: dict[str, Any]) -> Params:
         raise ParamError(f"coupling = {form!r} needs {', '.join(map(repr, missing))} (missing)")
     p = Params(**values)
 
-    _require(p.neuron_model in NEURON_MODELS, "neuron_model", p.neuron_model, f"must be one of {', '.join(NEURON_MODELS)}")
-    _require(p.connectivity in CONNECTIVITY_RULES, "connectivity", p.connectivity, f"must be one of {', '.join(CONNECTIVITY_RULES)}")
-    _require(p.synapse_model in SYNAPSE_MODELS, "synapse_model", p.synapse_model, f"must be one of {', '.join(SYNAPSE_MODELS)}")
+    _require(
+        p.neuron_model in NEURON_MODELS, "neuron_model", p.neuron_model, f"must be one of {', '.join(NEURON_MODELS)}"
+    )
+    _require(
+        p.connectivity in CONNECTIVITY_RULES,
+        "connectivity",
+        p.connectivity,
+        f"must be one of {', '.join(CONNECTIVITY_RULES)}",
+    )
+    _require(
+        p.synapse_model in SYNAPSE_MODELS,
+        "synapse_model",
+        p.synapse_model,
+        f"must be one of {', '.join(SYNAPSE_MODELS)}",
+    )
     for key in ("N_E", "N_I"):
         _require(getattr(p, key) > 0, key, getattr(p, key), "must be an integer > 0")
-    _require(p.N_E + p.N_I <= MAX_NEURONS, "N_E", p.N_E,
-             f"N_E + N_I = {p.N_E + p.N_I}: must be <= {MAX_NEURONS} (neuron indices are stored as int32)")
+    _require(
+        p.N_E + p.N_I <= MAX_NEURONS,
+        "N_E",
+        p.N_E,
+        f"N_E + N_I = {p.N_E + p.N_I}: must be <= {MAX_NEURONS} (neuron indices are stored as int32)",
+    )
     if form == "tutorial":
         prob = values["p"]
         _require(0 < prob <= 1, "p", prob, "must be in (0, 1]")
@@ -271,8 +337,12 @@ def validate(values: dict[str, Any]) -> Params:
             k = prob * n
             _require(k >= 1 - 1e-9, "p", prob, f"gives in-degree p * {key} = {k:g}; must be >= 1")
             if p.connectivity == "fixed_indegree":
-                _require(abs(k - round(k)) < 1e-9, "p", prob,
-                         f"with connectivity 'fixed_indegree' p * {key} = {k:g} must be a whole number of inputs")
+                _require(
+                    abs(k - round(k)) < 1e-9,
+                    "p",
+                    prob,
+                    f"with connectivity 'fixed_indegree' p * {key} = {k:g} must be a whole number of inputs",
+                )
     else:
         _require(values["K"] >= 1, "K", values["K"], "must be an integer >= 1")
     _check_degrees(p)
@@ -281,25 +351,46 @@ def validate(values: dict[str, Any]) -> Params:
     _require(p.t_ref >= 0, "t_ref", p.t_ref, "must be >= 0")
     _require(p.V_init_sd >= 0, "V_init_sd", p.V_init_sd, "must be >= 0")
     _require(p.V_reset < p.V_th, "V_reset", p.V_reset, f"must be below V_th = {p.V_th}")
-    _require(abs(p.tau - p.tau_s) > 1e-9, "tau_s", p.tau_s,
-             f"must differ from tau = {p.tau} (the exact-integration propagator of the NESTML model is singular when tau_s == tau)")
-    _require(_is_multiple(p.dt, NEST_TIC_MS), "dt", p.dt,
-             f"must be a multiple of NEST's time step unit (tic) of {NEST_TIC_MS} ms")
+    _require(
+        abs(p.tau - p.tau_s) > 1e-9,
+        "tau_s",
+        p.tau_s,
+        f"must differ from tau = {p.tau} (the exact-integration propagator of the NESTML model is singular when tau_s == tau)",
+    )
+    _require(
+        _is_multiple(p.dt, NEST_TIC_MS),
+        "dt",
+        p.dt,
+        f"must be a multiple of NEST's time step unit (tic) of {NEST_TIC_MS} ms",
+    )
     if p.tau_s_I is not None:
         _require(p.tau_s_I > 0, "tau_s_I", p.tau_s_I, "must be > 0 ms")
-        _require(abs(p.tau - p.tau_s_I) > 1e-9, "tau_s_I", p.tau_s_I,
-                 f"must differ from tau = {p.tau} (the exact-integration propagator is singular when tau_s_I == tau)")
+        _require(
+            abs(p.tau - p.tau_s_I) > 1e-9,
+            "tau_s_I",
+            p.tau_s_I,
+            f"must differ from tau = {p.tau} (the exact-integration propagator is singular when tau_s_I == tau)",
+        )
     _require(_is_multiple(p.T, p.dt), "T", p.T, f"must be a positive multiple of dt = {p.dt}")
     _require(p.t_ref == 0 or _is_multiple(p.t_ref, p.dt), "t_ref", p.t_ref, f"must be 0 or a multiple of dt = {p.dt}")
     _require(p.T / p.dt <= MAX_STEPS, "T", p.T, f"T / dt = {p.T / p.dt:.3g} steps: must be <= {MAX_STEPS:.0e}")
     _require(p.delay >= p.dt - 1e-12, "delay", p.delay, f"must be >= dt = {p.dt}")
     _require(_is_multiple(p.delay, p.dt), "delay", p.delay, f"must be a multiple of dt = {p.dt}")
-    _require(_is_multiple(p.record_interval, p.dt), "record_interval", p.record_interval, f"must be a multiple of dt = {p.dt}")
+    _require(
+        _is_multiple(p.record_interval, p.dt),
+        "record_interval",
+        p.record_interval,
+        f"must be a multiple of dt = {p.dt}",
+    )
     _require(p.nu_ext >= 0, "nu_ext", p.nu_ext, "must be >= 0 Hz")
     _require(p.seed >= 1, "seed", p.seed, "must be an integer >= 1 (NEST's rng_seed)")
     _require(p.seed < 2**31, "seed", p.seed, "must be < 2**31")
-    _require(0 <= p.record_n <= min(p.N_E, p.N_I), "record_n", p.record_n,
-             f"must be between 0 and the smaller population size {min(p.N_E, p.N_I)}")
+    _require(
+        0 <= p.record_n <= min(p.N_E, p.N_I),
+        "record_n",
+        p.record_n,
+        f"must be between 0 and the smaller population size {min(p.N_E, p.N_I)}",
+    )
     return p
 
 
@@ -331,10 +422,13 @@ def _check_degrees(p: Params) -> None:
                 raise ParamError(
                     f"parameter {key!r} = {value!r}: with {p.connectivity} and {rule}, each {who} neuron would "
                     f"need {round(degree)} distinct {what}, but only {pool} exist; lower {key}"
-                    f"{', allow autapses' if own else ''} or allow multapses")
+                    f"{', allow autapses' if own else ''} or allow multapses"
+                )
 
 
-def resolve(preset: str | None = None, config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
+def resolve(
+    preset: str | None = None, config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Params:
     """Preset, then parameter file, then ``--set`` overrides, validated."""
     values = load_preset(preset or DEFAULT_PRESET)
     if config is not None:

@@ -64,13 +64,20 @@ class Divergence:
     tol_ms: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bin_edges_ms": self.bin_edges_ms.tolist(), "n_reference": self.n_reference.tolist(),
-                "n_perturbed": self.n_perturbed.tolist(), "unmatched_perturbed": self.unmatched_perturbed.tolist(),
-                "unmatched_reference": self.unmatched_reference.tolist(), "identical_before": self.identical_before,
-                "n_differences_before": self.n_differences_before, "first_difference_ms": self.first_difference_ms,
-                "tol_ms": self.tol_ms,
-                "unmatched_perturbed_tol": None if self.unmatched_perturbed_tol is None
-                else self.unmatched_perturbed_tol.tolist()}
+        return {
+            "bin_edges_ms": self.bin_edges_ms.tolist(),
+            "n_reference": self.n_reference.tolist(),
+            "n_perturbed": self.n_perturbed.tolist(),
+            "unmatched_perturbed": self.unmatched_perturbed.tolist(),
+            "unmatched_reference": self.unmatched_reference.tolist(),
+            "identical_before": self.identical_before,
+            "n_differences_before": self.n_differences_before,
+            "first_difference_ms": self.first_difference_ms,
+            "tol_ms": self.tol_ms,
+            "unmatched_perturbed_tol": None
+            if self.unmatched_perturbed_tol is None
+            else self.unmatched_perturbed_tol.tolist(),
+        }
 
     def at(self, t_rel_ms: float) -> float:
         """``unmatched_perturbed`` in the bin that ends at ``t_rel_ms`` after the perturbation."""
@@ -96,9 +103,18 @@ def _near(ref_neuron, ref_time, neuron, time, tol_ms: float, span_ms: float) -> 
     return best <= tol_ms + 1e-9
 
 
-def divergence(ref_neuron: np.ndarray, ref_time: np.ndarray, pert_neuron: np.ndarray, pert_time: np.ndarray,
-               t_perturb_ms: float, t_stop_ms: float, dt: float, n_total: int, bin_ms: float = 5.0,
-               tol_ms: float = 1.0) -> Divergence:
+def divergence(
+    ref_neuron: np.ndarray,
+    ref_time: np.ndarray,
+    pert_neuron: np.ndarray,
+    pert_time: np.ndarray,
+    t_perturb_ms: float,
+    t_stop_ms: float,
+    dt: float,
+    n_total: int,
+    bin_ms: float = 5.0,
+    tol_ms: float = 1.0,
+) -> Divergence:
     """Spike-train divergence of two runs, in bins after ``t_perturb_ms`` (see module docstring).
 
     Besides the exact (neuron, step) match, ``unmatched_perturbed_tol`` counts a perturbed-run
@@ -168,9 +184,20 @@ class OneSpikeKick:
         return {"kind": "one_spike_kick", "neuron": self.neuron, "time_ms": self.time_ms, "V_m": self.V_mV}
 
 
-def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0, time_ms: float | None = None,
-                     bin_ms: float = 5.0, overwrite: bool = False, preset: str | None = None, threads: int = 1,
-                     figures: bool = True, perturb: bool = True, progress: bool = False) -> dict[str, Any]:
+def run_perturbation(
+    params: Params,
+    out: str | os.PathLike,
+    *,
+    neuron: int = 0,
+    time_ms: float | None = None,
+    bin_ms: float = 5.0,
+    overwrite: bool = False,
+    preset: str | None = None,
+    threads: int = 1,
+    figures: bool = True,
+    perturb: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Run reference and perturbed networks under ``out``; write and return divergence.json's dict.
 
     ``perturb=False`` runs the second network without the extra spike (a control: the
@@ -187,8 +214,10 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     if time_ms is None:
         time_ms = round(params.T / 4 / params.dt) * params.dt
     if not (0 < time_ms < params.T - bin_ms):
-        raise ParamError(f"--time {time_ms}: the perturbation must fall inside the run, 0 < time < T - bin = "
-                         f"{params.T - bin_ms:g} ms")
+        raise ParamError(
+            f"--time {time_ms}: the perturbation must fall inside the run, 0 < time < T - bin = "
+            f"{params.T - bin_ms:g} ms"
+        )
     time_ms = round(time_ms / params.dt) * params.dt
     if bin_ms <= 0:
         raise ParamError(f"--bin {bin_ms}: must be > 0 ms")
@@ -199,39 +228,55 @@ def run_perturbation(params: Params, out: str | os.PathLike, *, neuron: int = 0,
     kick = [OneSpikeKick(neuron, time_ms, params.V_th + 1.0)] if perturb else []
     ref_dir, pert_dir = out / "reference", out / "perturbed"
     man_r = run_network(params, ref_dir, threads=threads, overwrite=True, preset=preset, progress=progress)
-    man_p = run_network(params, pert_dir, threads=threads, overwrite=True, preset=preset, progress=progress,
-                        hooks=kick)
+    man_p = run_network(params, pert_dir, threads=threads, overwrite=True, preset=preset, progress=progress, hooks=kick)
     r, p = rundir.load_spikes(ref_dir, man_r), rundir.load_spikes(pert_dir, man_p)
     div = divergence(r.neuron, r.time, p.neuron, p.time, time_ms, params.T, params.dt, n_total, bin_ms)
     stats_r = analyze_run(ref_dir, figures=False)
     stats_p = analyze_run(pert_dir, figures=False)
     pr, pp = _pop_summary(stats_r), _pop_summary(stats_p)
-    rate_change = {pop: (pp[pop]["rate_mean_hz"] - pr[pop]["rate_mean_hz"]) / pr[pop]["rate_mean_hz"]
-                   if pr[pop]["rate_mean_hz"] else None for pop in ("E", "I")}
+    rate_change = {
+        pop: (pp[pop]["rate_mean_hz"] - pr[pop]["rate_mean_hz"]) / pr[pop]["rate_mean_hz"]
+        if pr[pop]["rate_mean_hz"]
+        else None
+        for pop in ("E", "I")
+    }
     horizon = min(HORIZON_MS, float(div.bin_edges_ms[-1]))
     tol = div.unmatched_perturbed_tol
     assert tol is not None  # divergence() always fills it
     result = {
-        "perturbation": {"neuron": neuron, "population": "E" if neuron < params.N_E else "I", "time_ms": time_ms,
-                         "applied": perturb},
-        "params": params.to_dict(), "preset": preset, "bin_ms": bin_ms,
-        "identical_before": div.identical_before, "n_differences_before": div.n_differences_before,
+        "perturbation": {
+            "neuron": neuron,
+            "population": "E" if neuron < params.N_E else "I",
+            "time_ms": time_ms,
+            "applied": perturb,
+        },
+        "params": params.to_dict(),
+        "preset": preset,
+        "bin_ms": bin_ms,
+        "identical_before": div.identical_before,
+        "n_differences_before": div.n_differences_before,
         "first_difference_ms": div.first_difference_ms,
-        "identical": bool(len(r.time) == len(p.time) and np.array_equal(r.neuron, p.neuron)
-                          and np.array_equal(r.time, p.time)),
+        "identical": bool(
+            len(r.time) == len(p.time) and np.array_equal(r.neuron, p.neuron) and np.array_equal(r.time, p.time)
+        ),
         "horizon_ms": horizon,
         "unmatched_at_50ms": div.at(horizon),
-        "unmatched_tol_at_50ms": float(tol[min(max(int(np.searchsorted(
-            div.bin_edges_ms, horizon - 1e-9)) - 1, 0), len(tol) - 1)]),
+        "unmatched_tol_at_50ms": float(
+            tol[min(max(int(np.searchsorted(div.bin_edges_ms, horizon - 1e-9)) - 1, 0), len(tol) - 1)]
+        ),
         "time_to_half_ms": div.time_to(0.5),
         "unmatched_last_bin": float(div.unmatched_perturbed[-1]),
-        "unmatched_mean_after_100ms": (float(np.nanmean(div.unmatched_perturbed[div.bin_edges_ms[1:] > 100.0]))
-                                       if np.any(div.bin_edges_ms[1:] > 100.0) else None),
+        "unmatched_mean_after_100ms": (
+            float(np.nanmean(div.unmatched_perturbed[div.bin_edges_ms[1:] > 100.0]))
+            if np.any(div.bin_edges_ms[1:] > 100.0)
+            else None
+        ),
         "stats": {"reference": pr, "perturbed": pp, "rate_change": rate_change},
         "divergence": div.as_dict(),
         "diagnosis": diagnosis,
     }
     from .rundir import json_ready
+
     text = json.dumps(json_ready(result), indent=2) + "\n"
     if figures:
         _write_figure(out, div, r, p, result, params)
@@ -244,11 +289,18 @@ def _write_figure(out: Path, div: Divergence, r, p, result: dict[str, Any], para
 
     from .analysis.chaos_plots import plot_divergence, plot_raster_pair
     from .analysis.plots import save_figure, style
+
     t0 = result["perturbation"]["time_ms"]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))
-        plot_divergence(axes[0], div.bin_edges_ms, div.unmatched_perturbed, div.unmatched_reference,
-                        div.unmatched_perturbed_tol, div.tol_ms)
+        plot_divergence(
+            axes[0],
+            div.bin_edges_ms,
+            div.unmatched_perturbed,
+            div.unmatched_reference,
+            div.unmatched_perturbed_tol,
+            div.tol_ms,
+        )
         sel = 200  # neurons shown in the raster
         window = (t0 - 20.0, min(t0 + 80.0, params.T))
         mr = (r.neuron < sel) & (r.time >= window[0]) & (r.time < window[1])
@@ -263,29 +315,41 @@ def format_divergence(result: dict[str, Any]) -> str:
     d = result["divergence"]
     edges = np.asarray(d["bin_edges_ms"])
     pert = result["perturbation"]
-    lines = [f"extra spike in neuron {pert['neuron']} ({pert['population']}) at {pert['time_ms']:g} ms"
-             + ("" if pert["applied"] else " -- NOT applied (control)"),
-             f"runs identical before the perturbation: {result['identical_before']}; "
-             f"first difference at +{result['first_difference_ms']:.1f} ms" if result["first_difference_ms"] is not None
-             else f"runs identical before the perturbation: {result['identical_before']}; no difference at all",
-             "", f"{'t after (ms)':>13}  {'spikes ref':>10}  {'spikes pert':>11}  {'unmatched pert':>14}  "
-             f"{'unmatched ref':>13}  {'no spike +-' + format(d['tol_ms'], 'g') + ' ms':>15}"]
+    lines = [
+        f"extra spike in neuron {pert['neuron']} ({pert['population']}) at {pert['time_ms']:g} ms"
+        + ("" if pert["applied"] else " -- NOT applied (control)"),
+        f"runs identical before the perturbation: {result['identical_before']}; "
+        f"first difference at +{result['first_difference_ms']:.1f} ms"
+        if result["first_difference_ms"] is not None
+        else f"runs identical before the perturbation: {result['identical_before']}; no difference at all",
+        "",
+        f"{'t after (ms)':>13}  {'spikes ref':>10}  {'spikes pert':>11}  {'unmatched pert':>14}  "
+        f"{'unmatched ref':>13}  {'no spike +-' + format(d['tol_ms'], 'g') + ' ms':>15}",
+    ]
     ends = [t for t in (1, 2, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000) if t >= edges[1] - 1e-9]
     show = sorted({int(np.searchsorted(edges, t - 1e-9)) - 1 for t in ends if t <= edges[-1] + 1e-9})
     tol = d.get("unmatched_perturbed_tol") or [None] * len(edges)
     for i in show:
         up, ur, ut = d["unmatched_perturbed"][i], d["unmatched_reference"][i], tol[i]
-        lines.append(f"{edges[i]:>5g}-{edges[i + 1]:<7g}  {d['n_reference'][i]:>10}  {d['n_perturbed'][i]:>11}  "
-                     f"{'-' if up is None else f'{up:.3f}':>14}  {'-' if ur is None else f'{ur:.3f}':>13}  "
-                     f"{'-' if ut is None else f'{ut:.3f}':>15}")
+        lines.append(
+            f"{edges[i]:>5g}-{edges[i + 1]:<7g}  {d['n_reference'][i]:>10}  {d['n_perturbed'][i]:>11}  "
+            f"{'-' if up is None else f'{up:.3f}':>14}  {'-' if ur is None else f'{ur:.3f}':>13}  "
+            f"{'-' if ut is None else f'{ut:.3f}':>15}"
+        )
     t_half = result["time_to_half_ms"]
-    lines += ["", f"unmatched at +{result['horizon_ms']:g} ms: {result['unmatched_at_50ms']:.3f}; "
-              f"> 50 % unmatched from +{t_half:g} ms" if t_half is not None else
-              f"unmatched at +{result['horizon_ms']:g} ms: {result['unmatched_at_50ms']:.3f}; never > 50 %"]
+    lines += [
+        "",
+        f"unmatched at +{result['horizon_ms']:g} ms: {result['unmatched_at_50ms']:.3f}; "
+        f"> 50 % unmatched from +{t_half:g} ms"
+        if t_half is not None
+        else f"unmatched at +{result['horizon_ms']:g} ms: {result['unmatched_at_50ms']:.3f}; never > 50 %",
+    ]
     s = result["stats"]
     lines.append(f"{'':<22}{'reference':>12}{'perturbed':>12}")
     for pop in ("E", "I"):
         for key, lab in (("rate_mean_hz", "rate (Hz)"), ("cv_isi_mean", "ISI CV"), ("fano_mean", "Fano")):
             a, b = s["reference"][pop][key], s["perturbed"][pop][key]
-            lines.append(f"{pop + ' ' + lab:<22}{'-' if a is None else f'{a:.4g}':>12}{'-' if b is None else f'{b:.4g}':>12}")
+            lines.append(
+                f"{pop + ' ' + lab:<22}{'-' if a is None else f'{a:.4g}':>12}{'-' if b is None else f'{b:.4g}':>12}"
+            )
     return "\n".join(lines)

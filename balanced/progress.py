@@ -40,9 +40,11 @@ class RankFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "rank"):
             from .launch import detect_launch
+
             record.rank = detect_launch().rank
         if not hasattr(record, "hostname"):
             import socket
+
             record.hostname = socket.gethostname()
         return getattr(record, "rank", 0) == 0 or getattr(record, "any_rank", False)
 
@@ -118,8 +120,10 @@ def progress_line(done_ms: float, total_ms: float, wall_s: float) -> str:
     frac = done_ms / total_ms if total_ms > 0 else 1.0
     rtf = (done_ms / 1000.0) / wall_s if wall_s > 0 else float("inf")
     eta = wall_s * (1 - frac) / frac if frac > 0 else float("inf")
-    return (f"progress: {done_ms:.1f} / {total_ms:.1f} ms model time ({100 * frac:.0f} %), "
-            f"wall {_fmt_s(wall_s)}, real-time factor {rtf:.3g}, ETA {_fmt_s(eta) if frac > 0 else '?'}")
+    return (
+        f"progress: {done_ms:.1f} / {total_ms:.1f} ms model time ({100 * frac:.0f} %), "
+        f"wall {_fmt_s(wall_s)}, real-time factor {rtf:.3g}, ETA {_fmt_s(eta) if frac > 0 else '?'}"
+    )
 
 
 class Progress:
@@ -130,8 +134,17 @@ class Progress:
     ``"off"``; ``None`` chooses from the stream. ``rank``: only rank 0 shows anything.
     """
 
-    def __init__(self, total_ms: float, *, enabled: bool = True, rank: int = 0, mode: str | None = None,
-                 stream=None, clock=time.perf_counter, desc: str = "simulating"):
+    def __init__(
+        self,
+        total_ms: float,
+        *,
+        enabled: bool = True,
+        rank: int = 0,
+        mode: str | None = None,
+        stream=None,
+        clock=time.perf_counter,
+        desc: str = "simulating",
+    ):
         self.total_ms = float(total_ms)
         self.stream = stream or sys.stderr
         self.clock = clock
@@ -151,11 +164,19 @@ class Progress:
             else:
                 from tqdm import tqdm
             import shutil
+
             # a terminal that reports no size gets 80 x 24: tqdm would draw nothing in 0 rows
             size = None if _in_notebook() else shutil.get_terminal_size()
-            self._bar = tqdm(total=self.total_ms, desc=desc, unit="ms", file=self.stream, leave=True,
-                             ncols=size and size.columns, nrows=size and size.lines, bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} ms "
-                             "[{elapsed}<{remaining}{postfix}]")
+            self._bar = tqdm(
+                total=self.total_ms,
+                desc=desc,
+                unit="ms",
+                file=self.stream,
+                leave=True,
+                ncols=size and size.columns,
+                nrows=size and size.lines,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}{postfix}]",
+            )
 
     def update(self, done_ms: float) -> None:
         """The simulation has reached ``done_ms`` of model time."""

@@ -14,10 +14,21 @@ from . import __version__
 from .launch import Launch, detect_launch
 
 # SLURM variables worth keeping with a run (job, array task, allocation), when set.
-SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NAME",
-              "SLURM_JOB_PARTITION", "SLURM_JOB_NODELIST", "SLURM_JOB_NUM_NODES", "SLURM_NTASKS",
-              "SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE", "SLURM_STEP_ID", "SLURM_CLUSTER_NAME",
-              "SLURM_SUBMIT_DIR")
+SLURM_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_NAME",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_NODELIST",
+    "SLURM_JOB_NUM_NODES",
+    "SLURM_NTASKS",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_CPUS_ON_NODE",
+    "SLURM_STEP_ID",
+    "SLURM_CLUSTER_NAME",
+    "SLURM_SUBMIT_DIR",
+)
 
 
 def git_commit(path: str | os.PathLike | None = None) -> dict | None:
@@ -25,16 +36,24 @@ def git_commit(path: str | os.PathLike | None = None) -> dict | None:
     has uncommitted changes; ``None`` when not run from a git checkout (an installed wheel)."""
     folder = Path(path) if path else Path(__file__).resolve().parent
     try:
-        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
+        top = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if top.returncode != 0:
             return None
         root, commit = top.stdout.split()[:2]
         # only a checkout of this package counts, not a repository the venv happens to live in
         if not (Path(root) / "balanced" / "__init__.py").is_file() or not str(folder).startswith(root):
             return None
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return {"commit": commit, "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
@@ -58,9 +77,14 @@ def collect(launch: Launch | None = None, environ=None, argv: list[str] | None =
     hosts = {"host": socket.gethostname()}
     if slurm.get("SLURM_JOB_NODELIST"):
         hosts["nodes"] = slurm["SLURM_JOB_NODELIST"]
-    return {"hosts": hosts, "argv": list(sys.argv if argv is None else argv), "cwd": os.getcwd(),
-            "package": {"version": __version__, "git": git_commit()},
-            "launch": launch.as_dict(), "slurm": slurm or None}
+    return {
+        "hosts": hosts,
+        "argv": list(sys.argv if argv is None else argv),
+        "cwd": os.getcwd(),
+        "package": {"version": __version__, "git": git_commit()},
+        "launch": launch.as_dict(),
+        "slurm": slurm or None,
+    }
 
 
 def kernel_timers(nest) -> dict:
@@ -75,7 +99,7 @@ def kernel_timers(nest) -> dict:
             values = [float(v) for v in value] if hasattr(value, "__len__") else [float(value)]
         except (TypeError, ValueError):
             continue
-        timers[key[len("time_"):]] = round(values[0], 6) if len(values) == 1 else [round(v, 6) for v in values]
+        timers[key[len("time_") :]] = round(values[0], 6) if len(values) == 1 else [round(v, 6) for v in values]
     return timers
 
 

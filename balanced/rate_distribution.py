@@ -67,10 +67,13 @@ def measure(run_dir: Path, params: Params, t_start: float, theory) -> dict[str, 
         ks = ks_counts(counts, lambda n, a=a: theory.count_cdf(a, window, n))
         silent_pred_counts = float(theory.count_cdf(a, window, [int(np.ceil(SILENT_HZ * window / 1000.0)) - 1])[0])
         out[pop] = {
-            "rate_mean_hz": float(rates.mean()), "rate_sd_hz": float(rates.std()),
-            "theory_mean_hz": float(theory.rates_hz[a]), "theory_sd_hz": float(theory.sd_hz[a]),
+            "rate_mean_hz": float(rates.mean()),
+            "rate_sd_hz": float(rates.std()),
+            "theory_mean_hz": float(theory.rates_hz[a]),
+            "theory_sd_hz": float(theory.sd_hz[a]),
             "theory_input_sd_mV": float(theory.s[a]),
-            "ks": ks, "n_neurons": int(len(counts)),
+            "ks": ks,
+            "n_neurons": int(len(counts)),
             "silent_fraction": float(np.mean(rates < SILENT_HZ)),
             "theory_silent_fraction": float(theory.cdf(a, [SILENT_HZ])[0]),
             "theory_silent_fraction_counts": silent_pred_counts,
@@ -79,8 +82,15 @@ def measure(run_dir: Path, params: Params, t_start: float, theory) -> dict[str, 
     return out
 
 
-def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200.0, rules: Sequence[str] = RULES,
-                          figures: bool = True, preset: str | None = None) -> dict[str, Any]:
+def run_rate_distribution(
+    base: Params,
+    out: str | Path,
+    *,
+    t_start: float = 200.0,
+    rules: Sequence[str] = RULES,
+    figures: bool = True,
+    preset: str | None = None,
+) -> dict[str, Any]:
     """Run each connectivity rule (resuming a finished run), compare, write and return the dict."""
     from .run import run_network
     from .theory import rate_distribution
@@ -89,8 +99,13 @@ def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200
     if not 0 <= t_start < base.T:
         raise ParamError(f"--t-start {t_start!r}: must be in [0, T = {base.T:g}) ms")
     out = Path(out)
-    result: dict[str, Any] = {"base": base.to_dict(), "preset": preset, "t_start_ms": t_start,
-                              "silent_below_hz": SILENT_HZ, "rules": {}}
+    result: dict[str, Any] = {
+        "base": base.to_dict(),
+        "preset": preset,
+        "t_start_ms": t_start,
+        "silent_below_hz": SILENT_HZ,
+        "rules": {},
+    }
     for rule in rules:
         p = replace(base, connectivity=rule)
         d = out / rule
@@ -101,8 +116,9 @@ def run_rate_distribution(base: Params, out: str | Path, *, t_start: float = 200
             done = False
         if not done:
             run_network(p, d, overwrite=True, preset=preset, progress=False)
-        th = rate_distribution(j, i, K, K / base.N_E, rule, base.tau, base.tau_s,
-                               base.V_rest, base.V_th, base.V_reset, base.t_ref)
+        th = rate_distribution(
+            j, i, K, K / base.N_E, rule, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref
+        )
         result["rules"][rule] = {"theory_converged": th.converged, **measure(d, p, t_start, th)}
     text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
     out.mkdir(parents=True, exist_ok=True)
@@ -118,22 +134,25 @@ def _figure(out: Path, result: dict[str, Any], base: Params) -> None:
 
     from .analysis.plots import save_figure, style
     from .theory import rate_distribution
+
     j, i, K = scaled_form(base)
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.0), sharey=False)
         for a, (ax, pop) in enumerate(zip(axes, ("E", "I"), strict=True)):
             for rule, color in zip(result["rules"], ("tab:red", "tab:blue"), strict=False):
                 r = result["rules"][rule]
-                th = rate_distribution(j, i, K, K / base.N_E, rule, base.tau,
-                                       base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref)
+                th = rate_distribution(
+                    j, i, K, K / base.N_E, rule, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref
+                )
                 w = r["window_ms"] / 1000.0
                 h = np.asarray(r[pop]["histogram_counts"], dtype=float)
                 g = max(1, int(round(w)))  # counts per bin: bins of about 1 Hz
                 h = np.add.reduceat(h, np.arange(0, len(h), g))
                 edges = np.arange(len(h) + 1) * g  # counts: bin k holds [k g, (k + 1) g)
                 pmf = np.diff(np.concatenate([[0.0], th.count_cdf(a, r["window_ms"], edges[1:] - 1)]))
-                ax.stairs(h / h.sum() / (g / w), edges / w, color=color, lw=0.8,
-                          label=f"{rule} (KS {r[pop]['ks']:.3f})")
+                ax.stairs(
+                    h / h.sum() / (g / w), edges / w, color=color, lw=0.8, label=f"{rule} (KS {r[pop]['ks']:.3f})"
+                )
                 ax.plot((edges[:-1] + edges[1:]) / 2 / w, pmf / (g / w), color=color, lw=1.6, alpha=0.6)
             ax.set_xlabel(f"{pop} rate (Hz), window {result['rules'][rule]['window_ms'] / 1000:g} s")
             ax.set_ylabel("density (1/Hz)")
@@ -144,14 +163,18 @@ def _figure(out: Path, result: dict[str, Any], base: Params) -> None:
 
 
 def format_result(result: dict[str, Any]) -> str:
-    lines = [f"{'rule':<20} {'pop':>3} {'mean Hz':>8} {'theory':>7} {'SD Hz':>6} {'theory':>7} {'KS':>6} "
-             f"{'silent':>7} {'theory':>7}"]
+    lines = [
+        f"{'rule':<20} {'pop':>3} {'mean Hz':>8} {'theory':>7} {'SD Hz':>6} {'theory':>7} {'KS':>6} "
+        f"{'silent':>7} {'theory':>7}"
+    ]
     for rule, r in result["rules"].items():
         for pop in ("E", "I"):
             s = r[pop]
-            lines.append(f"{rule:<20} {pop:>3} {s['rate_mean_hz']:>8.2f} {s['theory_mean_hz']:>7.2f} "
-                         f"{s['rate_sd_hz']:>6.2f} {s['theory_sd_hz']:>7.2f} {s['ks']:>6.3f} "
-                         f"{s['silent_fraction']:>7.3f} {s['theory_silent_fraction_counts']:>7.3f}")
+            lines.append(
+                f"{rule:<20} {pop:>3} {s['rate_mean_hz']:>8.2f} {s['theory_mean_hz']:>7.2f} "
+                f"{s['rate_sd_hz']:>6.2f} {s['theory_sd_hz']:>7.2f} {s['ks']:>6.3f} "
+                f"{s['silent_fraction']:>7.3f} {s['theory_silent_fraction_counts']:>7.3f}"
+            )
     return "\n".join(lines)
 
 

@@ -58,8 +58,15 @@ def versions(nest) -> dict:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
             return None
-    return {"balanced": __version__, "nest": nest.__version__, "nestml": dist("nestml"),
-            "elephant": dist("elephant"), "numpy": np.__version__, "python": platform.python_version()}
+
+    return {
+        "balanced": __version__,
+        "nest": nest.__version__,
+        "nestml": dist("nestml"),
+        "elephant": dist("elephant"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 class _Timers(dict):
@@ -74,22 +81,34 @@ class _Timers(dict):
 
 # Each Simulate call is kept under about CHUNK_WALL_S of wall time: signals are handled
 # between calls (balanced.interrupt; SLURM sends SIGKILL 30 s after SIGTERM by default) and
-# the recorders are emptied after each, which keeps memory flat. Chunks start at
-# FIRST_CHUNK_STEPS steps and grow or shrink by factors of two.
+# the recorders are emptied after each, which keeps memory flat. The length comes from the
+# network's expected cost, never from a clock: under MPI every rank must make the same
+# Simulate calls, and a rank-local timing would let them disagree.
 CHUNK_WALL_S = 3.0
-FIRST_CHUNK_STEPS = 10
 MAX_CHUNK_MS = 100.0
 
 
-class Chunks:
-    """The ends of the ``Simulate`` calls of a run: on the time grid, at every hook time,
-    each call lasting about :data:`CHUNK_WALL_S` (the spikes do not depend on them)."""
+def chunk_steps(n_synapses_per_rank: float, threads: int, dt: float) -> int:
+    """Steps per ``Simulate`` call: about :data:`CHUNK_WALL_S` of expected wall time
+    (:func:`balanced.choices.expected_simulate_core_s`), at least one step, at most
+    :data:`MAX_CHUNK_MS`. The same on every rank for the same network."""
+    from .choices import expected_simulate_core_s
 
-    def __init__(self, T: float, dt: float, hook_times: list[float]):
-        self.dt, self.T = dt, T
-        self.fixed = sorted({self._grid(t) for t in hook_times if 0 < t < T} | {self._grid(T)})
-        self.steps = FIRST_CHUNK_STEPS
-        self.done = 0.0
+    wall_per_ms = expected_simulate_core_s(n_synapses_per_rank, 1.0) / max(1, threads)
+    max_steps = max(1, int(round(MAX_CHUNK_MS / dt)))
+    if wall_per_ms <= 0:
+        return max_steps
+    return int(min(max_steps, max(1, CHUNK_WALL_S / wall_per_ms / dt)))
+
+
+class Chunks:
+    """The ends of the ``Simulate`` calls of a run: on the time grid, every ``steps`` steps
+    and at every hook time (the spikes do not depend on them)."""
+
+    def __init__(self, T: float, dt: float, hook_times: list[float], steps: int, start: float = 0.0):
+        self.dt, self.T, self.steps = dt, T, max(1, int(steps))
+        self.fixed = sorted({self._grid(t) for t in hook_times if start < t < T} | {self._grid(T)})
+        self.done = start
 
     def _grid(self, t: float) -> float:
         return round(t / self.dt) * self.dt
@@ -98,13 +117,9 @@ class Chunks:
         limit = next(t for t in self.fixed if t > self.done + self.dt / 2)
         return min(limit, self._grid(self.done + self.steps * self.dt))
 
-    def advance(self, edge: float, wall_s: float) -> None:
-        """Record a chunk that ended at ``edge`` and took ``wall_s``; size the next one."""
+    def advance(self, edge: float) -> None:
+        """Record a chunk that ended at ``edge``."""
         self.done = edge
-        if wall_s < CHUNK_WALL_S / 4 and (2 * self.steps) * self.dt <= MAX_CHUNK_MS + 1e-9:
-            self.steps *= 2
-        elif wall_s > CHUNK_WALL_S and self.steps > 1:
-            self.steps //= 2
 
     @property
     def finished(self) -> bool:
@@ -136,19 +151,23 @@ def available_memory_bytes() -> float:
     return float("inf")
 
 
-def check_memory(n_synapses: float, n_neurons: int, synapse_model: str, ranks: int,
-                 available: float | None = None) -> None:
+def check_memory(
+    n_synapses: float, n_neurons: int, synapse_model: str, ranks: int, available: float | None = None
+) -> None:
     """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory per rank
     exceeds what this machine has free, before NEST allocates any of it."""
     from .params import ParamError
+
     need = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
     free = available_memory_bytes() if available is None else available
     if need > free:
         smaller = "" if synapse_model == SMALLEST_SYNAPSE else f"set synapse_model = '{SMALLEST_SYNAPSE}', "
-        raise ParamError(f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
-                         f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
-                         f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
-                         "or run on more MPI ranks")
+        raise ParamError(
+            f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
+            f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
+            f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
+            "or run on more MPI ranks"
+        )
 
 
 def prepare_in_huge_pages(nest) -> dict:
@@ -170,15 +189,67 @@ def prepare_in_huge_pages(nest) -> dict:
 
 def _failure_text(exc: BaseException) -> str:
     from .interrupt import describe, signal_of
+
     if signal_of(exc) is not None:
         return describe(exc)
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, RunError) else f"{type(exc).__name__}: {text}"
 
 
-def run_network(params: Params, out: str | os.PathLike, *, threads: int | None = 1, overwrite: bool = False,
-                preset: str | None = None, progress: bool = True, hooks: Sequence[RunHook] = (),
-                huge_pages: str = "auto") -> dict:
+def new_manifest(
+    nest, params: Params, preset: str | None, choices: RunChoices, threads, hooks: list[dict], timers: dict
+) -> dict[str, Any]:
+    """The manifest of a run that is starting (status ``running``): what every run
+    directory records, whether written by ``balanced run`` or by :mod:`balanced.api`.
+    ``threads``: the :class:`balanced.kernel.ThreadChoice` of the run. The caller fills in
+    ``layout``, ``model``, ``counts`` and ``files`` as the run goes."""
+    from . import provenance
+    from .kernel import omp_policy
+
+    return {
+        "schema": rundir.SCHEMA,
+        "status": "running",
+        "error": None,
+        "created": _now(),
+        "finished": None,
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "preset": preset,
+        "params": params.to_dict(),
+        "derived": derive(params).as_dict(),
+        "seed": params.seed,
+        "versions": versions(nest),
+        "layout": None,
+        "threads_source": threads.source,
+        "omp": omp_policy(),
+        "choices": choices.as_dict(),
+        "threads": threads.as_dict(),
+        "provenance": provenance.collect(),
+        "model": {
+            "neuron_model": params.neuron_model,
+            "nest_model": None,
+            "module": None,
+            "synapse_model": choices.synapse_model.value,
+        },
+        "hooks": hooks,
+        "timers_s": timers,
+        "populations": population_table(params),
+        "files": {"spikes": rundir.SPIKES_FILE, "state": None},
+        "counts": {},
+    }
+
+
+def run_network(
+    params: Params,
+    out: str | os.PathLike,
+    *,
+    threads: int | None = 1,
+    overwrite: bool = False,
+    preset: str | None = None,
+    progress: bool = True,
+    hooks: Sequence[RunHook] = (),
+    huge_pages: str = "auto",
+) -> dict:
     """Simulate ``params`` and write the run directory ``out``; return the final manifest.
 
     ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
@@ -195,10 +266,9 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     (:mod:`balanced.interrupt`) ends it the same way. Either way ``out`` is left as it
     was, and the staging folder beside it keeps only a manifest saying what happened.
     """
-    from . import provenance
     from .build import build_model
     from .choices import HUGE_PAGE_SETTINGS
-    from .kernel import import_nest, omp_policy, say, setup_kernel
+    from .kernel import import_nest, say, setup_kernel
     from .launch import report_error
     from .transaction import RunTransaction
 
@@ -210,31 +280,20 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     nest = import_nest()
     rank, ranks = nest.Rank(), nest.NumProcesses()
     choice = resolve_threads(params, threads)  # a given count checked against this task's CPUs
-    threads, threads_source = choice.threads, choice.source
+    threads = choice.threads
     choices = decide(params.synapse_model, huge_pages, d.n_synapses_expected, ranks, threads, params.T)
-    synapse_model = choices.synapse_model.value
-    check_memory(d.n_synapses_expected, d.N, synapse_model, ranks)
+    check_memory(d.n_synapses_expected, d.N, choices.synapse_model.value, ranks)
     txn = RunTransaction(out, overwrite)
     if rank == 0:
         txn.begin()
     stage = txn.staging
-    manifest: dict[str, Any] = {
-        "schema": rundir.SCHEMA, "status": "running", "error": None, "created": _now(), "finished": None,
-        "host": platform.node(), "pid": os.getpid(),
-        "preset": preset, "params": params.to_dict(), "derived": d.as_dict(), "seed": params.seed,
-        "versions": versions(nest), "layout": None, "threads_source": threads_source, "omp": omp_policy(),
-        "choices": choices.as_dict(), "threads": choice.as_dict(), "provenance": provenance.collect(),
-        "model": {"neuron_model": params.neuron_model, "nest_model": None, "module": None,
-                  "synapse_model": synapse_model},
-        "hooks": [hook.describe() for hook in hooks],
-        "timers_s": timers, "populations": population_table(params),
-        "files": {"spikes": rundir.SPIKES_FILE, "state": None}, "counts": {},
-    }
+    manifest = new_manifest(nest, params, preset, choices, choice, [hook.describe() for hook in hooks], timers)
     try:
         if rank == 0:
             rundir.write_manifest(stage, manifest)
-            rundir.atomic_write_text(stage / rundir.PARAMS_FILE,
-                                     to_toml(params, header=f"preset: {preset}" if preset else None))
+            rundir.atomic_write_text(
+                stage / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {preset}" if preset else None)
+            )
         module = None
         with timers.phase("build"):
             if params.neuron_model == "nestml":
@@ -244,21 +303,24 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
         with timers.phase("kernel"):
             layout = setup_kernel(nest, dt=params.dt, seed=params.seed, threads=threads, module=module)
         manifest["layout"] = layout.as_dict()
-        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, choices, huge_pages,
-                  progress)
+        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, choices, huge_pages, progress)
         if rank == 0:
             timers["total"] = round(time.perf_counter() - started, 4)
             manifest.update(status="complete", finished=_now())
             manifest.pop("pid")
             rundir.write_manifest(stage, manifest)
             txn.commit()
-            say(f"  {manifest['counts']['spikes']} spikes from {d.N} neurons in {params.T:g} ms "
+            say(
+                f"  {manifest['counts']['spikes']} spikes from {d.N} neurons in {params.T:g} ms "
                 f"(simulate {timers.get('simulate', 0):.2f} s, {layout.virtual_processes} virtual process"
-                f"{'es' if layout.virtual_processes > 1 else ''}) -> {out}")
+                f"{'es' if layout.virtual_processes > 1 else ''}) -> {out}"
+            )
     except OSError as exc:
         where = exc.filename or stage
-        error = RunError(f"{where}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
-                         f"abandoned and {out} left as it was")
+        error = RunError(
+            f"{where}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
+            f"abandoned and {out} left as it was"
+        )
         _abandon(txn, rank, manifest, error)
         if ranks > 1:  # the other ranks would wait in NEST's next collective call: end them
             report_error(f"balanced: error: {error}", 1)
@@ -266,6 +328,7 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
     except BaseException as exc:
         _abandon(txn, rank, manifest, exc)
         from .interrupt import signal_of
+
         # a signal to a rank other than the first: the launcher is ending the run (after an abort)
         if ranks > 1 and (rank == 0 or signal_of(exc) is None):
             report_error(f"balanced: error: {_failure_text(exc)}", 1)
@@ -276,20 +339,32 @@ def run_network(params: Params, out: str | os.PathLike, *, threads: int | None =
 def _abandon(txn, rank: int, manifest: dict, exc: BaseException) -> None:
     """A failed or interrupted run: its staging folder keeps only a manifest saying so."""
     from .interrupt import signal_of
+
     if rank != 0:
         return
     signum = signal_of(exc)
-    manifest.update(status="interrupted" if signum is not None else "failed", error=_failure_text(exc),
-                    finished=_now())
+    manifest.update(status="interrupted" if signum is not None else "failed", error=_failure_text(exc), finished=_now())
     manifest.pop("pid", None)
     if signum is not None:
         manifest["signal"] = signal.Signals(signum).name
     txn.abort(manifest)
 
 
-def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layout, manifest: dict,
-              timers: _Timers, hooks: Sequence[RunHook], choices: RunChoices, huge_pages: str,
-              progress: bool) -> None:
+def _simulate(
+    nest,
+    params: Params,
+    d,
+    model: str,
+    stage: Path,
+    rank: int,
+    layout,
+    manifest: dict,
+    timers: _Timers,
+    hooks: Sequence[RunHook],
+    choices: RunChoices,
+    huge_pages: str,
+    progress: bool,
+) -> None:
     """Build the network, simulate it chunk by chunk, write and merge the spikes (into ``stage``)."""
     from . import provenance
     from .kernel import say
@@ -308,17 +383,21 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
         if choices.huge_pages.source == "user" and not manifest["huge_pages"]["applied"]:
             say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
     state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
-    chunks = Chunks(params.T, params.dt, [t for hook in hooks for t in hook.times(params.T)])
+    chunks = Chunks(
+        params.T,
+        params.dt,
+        [t for hook in hooks for t in hook.times(params.T)],
+        chunk_steps(d.n_synapses_expected / layout.mpi_ranks, layout.threads_per_rank, params.dt),
+    )
     nest_timers = provenance.KernelTimers()
     # Simulate (not Run under a RunManager): recorders may be emptied only between
     # simulations, and emptying them after every chunk keeps memory flat.
     with rundir.RankSpikeWriter(stage, rank) as writer, Progress(params.T, enabled=progress, rank=rank) as bar:
         while not chunks.finished:
             edge = chunks.next_edge()
-            t0 = time.perf_counter()
             with timers.phase("simulate"):
                 nest.Simulate(edge - chunks.done)
-            chunks.advance(edge, time.perf_counter() - t0)
+            chunks.advance(edge)
             nest_timers.add(nest)
             for hook in hooks:
                 hook.at(nest, net, edge)
@@ -337,9 +416,13 @@ def _simulate(nest, params: Params, d, model: str, stage: Path, rank: int, layou
     manifest["nest_timers_s"] = nest_timers.as_dict()
     with timers.phase("write"):
         if net.multimeter is not None:
-            rundir.write_rank_state(stage, rank, np.concatenate(state_parts["neuron"]),
-                                    np.concatenate(state_parts["time"]),
-                                    {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS})
+            rundir.write_rank_state(
+                stage,
+                rank,
+                np.concatenate(state_parts["neuron"]),
+                np.concatenate(state_parts["time"]),
+                {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS},
+            )
         # nest.num_connections is per rank: each rank reports its own count
         rundir.mark_rank_done(stage, rank, net.n_synapses)
     if rank == 0:

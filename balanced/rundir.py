@@ -124,6 +124,7 @@ def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
 def _process_alive(pid: Any, host: Any) -> bool:
     """Whether the run's process ``pid`` on ``host`` still runs (True when it cannot be told)."""
     import platform
+
     if not isinstance(pid, int) or host != platform.node():
         return True
     try:
@@ -140,8 +141,10 @@ def require_complete(run_dir: str | os.PathLike) -> dict[str, Any]:
     manifest = read_manifest(run_dir)
     status = manifest.get("status")
     if status == "running" and not _process_alive(manifest.get("pid"), manifest.get("host")):
-        raise RunDirError(f"{run_dir}: the run was killed (its process {manifest['pid']} has ended); "
-                          "rerun it with `balanced run --out DIR --overwrite`")
+        raise RunDirError(
+            f"{run_dir}: the run was killed (its process {manifest['pid']} has ended); "
+            "rerun it with `balanced run --out DIR --overwrite`"
+        )
     if status != "complete":
         detail = f": {manifest['error']}" if manifest.get("error") else ""
         raise RunDirError(
@@ -152,36 +155,46 @@ def require_complete(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _positive_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and value > 0)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def check_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
     """Check what the analysis reads from a manifest: ``params.T`` and ``params.dt`` positive
-    numbers, a population table of contiguous blocks from index 0 whose sizes match
-    ``params.N_E`` / ``params.N_I``. :class:`RunDirError` naming the field otherwise."""
+    numbers, ``run_id`` (if given) a plain name, a population table of contiguous blocks
+    from index 0 whose sizes match ``params.N_E`` / ``params.N_I``. :class:`RunDirError`
+    naming the field otherwise."""
     path = Path(run_dir) / MANIFEST
     params = manifest.get("params")
     if not isinstance(params, dict):
         raise RunDirError(f"{path}: 'params' is missing or not a table; the manifest is corrupted")
     for key in ("T", "dt"):
         if not _positive_number(params.get(key)):
-            raise RunDirError(f"{path}: params.{key} = {params.get(key)!r}: must be a number > 0 (ms); "
-                              "the manifest is corrupted")
+            raise RunDirError(
+                f"{path}: params.{key} = {params.get(key)!r}: must be a number > 0 (ms); the manifest is corrupted"
+            )
+    if "run_id" in manifest:  # names files (exports): a plain name, like the files it names
+        member(run_dir, manifest["run_id"], "run_id")
     pops = manifest.get("populations")
     if not isinstance(pops, list) or not pops:
         raise RunDirError(f"{path}: 'populations' is missing or empty; the manifest is corrupted")
     first = 0
     for i, pop in enumerate(pops):
-        ok = isinstance(pop, dict) and isinstance(pop.get("name"), str) and all(
-            isinstance(pop.get(k), int) and not isinstance(pop.get(k), bool) for k in ("first", "size"))
+        ok = (
+            isinstance(pop, dict)
+            and isinstance(pop.get("name"), str)
+            and all(isinstance(pop.get(k), int) and not isinstance(pop.get(k), bool) for k in ("first", "size"))
+        )
         if not ok or pop["first"] != first or pop["size"] <= 0:
-            raise RunDirError(f"{path}: populations[{i}] = {pop!r}: must be {{name, first = {first}, size > 0}} "
-                              "(contiguous blocks from index 0); the manifest is corrupted")
+            raise RunDirError(
+                f"{path}: populations[{i}] = {pop!r}: must be {{name, first = {first}, size > 0}} "
+                "(contiguous blocks from index 0); the manifest is corrupted"
+            )
         declared = params.get(f"N_{pop['name']}")
         if declared is not None and declared != pop["size"]:
-            raise RunDirError(f"{path}: populations[{i}].size = {pop['size']} but params.N_{pop['name']} = "
-                              f"{declared!r}; the manifest is corrupted")
+            raise RunDirError(
+                f"{path}: populations[{i}].size = {pop['size']} but params.N_{pop['name']} = "
+                f"{declared!r}; the manifest is corrupted"
+            )
         first += pop["size"]
 
 
@@ -282,14 +295,18 @@ def merge_spikes(run_dir: str | os.PathLike, n_ranks: int) -> int:
 STATE_FIELDS = ("V_m", "I_syn_ex", "I_syn_in")
 
 
-def write_rank_state(run_dir: str | os.PathLike, rank: int, neuron: np.ndarray, time: np.ndarray,
-                     values: dict[str, np.ndarray]) -> None:
+def write_rank_state(
+    run_dir: str | os.PathLike, rank: int, neuron: np.ndarray, time: np.ndarray, values: dict[str, np.ndarray]
+) -> None:
     """Write one rank's sampled state as flat event arrays (as NEST's multimeter gives them)."""
     directory = Path(run_dir) / RANK_STATE_DIR
     directory.mkdir(exist_ok=True)
-    atomic_save_npz(directory / f"rank-{rank:05d}.npz", neuron=np.asarray(neuron, np.int32),
-                    time=np.asarray(time, np.float64),
-                    **{k: np.asarray(values[k], np.float64) for k in STATE_FIELDS})
+    atomic_save_npz(
+        directory / f"rank-{rank:05d}.npz",
+        neuron=np.asarray(neuron, np.int32),
+        time=np.asarray(time, np.float64),
+        **{k: np.asarray(values[k], np.float64) for k in STATE_FIELDS},
+    )
 
 
 def merge_state(run_dir: str | os.PathLike, n_ranks: int) -> tuple[int, int] | None:
@@ -301,8 +318,11 @@ def merge_state(run_dir: str | os.PathLike, n_ranks: int) -> tuple[int, int] | N
     directory = run_dir / RANK_STATE_DIR
     if not directory.is_dir():
         return None
-    parts = [np.load(directory / f"rank-{rank:05d}.npz") for rank in range(n_ranks)
-             if (directory / f"rank-{rank:05d}.npz").is_file()]
+    parts = [
+        np.load(directory / f"rank-{rank:05d}.npz")
+        for rank in range(n_ranks)
+        if (directory / f"rank-{rank:05d}.npz").is_file()
+    ]
     neuron = np.concatenate([p["neuron"] for p in parts])
     time = np.concatenate([p["time"] for p in parts])
     values = {k: np.concatenate([p[k] for p in parts]) for k in STATE_FIELDS}
@@ -382,12 +402,14 @@ class Run:
         return float(self.manifest["params"]["dt"])
 
 
-def member(run_dir: Path, name: Any, field: str) -> Path:
+def member(run_dir: str | os.PathLike, name: Any, field: str) -> Path:
     """``run_dir / name`` for a file name read from the manifest, which must stay inside the
     run directory (a plain name: no separator, not ``..``)."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise RunDirError(f"{Path(run_dir) / MANIFEST}: {field} = {name!r}: must be a file name inside the run "
-                          "directory; the manifest is corrupted")
+        raise RunDirError(
+            f"{Path(run_dir) / MANIFEST}: {field} = {name!r}: must be a file name inside the run "
+            "directory; the manifest is corrupted"
+        )
     return Path(run_dir) / name
 
 
@@ -406,8 +428,10 @@ def load_spikes(run_dir: str | os.PathLike, manifest: dict[str, Any] | None = No
     if neuron.shape != time.shape or neuron.ndim != 1:
         raise RunDirError(f"{path}: 'neuron' and 'time' differ in shape {neuron.shape} vs {time.shape}")
     if not np.issubdtype(neuron.dtype, np.integer) or not np.issubdtype(time.dtype, np.floating):
-        raise RunDirError(f"{path}: 'neuron' must hold integers and 'time' floats (found {neuron.dtype}, "
-                          f"{time.dtype}); the file is corrupted")
+        raise RunDirError(
+            f"{path}: 'neuron' must hold integers and 'time' floats (found {neuron.dtype}, "
+            f"{time.dtype}); the file is corrupted"
+        )
     n_total = sum(int(p["size"]) for p in manifest["populations"])
     if len(neuron) and (neuron.min() < 0 or neuron.max() >= n_total):
         raise RunDirError(f"{path}: neuron indices outside 0..{n_total - 1}; the file does not belong to this run")
@@ -440,5 +464,6 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     run_dir = Path(run_dir)
     manifest = require_complete(run_dir)
     check_manifest(run_dir, manifest)
-    return Run(path=run_dir, manifest=manifest, spikes=load_spikes(run_dir, manifest),
-               state=load_state(run_dir, manifest))
+    return Run(
+        path=run_dir, manifest=manifest, spikes=load_spikes(run_dir, manifest), state=load_state(run_dir, manifest)
+    )

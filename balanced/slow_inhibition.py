@@ -31,8 +31,8 @@ from . import rundir
 from .params import ParamError, Params, replace, resolve
 
 RESULT_FILE = "slow_inhibition.json"
-RATE_BIN_MS = 0.5     # population-rate bins: resolves oscillations up to 1 kHz
-MIN_FREQ_HZ = 20.0    # below: slow rate drifts, not the oscillation
+RATE_BIN_MS = 0.5  # population-rate bins: resolves oscillations up to 1 kHz
+MIN_FREQ_HZ = 20.0  # below: slow rate drifts, not the oscillation
 OSCILLATING_CHI = 0.3  # the sweep's synchrony threshold (balanced.sweep.classify)
 
 
@@ -63,8 +63,11 @@ def spectrum_peak(time_ms: np.ndarray, n_neurons: int, t_start: float, t_stop: f
     sel = freqs >= MIN_FREQ_HZ
     k = int(np.argmax(psd[sel]))
     med = float(np.median(psd[sel]))
-    return {"peak_hz": float(freqs[sel][k]), "peak_ratio": float(psd[sel][k] / med) if med > 0 else math.inf,
-            "rate_sd_hz": float(rate.std())}
+    return {
+        "peak_hz": float(freqs[sel][k]),
+        "peak_ratio": float(psd[sel][k] / med) if med > 0 else math.inf,
+        "rate_sd_hz": float(rate.std()),
+    }
 
 
 def measure_point(run_dir: Path, t_start: float) -> dict[str, Any]:
@@ -78,8 +81,13 @@ def measure_point(run_dir: Path, t_start: float) -> dict[str, Any]:
     n_e = man["params"]["N_E"]
     e = (sp.neuron < n_e) & (sp.time >= t0) & (sp.time < t1)
     peak = spectrum_peak(sp.time[e], n_e, t0, t1)
-    return {"chi": s["network"]["chi"], "rate_E_hz": s["E"]["rate_mean_hz"], "rate_I_hz": s["I"]["rate_mean_hz"],
-            "cv_E": s["E"]["cv_isi_mean"], **peak}
+    return {
+        "chi": s["network"]["chi"],
+        "rate_E_hz": s["E"]["rate_mean_hz"],
+        "rate_I_hz": s["I"]["rate_mean_hz"],
+        "cv_E": s["E"]["cv_isi_mean"],
+        **peak,
+    }
 
 
 def oscillating(point: dict[str, Any]) -> bool:
@@ -89,23 +97,33 @@ def oscillating(point: dict[str, Any]) -> bool:
     return bool(point["chi"] > OSCILLATING_CHI)
 
 
-def run_slow_inhibition(base: Params, out: str | os.PathLike, ratios: Sequence[float], *, t_start: float = 200.0,
-                        figures: bool = True, preset: str | None = None) -> dict[str, Any]:
+def run_slow_inhibition(
+    base: Params,
+    out: str | os.PathLike,
+    ratios: Sequence[float],
+    *,
+    t_start: float = 200.0,
+    figures: bool = True,
+    preset: str | None = None,
+) -> dict[str, Any]:
     """Run every ratio (resuming finished points), write and return the result's dict."""
     from .run import run_network
     from .theory import slow_inhibition_stability
 
     out = Path(out)
     j, i, K = scaled_form(base)
-    theory = slow_inhibition_stability(j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset,
-                                       base.t_ref)
+    theory = slow_inhibition_stability(
+        j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref
+    )
     points = []
     for r in ratios:
         p = point_params(base, float(r))
         d = out / "points" / f"r={r:g}"
         done = False
         try:
-            done = rundir.read_manifest(d).get("status") == "complete" and rundir.read_manifest(d)["params"] == p.to_dict()
+            done = (
+                rundir.read_manifest(d).get("status") == "complete" and rundir.read_manifest(d)["params"] == p.to_dict()
+            )
         except rundir.RunDirError:
             pass
         if not done:
@@ -121,13 +139,24 @@ def run_slow_inhibition(base: Params, out: str | os.PathLike, ratios: Sequence[f
         below = [r for r in stable if r < first_osc]
         measured = math.sqrt(first_osc * max(below)) if below else first_osc  # geometric mid of the bracket
     result = {
-        "base": base.to_dict(), "preset": preset, "t_start_ms": t_start, "points": points,
+        "base": base.to_dict(),
+        "preset": preset,
+        "t_start_ms": t_start,
+        "points": points,
         "criterion": {"chi_above": OSCILLATING_CHI},
-        "theory": {"critical_ratio": theory.critical_ratio, "large_K_ratio": theory.large_K_ratio,
-                   "frequency_hz": theory.frequency_hz, "gains_per_ms_mV": theory.gains.tolist(),
-                   "W_mV_ms": theory.W.tolist(), "rates_hz": theory.rates_hz.tolist()},
-        "measured": {"first_oscillating_ratio": first_osc, "critical_ratio": measured,
-                     "over_theory": None if measured is None else measured / theory.critical_ratio},
+        "theory": {
+            "critical_ratio": theory.critical_ratio,
+            "large_K_ratio": theory.large_K_ratio,
+            "frequency_hz": theory.frequency_hz,
+            "gains_per_ms_mV": theory.gains.tolist(),
+            "W_mV_ms": theory.W.tolist(),
+            "rates_hz": theory.rates_hz.tolist(),
+        },
+        "measured": {
+            "first_oscillating_ratio": first_osc,
+            "critical_ratio": measured,
+            "over_theory": None if measured is None else measured / theory.critical_ratio,
+        },
     }
     text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +170,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     from .analysis.plots import save_figure, style
+
     pts = result["points"]
     r = [p["ratio"] for p in pts]
     with style():
@@ -153,8 +183,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         a1b.semilogy(r, [p["peak_ratio"] for p in pts], "s--", color="tab:red")
         a1b.set_ylabel("spectral peak / median", color="tab:red")
         for ax in (a1, a2):
-            ax.axvline(result["theory"]["critical_ratio"], color="tab:blue", lw=1.2,
-                       label="theory (tau_I/tau_E)_c")
+            ax.axvline(result["theory"]["critical_ratio"], color="tab:blue", lw=1.2, label="theory (tau_I/tau_E)_c")
         if result["measured"]["critical_ratio"]:
             a1.axvline(result["measured"]["critical_ratio"], color="k", lw=0.8, ls="--", label="measured")
         a1.legend(loc="upper left", fontsize=7)
@@ -171,13 +200,19 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
 def format_result(result: dict[str, Any]) -> str:
     lines = [f"{'tau_I/tau_E':>11} {'chi':>6} {'peak Hz':>8} {'peak/med':>9} {'E Hz':>6} {'I Hz':>6}  oscillating"]
     for p in result["points"]:
-        lines.append(f"{p['ratio']:>11g} {p['chi']:>6.3f} {p['peak_hz']:>8.1f} {p['peak_ratio']:>9.1f} "
-                     f"{p['rate_E_hz']:>6.2f} {p['rate_I_hz']:>6.2f}  {p['oscillating']}")
+        lines.append(
+            f"{p['ratio']:>11g} {p['chi']:>6.3f} {p['peak_hz']:>8.1f} {p['peak_ratio']:>9.1f} "
+            f"{p['rate_E_hz']:>6.2f} {p['rate_I_hz']:>6.2f}  {p['oscillating']}"
+        )
     th, me = result["theory"], result["measured"]
-    lines.append(f"theory: (tau_I/tau_E)_c = {th['critical_ratio']:.3g} (K -> inf: {th['large_K_ratio']:.3g}), "
-                 f"onset frequency {th['frequency_hz']:.3g} Hz")
-    lines.append(f"measured: first oscillating ratio {me['first_oscillating_ratio']}, critical about "
-                 f"{me['critical_ratio'] and round(me['critical_ratio'], 3)}")
+    lines.append(
+        f"theory: (tau_I/tau_E)_c = {th['critical_ratio']:.3g} (K -> inf: {th['large_K_ratio']:.3g}), "
+        f"onset frequency {th['frequency_hz']:.3g} Hz"
+    )
+    lines.append(
+        f"measured: first oscillating ratio {me['first_oscillating_ratio']}, critical about "
+        f"{me['critical_ratio'] and round(me['critical_ratio'], 3)}"
+    )
     return "\n".join(lines)
 
 

@@ -85,11 +85,14 @@ def check_target(target: Path, overwrite: bool) -> bool:
         return True
     status = own_run_status(target)
     if status is None:
-        raise OutputError(f"--out {target}: exists and is not a run directory of balanced "
-                          f"({len(entries)} entries); it is never overwritten: choose another --out")
+        raise OutputError(
+            f"--out {target}: exists and is not a run directory of balanced "
+            f"({len(entries)} entries); it is never overwritten: choose another --out"
+        )
     if not overwrite:
-        raise OutputError(f"{target} already holds a run (status {status!r}); pass --overwrite to replace it, "
-                          "or choose another --out")
+        raise OutputError(
+            f"{target} already holds a run (status {status!r}); pass --overwrite to replace it, or choose another --out"
+        )
     return True
 
 
@@ -109,8 +112,10 @@ class Lock:
             except BlockingIOError:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise OutputError(f"{what} is in use: another balanced run ({holder}) is writing it; "
-                                  "wait for it or choose another --out") from None
+                raise OutputError(
+                    f"{what} is in use: another balanced run ({holder}) is writing it; "
+                    "wait for it or choose another --out"
+                ) from None
             # a holder that released and removed the file meanwhile: lock the new file instead
             try:
                 same = os.stat(path).st_ino == os.fstat(fd).st_ino
@@ -162,8 +167,9 @@ class RunTransaction:
             check_target(target, self.overwrite)  # again, under the lock
             if self.staging.exists() or self.staging.is_symlink():
                 if not (self.staging / STAGING_MARK).is_file():
-                    raise OutputError(f"{self.staging}: exists and was not made by balanced; remove it or "
-                                      "choose another --out")
+                    raise OutputError(
+                        f"{self.staging}: exists and was not made by balanced; remove it or choose another --out"
+                    )
                 shutil.rmtree(self.staging)  # left by a killed run into the same target
             self.staging.mkdir()
             (self.staging / STAGING_MARK).write_bytes(b"")
@@ -251,8 +257,9 @@ def replace_folder(target: str | os.PathLike, write: Callable[[Path], None]) -> 
         path = exc.filename or staging
         if exc.errno == errno.ENOSPC:
             raise RunDirError(f"{target}: no space left on the device; nothing was changed") from exc
-        raise RunDirError(f"{path}: cannot be written ({exc.strerror or type(exc).__name__}); "
-                          f"{target} was not changed") from exc
+        raise RunDirError(
+            f"{path}: cannot be written ({exc.strerror or type(exc).__name__}); {target} was not changed"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

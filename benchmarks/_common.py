@@ -31,7 +31,6 @@ import math
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,8 +55,9 @@ def parse_size(text: str) -> int:
     return SIZES.get(text) or int(float(text))
 
 
-def network_overrides(n: int, model: str, T: float = 1000.0, k: int | None = None,
-                      extra: tuple[str, ...] = ()) -> list[str]:
+def network_overrides(
+    n: int, model: str, T: float = 1000.0, k: int | None = None, extra: tuple[str, ...] = ()
+) -> list[str]:
     """``--set`` items for a network of ``n`` neurons (tutorial preset underneath)."""
     sets = [f"neuron_model={MODEL_NAMES.get(model, model)}", f"T={T:g}"]
     if n == 1000 and k is None:
@@ -177,21 +177,28 @@ cli.end_process(0)  # as the `balanced` command ends: without tearing down NEST'
 """
 
 
-def run_child(python: str, cfg: dict, env: dict | None = None, timeout: float | None = None,
-              launcher: list[str] | None = None, src: str | os.PathLike | None = None) -> dict:
+def run_child(
+    python: str,
+    cfg: dict,
+    env: dict | None = None,
+    timeout: float | None = None,
+    launcher: list[str] | None = None,
+    src: str | os.PathLike | None = None,
+) -> dict:
     """Run one configuration in a fresh process; return its measurements (wall, RSS, timers)."""
     with tempfile.TemporaryDirectory(prefix="balanced-bench-") as tmp:
         cfg = {**cfg, "out": cfg.get("out") or str(Path(tmp) / "run"), "result": str(Path(tmp) / "result.json")}
         cmd = [*(launcher or []), python, "-c", CHILD, json.dumps(cfg)]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=str(src or ROOT))  # the child imports ``balanced`` from here
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(src or ROOT)
+        )  # the child imports ``balanced`` from here
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             stdout, stderr = proc.communicate()
-            raise RuntimeError(f"benchmark child timed out after {timeout} s: {cfg}")
+            raise RuntimeError(f"benchmark child timed out after {timeout} s: {cfg}") from None
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not Path(cfg["result"]).is_file():
             raise RuntimeError(f"benchmark child failed (rc {proc.returncode}) for {cfg}:\n{stderr[-3000:]}")
@@ -206,13 +213,13 @@ def run_child(python: str, cfg: dict, env: dict | None = None, timeout: float | 
         spikes = Path(cfg["out"]) / "spikes.npz"
         if cfg.get("keep_spikes"):
             import numpy as np
+
             with np.load(spikes) as z:
                 result["spikes"] = (z["neuron"].copy(), z["time"].copy())
         return result
 
 
-def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | None = None,
-              T: float = 1000.0) -> dict:
+def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | None = None, T: float = 1000.0) -> dict:
     """One table row from a child's measurements."""
     m = res["manifest"]
     timers = m["timers_s"]
@@ -224,13 +231,21 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
     steady_kb = probe.get("rss_after_sim_kb", 0) - probe.get("rss_before_network_kb", 0)
     ranks_syn = n_syn / max(1, ranks)  # the probes see rank 0, which holds about 1/ranks of the synapses
     row = {
-        "size": size_label(n), "N": n, "K": indegree_of(n, k), "model": model, "threads": threads, "ranks": ranks,
+        "size": size_label(n),
+        "N": n,
+        "K": indegree_of(n, k),
+        "model": model,
+        "threads": threads,
+        "ranks": ranks,
         "synapse_model": m["model"].get("synapse_model"),
         "huge_pages": (m.get("huge_pages") or {}).get("setting", "-"),
         "huge_mib": (m.get("huge_pages") or {}).get("huge_mib", 0),
-        "synapses": n_syn, "spikes": n_spk,
-        "import_kernel_s": round(probe.get("t_before_run_s", 0.0) + res["startup_s"] + timers.get("kernel", 0.0)
-                                 + timers.get("build", 0.0), 3),
+        "synapses": n_syn,
+        "spikes": n_spk,
+        "import_kernel_s": round(
+            probe.get("t_before_run_s", 0.0) + res["startup_s"] + timers.get("kernel", 0.0) + timers.get("build", 0.0),
+            3,
+        ),
         "build_s": round(timers.get("create_connect", float("nan")), 3),
         "huge_pages_s": round(timers.get("huge_pages", 0.0), 3),
         "simulate_s": round(sim, 3),
@@ -244,9 +259,17 @@ def summarize(n: int, model: str, threads: int, ranks: int, res: dict, k: int | 
         "rate_hz": round(n_spk / n / (T / 1000.0), 2),
     }
     nt = res.get("nest_timers") or {}
-    for key in ("time_construction_create", "time_construction_connect", "time_communicate_prepare",
-                "time_simulate", "time_update", "time_gather_spike_data", "time_deliver_spike_data",
-                "time_collocate_spike_data", "time_communicate_spike_data"):
+    for key in (
+        "time_construction_create",
+        "time_construction_connect",
+        "time_communicate_prepare",
+        "time_simulate",
+        "time_update",
+        "time_gather_spike_data",
+        "time_deliver_spike_data",
+        "time_collocate_spike_data",
+        "time_communicate_spike_data",
+    ):
         if key in nt:
             v = nt[key]
             row["nest_" + key[5:]] = round(max(v) if isinstance(v, list) else float(v), 3)
@@ -269,8 +292,13 @@ def machine() -> dict:
             mem_gb = round(int(fh.readline().split()[1]) / 1024**2, 1)
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": mem_gb, "load_avg": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version()}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+    }
 
 
 def portable_json(obj) -> str:
@@ -284,11 +312,13 @@ def portable_json(obj) -> str:
 
 def busy_cpu_percent(interval: float = 1.0) -> float:
     """CPU busy share of the whole machine over ``interval`` (from /proc/stat), before a measurement."""
+
     def read():
         with open("/proc/stat") as fh:
             vals = [int(x) for x in fh.readline().split()[1:]]
         idle = vals[3] + vals[4]
         return sum(vals), idle
+
     t1, i1 = read()
     time.sleep(interval)
     t2, i2 = read()
@@ -305,6 +335,7 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
                 return "-"
             return f"{v:.3g}" if abs(v) < 1000 else f"{v:.4g}"
         return str(v)
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for r in rows:
         lines.append("| " + " | ".join(fmt(r.get(c)) for c in columns) + " |")

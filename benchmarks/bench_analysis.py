@@ -93,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             del neuron, times
             gen = time.perf_counter() - t0
             stats_res = run_child("stats", run_dir)
-            row = {"case": label, "neurons": n, "T_ms": t_ms, "gen_s": gen, **{f"stats_{k}": v for k, v in stats_res.items()}}
+            row = {
+                "case": label,
+                "neurons": n,
+                "T_ms": t_ms,
+                "gen_s": gen,
+                **{f"stats_{k}": v for k, v in stats_res.items()},
+            }
             if not args.no_figures:
                 fig_res = run_child("figures", run_dir)
                 row.update({f"fig_{k}": v for k, v in fig_res.items()})
@@ -101,13 +107,20 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), file=sys.stderr, flush=True)
 
     print()
-    print(f"{'spikes':>10} {'neurons':>8} {'T (s)':>6} | {'load s':>7} {'stats s':>8} {'child wall s':>12} "
-          f"{'peak RSS MiB':>12} | {'figures s':>9} {'fig wall s':>10} {'fig RSS MiB':>11}")
+    print(
+        f"{'spikes':>10} {'neurons':>8} {'T (s)':>6} | {'load s':>7} {'stats s':>8} {'child wall s':>12} "
+        f"{'peak RSS MiB':>12} | {'figures s':>9} {'fig wall s':>10} {'fig RSS MiB':>11}"
+    )
     for r in rows:
-        fig = (f"{r['fig_figures_s']:9.2f} {r['fig_wall_s']:10.2f} {r['fig_peak_rss_mib']:11.0f}"
-               if "fig_figures_s" in r else f"{'-':>9} {'-':>10} {'-':>11}")
-        print(f"{r['stats_n_spikes']:>10d} {r['neurons']:>8d} {r['T_ms'] / 1000:6.0f} | {r['stats_load_s']:7.2f} "
-              f"{r['stats_stats_s']:8.2f} {r['stats_wall_s']:12.2f} {r['stats_peak_rss_mib']:12.0f} | {fig}")
+        fig = (
+            f"{r['fig_figures_s']:9.2f} {r['fig_wall_s']:10.2f} {r['fig_peak_rss_mib']:11.0f}"
+            if "fig_figures_s" in r
+            else f"{'-':>9} {'-':>10} {'-':>11}"
+        )
+        print(
+            f"{r['stats_n_spikes']:>10d} {r['neurons']:>8d} {r['T_ms'] / 1000:6.0f} | {r['stats_load_s']:7.2f} "
+            f"{r['stats_stats_s']:8.2f} {r['stats_wall_s']:12.2f} {r['stats_peak_rss_mib']:12.0f} | {fig}"
+        )
     return 0
 
 

@@ -116,8 +116,9 @@ def parse_variant(text: str) -> dict:
     spec, _, src = text.partition("@")
     model, _, huge = spec.partition(",")
     if model not in (*C.MODEL_NAMES, "nestml-stock") or huge not in ("", "on", "off", "malloc"):
-        raise SystemExit(f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml, "
-                         "nestml-stock or builtin")
+        raise SystemExit(
+            f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml, nestml-stock or builtin"
+        )
     if src and not (Path(src) / "balanced" / "__init__.py").is_file():
         raise SystemExit(f"variant {text!r}: {src} is not a checkout of this package (no balanced/__init__.py)")
     label = f"{model},{huge or 'off'}" + (f"@{Path(src).resolve().name}" if src else "")
@@ -127,11 +128,21 @@ def parse_variant(text: str) -> dict:
 def start(python: str, variant: dict, n: int, threads: int, T: float, src: str | None) -> tuple:
     src = variant["src"] or src
     stock = variant["model"] == "nestml-stock"
-    cfg = {"sets": C.network_overrides(n, "nestml" if stock else variant["model"], T=T), "threads": threads,
-           "huge_pages": variant["huge_pages"], "templates": "stock" if stock else None}
+    cfg = {
+        "sets": C.network_overrides(n, "nestml" if stock else variant["model"], T=T),
+        "threads": threads,
+        "huge_pages": variant["huge_pages"],
+        "templates": "stock" if stock else None,
+    }
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
-    proc = subprocess.Popen([python, "-c", CHILD, json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, cwd=str(src or C.ROOT), env=env)
+    proc = subprocess.Popen(
+        [python, "-c", CHILD, json.dumps(cfg)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(src or C.ROOT),
+        env=env,
+    )
     ready = proc.stdout.readline()
     if not ready:
         raise SystemExit(f"variant {variant['label']}: the child failed to build its network")
@@ -166,12 +177,21 @@ def summarize(paths: list[str]) -> list[dict]:
         groups.setdefault(key, {}).setdefault((a, b), []).append(s["ratio_total"])
     rows = []
     for (size, threads, x, y), orders in sorted(groups.items()):
+
         def gmean(vals):
             return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else None
+
         g_xy, g_yx = gmean(orders.get((x, y), [])), gmean(orders.get((y, x), []))
-        row = {"size": size, "threads": threads, "x": x, "y": y,
-               "runs_x_first": len(orders.get((x, y), [])), "runs_y_first": len(orders.get((y, x), [])),
-               "y_over_x_x_first": g_xy and round(g_xy, 3), "x_over_y_y_first": g_yx and round(g_yx, 3)}
+        row = {
+            "size": size,
+            "threads": threads,
+            "x": x,
+            "y": y,
+            "runs_x_first": len(orders.get((x, y), [])),
+            "runs_y_first": len(orders.get((y, x), [])),
+            "y_over_x_x_first": g_xy and round(g_xy, 3),
+            "x_over_y_y_first": g_yx and round(g_yx, 3),
+        }
         if x == y:  # A/A control: every run is "x first"
             row.update(runs_y_first=None, x_over_y_y_first=None, position_factor=round(g_xy, 3))
         elif g_xy and g_yx:
@@ -183,23 +203,48 @@ def summarize(paths: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--summarize", nargs="+", metavar="JSON", default=None,
-                    help="print position-corrected ratios over saved runs (this script's JSON files) and exit")
+    ap.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="JSON",
+        default=None,
+        help="print position-corrected ratios over saved runs (this script's JSON files) and exit",
+    )
     ap.add_argument("--size", default="1e4", help="network size (1e3, 1e4, 2e4, 1e5 or a number)")
-    ap.add_argument("--a", help="variant A: MODEL[,on|off|malloc][@FOLDER] (on: collapse after the build; malloc: "
-                                "started with glibc malloc asking; FOLDER: measure the package in that checkout)")
+    ap.add_argument(
+        "--a",
+        help="variant A: MODEL[,on|off|malloc][@FOLDER] (on: collapse after the build; malloc: "
+        "started with glibc malloc asking; FOLDER: measure the package in that checkout)",
+    )
     ap.add_argument("--b", help="variant B: MODEL[,on|off|malloc][@FOLDER]")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk-ms", type=float, default=100.0)
     ap.add_argument("--chunks", type=int, default=6, help="chunks per variant (the first is left out of the ratio)")
     ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--src", default=None, help="measure the `balanced` package in this folder (variants without @FOLDER)")
+    ap.add_argument(
+        "--src", default=None, help="measure the `balanced` package in this folder (variants without @FOLDER)"
+    )
     ap.add_argument("--out", default=str(C.RESULTS), help="folder for the JSON rows")
     args = ap.parse_args(argv)
     if args.summarize:
         rows = summarize(args.summarize)
-        print(C.markdown_table(rows, ["size", "threads", "x", "y", "runs_x_first", "runs_y_first", "y_over_x_x_first",
-                                      "x_over_y_y_first", "ratio_y_over_x", "position_factor"]))
+        print(
+            C.markdown_table(
+                rows,
+                [
+                    "size",
+                    "threads",
+                    "x",
+                    "y",
+                    "runs_x_first",
+                    "runs_y_first",
+                    "y_over_x_x_first",
+                    "x_over_y_y_first",
+                    "ratio_y_over_x",
+                    "position_factor",
+                ],
+            )
+        )
         return 0
     if not (args.a and args.b):
         ap.error("--a and --b are required (or --summarize)")
@@ -211,9 +256,11 @@ def main(argv=None) -> int:
     procs = {}
     for v in (a, b):  # built one after the other: building is not what is compared
         procs[v["label"]], info = start(args.python, v, n, args.threads, T, args.src)
-        print(f"{v['label']:>12}: build {info['build_s']:.2f} s, prepare {info['prepare_s']:.2f} s, "
-              f"huge pages {info['huge_pages'].get('huge_mib', 0) if info['huge_pages'].get('applied') else 'no'}",
-              flush=True)
+        print(
+            f"{v['label']:>12}: build {info['build_s']:.2f} s, prepare {info['prepare_s']:.2f} s, "
+            f"huge pages {info['huge_pages'].get('huge_mib', 0) if info['huge_pages'].get('applied') else 'no'}",
+            flush=True,
+        )
     rows = []
     for i in range(args.chunks):
         row = {"chunk": i}
@@ -221,9 +268,11 @@ def main(argv=None) -> int:
             row[v["label"]] = ask(procs[v["label"]], f"{args.chunk_ms}")
         rows.append(row)
         ra, rb = row[a["label"]], row[b["label"]]
-        print(f"chunk {i}: {a['label']} {ra['wall_s']:.2f} s ({ra['spikes']} spikes), "
-              f"{b['label']} {rb['wall_s']:.2f} s ({rb['spikes']} spikes), B/A {rb['wall_s'] / ra['wall_s']:.3f}",
-              flush=True)
+        print(
+            f"chunk {i}: {a['label']} {ra['wall_s']:.2f} s ({ra['spikes']} spikes), "
+            f"{b['label']} {rb['wall_s']:.2f} s ({rb['spikes']} spikes), B/A {rb['wall_s'] / ra['wall_s']:.3f}",
+            flush=True,
+        )
     ends = {label: ask(proc, "quit") for label, proc in procs.items()}
     for proc in procs.values():
         proc.wait()
@@ -231,18 +280,34 @@ def main(argv=None) -> int:
     ratios = [r[b["label"]]["wall_s"] / r[a["label"]]["wall_s"] for r in steady]
     total = {v["label"]: sum(r[v["label"]]["wall_s"] for r in steady) for v in (a, b)}
     cpu = {v["label"]: sum(r[v["label"]]["cpu_s"] for r in steady) for v in (a, b)}
-    summary = {"size": args.size, "N": n, "threads": args.threads, "a": a["label"], "b": b["label"],
-               "chunk_ms": args.chunk_ms, "chunks": args.chunks, "ratio_median": statistics.median(ratios),
-               "ratio_min": min(ratios), "ratio_max": max(ratios), "ratio_total": total[b["label"]] / total[a["label"]],
-               "ratio_cpu": cpu[b["label"]] / cpu[a["label"]], "total_s": total, "spikes": {k: e["spikes"] for k, e in ends.items()},
-               "peak_rss_mb": {k: e["peak_rss_mb"] for k, e in ends.items()}}
-    print(f"B/A ({b['label']} / {a['label']}), chunks 1-{args.chunks - 1}: median {summary['ratio_median']:.3f} "
-          f"(min {summary['ratio_min']:.3f}, max {summary['ratio_max']:.3f}), total {summary['ratio_total']:.3f}, "
-          f"CPU time {summary['ratio_cpu']:.3f}; spikes {summary['spikes']}; peak RSS {summary['peak_rss_mb']}")
+    summary = {
+        "size": args.size,
+        "N": n,
+        "threads": args.threads,
+        "a": a["label"],
+        "b": b["label"],
+        "chunk_ms": args.chunk_ms,
+        "chunks": args.chunks,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratio_total": total[b["label"]] / total[a["label"]],
+        "ratio_cpu": cpu[b["label"]] / cpu[a["label"]],
+        "total_s": total,
+        "spikes": {k: e["spikes"] for k, e in ends.items()},
+        "peak_rss_mb": {k: e["peak_rss_mb"] for k, e in ends.items()},
+    }
+    print(
+        f"B/A ({b['label']} / {a['label']}), chunks 1-{args.chunks - 1}: median {summary['ratio_median']:.3f} "
+        f"(min {summary['ratio_min']:.3f}, max {summary['ratio_max']:.3f}), total {summary['ratio_total']:.3f}, "
+        f"CPU time {summary['ratio_cpu']:.3f}; spikes {summary['spikes']}; peak RSS {summary['peak_rss_mb']}"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace("#", "").replace("@", "_at_")
+    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace(
+        "#", ""
+    ).replace("@", "_at_")
     path.write_text(C.portable_json({"machine": C.machine(), "summary": summary, "chunks": rows}))
     print(f"written: {path}")
     return 0

@@ -62,16 +62,26 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--T", type=float, default=1000.0, help="model time, ms")
     ap.add_argument("--seed", type=int, default=12345)
-    ap.add_argument("--no-multapses", action="store_true",
-                    help="K distinct sources per target (allow_multapses=False, as `balanced`'s presets); "
-                         "NEST's default allows repeats")
+    ap.add_argument(
+        "--no-multapses",
+        action="store_true",
+        help="K distinct sources per target (allow_multapses=False, as `balanced`'s presets); "
+        "NEST's default allows repeats",
+    )
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     env["PYNEST_QUIET"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = dict(n=args.n, k=args.k, threads=args.threads, T=args.T, seed=args.seed, out=os.path.join(tmp, "spikes.npz"),
-                   conn_flags={"allow_multapses": False} if args.no_multapses else {})
+        cfg = dict(
+            n=args.n,
+            k=args.k,
+            threads=args.threads,
+            T=args.T,
+            seed=args.seed,
+            out=os.path.join(tmp, "spikes.npz"),
+            conn_flags={"allow_multapses": False} if args.no_multapses else {},
+        )
         t0 = time.perf_counter()
         out = subprocess.run([args.python, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
@@ -79,8 +89,15 @@ def main(argv=None) -> int:
         print(out.stderr[-3000:], file=sys.stderr)
         return 1
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    res.update(e2e_s=wall, n=args.n, k=args.k, threads=args.threads, T_ms=args.T, allow_multapses=not args.no_multapses,
-               events_per_s=res["spikes"] * (2 * min(args.k, args.n // 2)) / res["simulate_s"])
+    res.update(
+        e2e_s=wall,
+        n=args.n,
+        k=args.k,
+        threads=args.threads,
+        T_ms=args.T,
+        allow_multapses=not args.no_multapses,
+        events_per_s=res["spikes"] * (2 * min(args.k, args.n // 2)) / res["simulate_s"],
+    )
     print(json.dumps(res))
     return 0
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
-import json
 import os
 import sys
 from pathlib import Path
@@ -42,38 +41,103 @@ import _common as C  # noqa: E402
 
 from balanced.hugepages import HUGE_PAGE_SETTINGS  # noqa: E402 (stdlib only)
 
-COLUMNS = ["size", "N", "K", "model", "threads", "ranks", "synapse_model", "huge_pages", "huge_mib", "synapses", "build_s", "simulate_s",
-           "simulate_s_min", "e2e_s", "e2e_s_min", "peak_rss_mb", "bytes_per_synapse", "bytes_per_synapse_steady", "events_per_s", "rate_hz"]
-PROFILE_COLUMNS = ["size", "model", "threads", "synapse_model", "import_kernel_s", "build_s", "huge_pages_s", "simulate_s",
-                   "write_merge_s", "analysis_s", "e2e_s", "nest_construction_create", "nest_construction_connect",
-                   "nest_communicate_prepare", "nest_simulate"]
+COLUMNS = [
+    "size",
+    "N",
+    "K",
+    "model",
+    "threads",
+    "ranks",
+    "synapse_model",
+    "huge_pages",
+    "huge_mib",
+    "synapses",
+    "build_s",
+    "simulate_s",
+    "simulate_s_min",
+    "e2e_s",
+    "e2e_s_min",
+    "peak_rss_mb",
+    "bytes_per_synapse",
+    "bytes_per_synapse_steady",
+    "events_per_s",
+    "rate_hz",
+]
+PROFILE_COLUMNS = [
+    "size",
+    "model",
+    "threads",
+    "synapse_model",
+    "import_kernel_s",
+    "build_s",
+    "huge_pages_s",
+    "simulate_s",
+    "write_merge_s",
+    "analysis_s",
+    "e2e_s",
+    "nest_construction_create",
+    "nest_construction_connect",
+    "nest_communicate_prepare",
+    "nest_simulate",
+]
 TIME_KEYS = ("import_kernel_s", "build_s", "huge_pages_s", "simulate_s", "write_merge_s", "analysis_s", "e2e_s")
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", nargs="+", default=["1e3", "1e4", "2e4"],
-                    help="network sizes N (1e3 = tutorial, K = 50; others K = 1000); add 1e5 for the big one "
-                         "(several minutes, ~1.5 GB with the default synapse)")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["1e3", "1e4", "2e4"],
+        help="network sizes N (1e3 = tutorial, K = 50; others K = 1000); add 1e5 for the big one "
+        "(several minutes, ~1.5 GB with the default synapse)",
+    )
     ap.add_argument("--threads", nargs="+", type=int, default=[2], help="threads per process (default 2)")
-    ap.add_argument("--models", nargs="+", default=["nestml", "builtin"], choices=["nestml", "builtin"],
-                    help="neuron models: our NESTML model and/or NEST's iaf_psc_exp")
-    ap.add_argument("--synapses", nargs="+", default=["auto"],
-                    help="synapse_model values (auto = static_synapse_hom_w_hpc; static_synapse = NEST's default)")
-    ap.add_argument("--huge-pages", nargs="+", default=["auto"], choices=HUGE_PAGE_SETTINGS,
-                    help="`balanced run --huge-pages` settings to measure (default auto)")
-    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra parameter override for every configuration (repeatable), e.g. allow_multapses=true")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["nestml", "builtin"],
+        choices=["nestml", "builtin"],
+        help="neuron models: our NESTML model and/or NEST's iaf_psc_exp",
+    )
+    ap.add_argument(
+        "--synapses",
+        nargs="+",
+        default=["auto"],
+        help="synapse_model values (auto = static_synapse_hom_w_hpc; static_synapse = NEST's default)",
+    )
+    ap.add_argument(
+        "--huge-pages",
+        nargs="+",
+        default=["auto"],
+        choices=HUGE_PAGE_SETTINGS,
+        help="`balanced run --huge-pages` settings to measure (default auto)",
+    )
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra parameter override for every configuration (repeatable), e.g. allow_multapses=true",
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (table: median, and min)")
     ap.add_argument("--T", type=float, default=1000.0, help="simulated time, ms (default 1000)")
     ap.add_argument("--no-analysis", action="store_true", help="stop `balanced run` after the merge (no stats/figures)")
-    ap.add_argument("--small", action="store_true",
-                    help="seconds-long CI configuration: 1e3 (tutorial), T = 200 ms, 1 thread, both models")
+    ap.add_argument(
+        "--small",
+        action="store_true",
+        help="seconds-long CI configuration: 1e3 (tutorial), T = 200 ms, 1 thread, both models",
+    )
     ap.add_argument("--python", default=sys.executable, help="python of the environment to measure")
     ap.add_argument("--out", default=str(C.RESULTS), help="folder for the .md and .json results")
     ap.add_argument("--tag", default="run_all", help="file name prefix of the results")
-    ap.add_argument("--src", default=None, help="measure the `balanced` package in this folder instead of this "
-                    "checkout (e.g. an exported older commit, for before/after comparisons)")
+    ap.add_argument(
+        "--src",
+        default=None,
+        help="measure the `balanced` package in this folder instead of this "
+        "checkout (e.g. an exported older commit, for before/after comparisons)",
+    )
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
     args = ap.parse_args(argv)
     if args.small:
@@ -101,62 +165,115 @@ def main(argv=None) -> int:
     machine = C.machine()
     machine["busy_percent_before"] = C.busy_cpu_percent(1.0)
     started = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    print(f"# balanced benchmark {started}: {machine['cpu']}, {machine['cores']} cores, "
-          f"{machine['memory_gb']} GB; load average {machine['load_avg']}, CPU busy {machine['busy_percent_before']}%",
-          flush=True)
+    print(
+        f"# balanced benchmark {started}: {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['memory_gb']} GB; load average {machine['load_avg']}, CPU busy {machine['busy_percent_before']}%",
+        flush=True,
+    )
     raw, table = [], []
-    for size, model, threads, syn, huge in itertools.product(args.sizes, args.models, args.threads, args.synapses,
-                                                            args.huge_pages):
+    for size, model, threads, syn, huge in itertools.product(
+        args.sizes, args.models, args.threads, args.synapses, args.huge_pages
+    ):
         n = C.parse_size(size)
         runs = []
         for rep in range(args.repeat):
             extra = ((f"synapse_model={syn}",) if syn != "auto" else ()) + tuple(args.sets)
-            cfg = {"threads": threads, "sets": C.network_overrides(n, model, T=args.T, extra=extra),
-                   "no_analysis": args.no_analysis, "huge_pages": huge}
+            cfg = {
+                "threads": threads,
+                "sets": C.network_overrides(n, model, T=args.T, extra=extra),
+                "no_analysis": args.no_analysis,
+                "huge_pages": huge,
+            }
             busy = C.busy_cpu_percent(0.5)
             res = C.run_child(args.python, cfg, timeout=args.timeout, src=args.src)
             row = C.summarize(n, model, threads, 1, res, T=args.T)
             row["busy_percent_before"] = busy
             runs.append(row)
             raw.append({"config": cfg, "row": row, "result": {k: v for k, v in res.items() if k != "spikes"}})
-            print(f"  {row['size']:>4} {model:<7} threads {threads} {row['synapse_model']:<24} huge pages "
-                  f"{row['huge_pages']} ({row['huge_mib']} MiB) rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
-                  f"e2e {row['e2e_s']:.2f} s, peak {row['peak_rss_mb']:.0f} MB, "
-                  f"{row['bytes_per_synapse']} B/syn (CPU busy before: {busy}%)", flush=True)
+            print(
+                f"  {row['size']:>4} {model:<7} threads {threads} {row['synapse_model']:<24} huge pages "
+                f"{row['huge_pages']} ({row['huge_mib']} MiB) rep {rep + 1}: build {row['build_s']:.2f} s, simulate {row['simulate_s']:.2f} s, "
+                f"e2e {row['e2e_s']:.2f} s, peak {row['peak_rss_mb']:.0f} MB, "
+                f"{row['bytes_per_synapse']} B/syn (CPU busy before: {busy}%)",
+                flush=True,
+            )
         table.append(aggregate(runs))
     machine["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
-    md = [f"# balanced benchmark {started}", "",
-          f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB RAM, Python "
-          f"{machine['python']}. Load average before {machine['load_avg']}, after {machine['load_avg_after']}; "
-          f"CPU busy before: {machine['busy_percent_before']}%. T = {args.T:g} ms, repeats {args.repeat}"
-          f"{' (times: median; *_min: minimum)' if args.repeat > 1 else ''}"
-          f"{', no analysis' if args.no_analysis else ''}.", "",
-          "## Results", "", C.markdown_table(table, COLUMNS), "",
-          "## Where the time goes (seconds)", "", C.markdown_table(table, PROFILE_COLUMNS), ""]
+    md = [
+        f"# balanced benchmark {started}",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB RAM, Python "
+        f"{machine['python']}. Load average before {machine['load_avg']}, after {machine['load_avg_after']}; "
+        f"CPU busy before: {machine['busy_percent_before']}%. T = {args.T:g} ms, repeats {args.repeat}"
+        f"{' (times: median; *_min: minimum)' if args.repeat > 1 else ''}"
+        f"{', no analysis' if args.no_analysis else ''}.",
+        "",
+        "## Results",
+        "",
+        C.markdown_table(table, COLUMNS),
+        "",
+        "## Where the time goes (seconds)",
+        "",
+        C.markdown_table(table, PROFILE_COLUMNS),
+        "",
+    ]
     ratios = []
     for r in table:
         if r["model"] != "nestml":
             continue
-        ref = next((b for b in table if b["model"] == "builtin" and b["N"] == r["N"] and b["threads"] == r["threads"]
-                    and b["synapse_model"] == r["synapse_model"]
-                    and b["huge_pages"] == r["huge_pages"]), None)
+        ref = next(
+            (
+                b
+                for b in table
+                if b["model"] == "builtin"
+                and b["N"] == r["N"]
+                and b["threads"] == r["threads"]
+                and b["synapse_model"] == r["synapse_model"]
+                and b["huge_pages"] == r["huge_pages"]
+            ),
+            None,
+        )
         if ref and ref["simulate_s"]:
-            ratios.append({"size": r["size"], "threads": r["threads"], "huge_pages": r["huge_pages"],
-                           "nestml_simulate_s": r["simulate_s"], "builtin_simulate_s": ref["simulate_s"],
-                           "ratio": round(r["simulate_s"] / ref["simulate_s"], 3),
-                           "same_spike_count": r["spikes"] == ref["spikes"]})
+            ratios.append(
+                {
+                    "size": r["size"],
+                    "threads": r["threads"],
+                    "huge_pages": r["huge_pages"],
+                    "nestml_simulate_s": r["simulate_s"],
+                    "builtin_simulate_s": ref["simulate_s"],
+                    "ratio": round(r["simulate_s"] / ref["simulate_s"], 3),
+                    "same_spike_count": r["spikes"] == ref["spikes"],
+                }
+            )
     if ratios:
-        md += ["## NESTML vs built-in (simulate time)", "",
-               C.markdown_table(ratios, ["size", "threads", "huge_pages", "nestml_simulate_s", "builtin_simulate_s", "ratio",
-                                         "same_spike_count"]), ""]
+        md += [
+            "## NESTML vs built-in (simulate time)",
+            "",
+            C.markdown_table(
+                ratios,
+                [
+                    "size",
+                    "threads",
+                    "huge_pages",
+                    "nestml_simulate_s",
+                    "builtin_simulate_s",
+                    "ratio",
+                    "same_spike_count",
+                ],
+            ),
+            "",
+        ]
     text = "\n".join(md)
     print("\n" + text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{args.tag}-{started}"
     stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(C.portable_json({"machine": machine, "args": vars(args), "table": table,
-                                                        "nestml_vs_builtin": ratios, "raw": raw}))
+    stem.with_suffix(".json").write_text(
+        C.portable_json(
+            {"machine": machine, "args": vars(args), "table": table, "nestml_vs_builtin": ratios, "raw": raw}
+        )
+    )
     print(f"\nwritten: {stem}.md, {stem}.json")
     return 0
 

@@ -40,10 +40,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1", "PYNEST_QUIET": "1"}
-COLUMNS = ["kind", "size", "N", "vps", "ranks", "threads", "build_s", "simulate_s", "e2e_s", "peak_rss_mb_rank0",
-           "spikes", "identical", "speedup_sim", "efficiency_sim", "efficiency_build", "events_per_s"]
+MPI_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    "PYNEST_QUIET": "1",
+}
+COLUMNS = [
+    "kind",
+    "size",
+    "N",
+    "vps",
+    "ranks",
+    "threads",
+    "build_s",
+    "simulate_s",
+    "e2e_s",
+    "peak_rss_mb_rank0",
+    "spikes",
+    "identical",
+    "speedup_sim",
+    "efficiency_sim",
+    "efficiency_build",
+    "events_per_s",
+]
 
 
 def powers_of_two(limit: int) -> list[int]:
@@ -72,21 +92,34 @@ def launch_prefix(launcher: str, ranks: int) -> list[str]:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max-vps", type=int, default=os.cpu_count() or 1, help="largest ranks x threads (default: cores)")
-    ap.add_argument("--mpi-python", default=str(C.ROOT / ".venv-mpi" / "bin" / "python"),
-                    help="python of the MPI-enabled NEST environment (default .venv-mpi/bin/python)")
+    ap.add_argument(
+        "--mpi-python",
+        default=str(C.ROOT / ".venv-mpi" / "bin" / "python"),
+        help="python of the MPI-enabled NEST environment (default .venv-mpi/bin/python)",
+    )
     ap.add_argument("--sizes", nargs="+", default=["2e4"], help="N for strong scaling (K = 1000; 1e3 = tutorial)")
-    ap.add_argument("--weak-n-per-vp", type=int, default=5000, help="neurons per virtual process for weak scaling "
-                    "(0 = no weak scaling)")
+    ap.add_argument(
+        "--weak-n-per-vp",
+        type=int,
+        default=5000,
+        help="neurons per virtual process for weak scaling (0 = no weak scaling)",
+    )
     ap.add_argument("--model", default="builtin", choices=["builtin", "nestml"])
     ap.add_argument("--T", type=float, default=100.0, help="simulated time, ms (default 100)")
     ap.add_argument("--out", default=str(C.RESULTS), help="folder for scaling-<time>.{md,json}")
     ap.add_argument("--budget-s", type=float, default=420.0, help="start no configuration after this many seconds")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration")
-    ap.add_argument("--launcher", choices=["auto", "mpirun", "srun"], default="auto",
-                    help="how runs with several ranks start (default auto: srun --mpi=pmix inside a SLURM "
-                         "allocation, else mpirun)")
-    ap.add_argument("--threads-only", action="store_true",
-                    help="no MPI ranks even if mpirun exists (a NEST without MPI, e.g. the PyPI wheel)")
+    ap.add_argument(
+        "--launcher",
+        choices=["auto", "mpirun", "srun"],
+        default="auto",
+        help="how runs with several ranks start (default auto: srun --mpi=pmix inside a SLURM allocation, else mpirun)",
+    )
+    ap.add_argument(
+        "--threads-only",
+        action="store_true",
+        help="no MPI ranks even if mpirun exists (a NEST without MPI, e.g. the PyPI wheel)",
+    )
     return ap.parse_args(argv)
 
 
@@ -101,15 +134,18 @@ def main(argv=None) -> int:
     machine["busy_percent_before"] = C.busy_cpu_percent(1.0)
     machine["mpirun"] = mpirun
     started = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    print(f"# scaling {started}: {machine['cpu']}, {machine['cores']} cores; load {machine['load_avg']}, "
-          f"CPU busy {machine['busy_percent_before']}%; ranks via: {mpirun or 'missing (threads only)'}", flush=True)
+    print(
+        f"# scaling {started}: {machine['cpu']}, {machine['cores']} cores; load {machine['load_avg']}, "
+        f"CPU busy {machine['busy_percent_before']}%; ranks via: {mpirun or 'missing (threads only)'}",
+        flush=True,
+    )
     vps_list = powers_of_two(args.max_vps)
 
     plan = []  # (kind, N, vps, ranks, threads)
     for size in args.sizes:
         n = C.parse_size(size)
         for vps in vps_list:
-            for ranks in (powers_of_two(vps) if mpirun else [1]):
+            for ranks in powers_of_two(vps) if mpirun else [1]:
                 plan.append(("strong", n, vps, ranks, vps // ranks))
     if args.weak_n_per_vp:
         for vps in vps_list:
@@ -123,8 +159,12 @@ def main(argv=None) -> int:
         if time.monotonic() - t_start > args.budget_s:
             skipped.append({"kind": kind, "N": n, "ranks": ranks, "threads": threads})
             continue
-        cfg = {"threads": threads, "sets": C.network_overrides(n, args.model, T=args.T, extra=("record_n=0",)),
-               "no_analysis": True, "keep_spikes": True}
+        cfg = {
+            "threads": threads,
+            "sets": C.network_overrides(n, args.model, T=args.T, extra=("record_n=0",)),
+            "no_analysis": True,
+            "keep_spikes": True,
+        }
         launcher = None
         if ranks > 1:
             launcher = launch_prefix(mpirun, ranks)
@@ -140,16 +180,20 @@ def main(argv=None) -> int:
             ref = reference_spikes[key]
             row["identical"] = bool(len(ref[0]) == len(neuron) and (ref[0] == neuron).all() and (ref[1] == times).all())
         rows.append(row)
-        print(f"  {kind:<6} N {n:>6} VP {vps:>2} = {ranks} x {threads}: build {row['build_s']:.2f} s, "
-              f"simulate {row['simulate_s']:.2f} s, e2e {row['e2e_s']:.2f} s, spikes {row['spikes']}, "
-              f"identical {row['identical']}", flush=True)
+        print(
+            f"  {kind:<6} N {n:>6} VP {vps:>2} = {ranks} x {threads}: build {row['build_s']:.2f} s, "
+            f"simulate {row['simulate_s']:.2f} s, e2e {row['e2e_s']:.2f} s, spikes {row['spikes']}, "
+            f"identical {row['identical']}",
+            flush=True,
+        )
 
     for kind in ("strong", "weak"):
         for r in rows:
             if r["kind"] != kind:
                 continue
-            base = next((b for b in rows if b["kind"] == kind and b["vps"] == 1
-                         and (kind == "weak" or b["N"] == r["N"])), None)
+            base = next(
+                (b for b in rows if b["kind"] == kind and b["vps"] == 1 and (kind == "weak" or b["N"] == r["N"])), None
+            )
             if base is None:
                 continue
             scale = r["vps"] if kind == "strong" else 1
@@ -158,27 +202,38 @@ def main(argv=None) -> int:
             r["efficiency_build"] = round(base["build_s"] / (scale * r["build_s"]), 2)
     machine["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     mismatches = [r for r in rows if r["identical"] is False]
-    md = [f"# balanced scaling {started}", "",
-          f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; load average before "
-          f"{machine['load_avg']}, after {machine['load_avg_after']}; CPU busy before {machine['busy_percent_before']}%. "
-          f"Model {args.model}, T = {args.T:g} ms, K = 1000 per population, no analysis; "
-          f"ranks via: {mpirun or 'missing (threads only)'}. Strong: fixed N; weak: N = {args.weak_n_per_vp} x VP. "
-          f"Efficiency = t(1 VP) / (VP t) (strong) or t(1 VP) / t (weak). `identical`: merged spikes equal to the "
-          f"first split of the same VP count.", "",
-          C.markdown_table(rows, COLUMNS), ""]
+    md = [
+        f"# balanced scaling {started}",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; load average before "
+        f"{machine['load_avg']}, after {machine['load_avg_after']}; CPU busy before {machine['busy_percent_before']}%. "
+        f"Model {args.model}, T = {args.T:g} ms, K = 1000 per population, no analysis; "
+        f"ranks via: {mpirun or 'missing (threads only)'}. Strong: fixed N; weak: N = {args.weak_n_per_vp} x VP. "
+        f"Efficiency = t(1 VP) / (VP t) (strong) or t(1 VP) / t (weak). `identical`: merged spikes equal to the "
+        f"first split of the same VP count.",
+        "",
+        C.markdown_table(rows, COLUMNS),
+        "",
+    ]
     if skipped:
-        md += [f"Skipped (budget {args.budget_s:g} s spent): " + ", ".join(
-            f"{s['kind']} N={s['N']} {s['ranks']}x{s['threads']}" for s in skipped), ""]
-    md.append("Spikes identical across splits at every VP count: " + ("yes" if not mismatches else
-                                                                       f"NO ({len(mismatches)} differ)"))
+        md += [
+            f"Skipped (budget {args.budget_s:g} s spent): "
+            + ", ".join(f"{s['kind']} N={s['N']} {s['ranks']}x{s['threads']}" for s in skipped),
+            "",
+        ]
+    md.append(
+        "Spikes identical across splits at every VP count: "
+        + ("yes" if not mismatches else f"NO ({len(mismatches)} differ)")
+    )
     text = "\n".join(md)
     print("\n" + text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"scaling-{started}"
     stem.with_suffix(".md").write_text(text + "\n")
-    stem.with_suffix(".json").write_text(C.portable_json({"machine": machine, "args": vars(args), "rows": rows,
-                                                        "skipped": skipped}))
+    stem.with_suffix(".json").write_text(
+        C.portable_json({"machine": machine, "args": vars(args), "rows": rows, "skipped": skipped})
+    )
     print(f"\nwritten: {stem}.md, {stem}.json")
     return 1 if mismatches else 0
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import shlex
@@ -114,17 +113,36 @@ def main(argv=None) -> int:
             run_pair(a, b, args.slice_s)
         else:
             run_pair(b, a, args.slice_s)
-        row = {"pair": i, "first": first, "a_s": round(a.active_s, 2), "b_s": round(b.active_s, 2),
-               "ratio_b_over_a": round(b.active_s / a.active_s, 4)}
+        row = {
+            "pair": i,
+            "first": first,
+            "a_s": round(a.active_s, 2),
+            "b_s": round(b.active_s, 2),
+            "ratio_b_over_a": round(b.active_s / a.active_s, 4),
+        }
         rows.append(row)
-        print(f"pair {i} ({first} first): {args.label_a} {a.active_s:.1f} s, {args.label_b} {b.active_s:.1f} s, "
-              f"B/A {row['ratio_b_over_a']:.3f}", flush=True)
+        print(
+            f"pair {i} ({first} first): {args.label_a} {a.active_s:.1f} s, {args.label_b} {b.active_s:.1f} s, "
+            f"B/A {row['ratio_b_over_a']:.3f}",
+            flush=True,
+        )
     ratios = [r["ratio_b_over_a"] for r in rows]
     gmean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    summary = {"a": args.a, "b": args.b, "label_a": args.label_a, "label_b": args.label_b, "slice_s": args.slice_s,
-               "pairs": rows, "ratio_gmean": round(gmean, 4), "ratio_min": min(ratios), "ratio_max": max(ratios)}
-    print(f"B/A ({args.label_b} / {args.label_a}): geometric mean {gmean:.3f} over {len(rows)} pairs "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
+    summary = {
+        "a": args.a,
+        "b": args.b,
+        "label_a": args.label_a,
+        "label_b": args.label_b,
+        "slice_s": args.slice_s,
+        "pairs": rows,
+        "ratio_gmean": round(gmean, 4),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+    print(
+        f"B/A ({args.label_b} / {args.label_a}): geometric mean {gmean:.3f} over {len(rows)} pairs "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
     name = f"timesliced-{args.label_a}-vs-{args.label_b}-{stamp}.json"
     path = out / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     path.write_text(C.portable_json({"machine": C.machine(), "summary": summary}))

@@ -131,11 +131,16 @@ def _memory_mb() -> int:
 
 
 def _require_tools() -> None:
-    missing = [t for t in ("munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "scancel", "sinfo")
-               if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
+    missing = [
+        t
+        for t in ("munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "scancel", "sinfo")
+        if shutil.which(t) is None and not Path("/usr/sbin", t).exists()
+    ]
     if missing:
-        pytest.fail(f"SLURM tools missing ({', '.join(missing)}): run scripts/setup.sh "
-                    "(installs the Debian packages slurm-wlm and munge)")
+        pytest.fail(
+            f"SLURM tools missing ({', '.join(missing)}): run scripts/setup.sh "
+            "(installs the Debian packages slurm-wlm and munge)"
+        )
     if os.getuid() != 0:
         pytest.fail("the SLURM test cluster needs root (SlurmUser=root, a private munged)")
 
@@ -169,12 +174,12 @@ SchedulerType=sched/backfill
 SchedulerParameters=defer_batch=0
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}
-SlurmctldPidFile={root / 'run' / 'slurmctld.pid'}
-SlurmdPidFile={root / 'run' / 'slurmd.pid'}
-SlurmctldLogFile={root / 'log' / 'slurmctld.log'}
-SlurmdLogFile={root / 'log' / 'slurmd.log'}
+StateSaveLocation={root / "state"}
+SlurmdSpoolDir={root / "spool"}
+SlurmctldPidFile={root / "run" / "slurmctld.pid"}
+SlurmdPidFile={root / "run" / "slurmd.pid"}
+SlurmctldLogFile={root / "log" / "slurmctld.log"}
+SlurmdLogFile={root / "log" / "slurmd.log"}
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
@@ -202,10 +207,21 @@ def _start_munged(root: Path, procs: dict) -> Path:
     log.touch()
     os.chown(log, munge.pw_uid, munge.pw_gid)
     procs["munged"] = subprocess.Popen(
-        [_tool("munged"), "--foreground", f"--socket={sock}", f"--key-file={key}", f"--log-file={log}",
-         f"--pid-file={mdir / 'munged.pid'}", f"--seed-file={mdir / 'munged.seed'}"],
-        user=munge.pw_uid, group=munge.pw_gid, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [
+            _tool("munged"),
+            "--foreground",
+            f"--socket={sock}",
+            f"--key-file={key}",
+            f"--log-file={log}",
+            f"--pid-file={mdir / 'munged.pid'}",
+            f"--seed-file={mdir / 'munged.seed'}",
+        ],
+        user=munge.pw_uid,
+        group=munge.pw_gid,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     _wait_for(lambda: sock.exists(), "munged's socket", procs, root)
     return sock
 
@@ -237,16 +253,29 @@ def start_cluster(root: Path, cpus: int | None = None) -> SlurmCluster:
         env["SLURM_CONF"] = str(conf)
         cluster.env = env
         daemon_env = {**env, "SLURM_CONF": str(conf)}
-        procs["slurmctld"] = subprocess.Popen([_tool("slurmctld"), "-D", "-i", "-f", str(conf)], env=daemon_env,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
-        procs["slurmd"] = subprocess.Popen([_tool("slurmd"), "-D", "-f", str(conf), "-N", node], env=daemon_env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+        procs["slurmctld"] = subprocess.Popen(
+            [_tool("slurmctld"), "-D", "-i", "-f", str(conf)],
+            env=daemon_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        procs["slurmd"] = subprocess.Popen(
+            [_tool("slurmd"), "-D", "-f", str(conf), "-N", node],
+            env=daemon_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
         def idle() -> bool:
-            out = subprocess.run(["sinfo", "--noheader", "--format=%t", "--nodes", node], env=env,
-                                 capture_output=True, text=True, timeout=30)
+            out = subprocess.run(
+                ["sinfo", "--noheader", "--format=%t", "--nodes", node],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             return out.returncode == 0 and out.stdout.strip() == "idle"
 
         _wait_for(idle, f"node {node} idle", procs, root)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from balanced.rundir import SCHEMA, STATE_FILE, SPIKES_FILE, atomic_save_npz, write_manifest
+from balanced.rundir import SCHEMA, SPIKES_FILE, STATE_FILE, atomic_save_npz, write_manifest
 
 
-def poisson_spikes(n_neurons: int, rate_hz: float, t_stop_ms: float, seed: int = 0,
-                   first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def poisson_spikes(
+    n_neurons: int, rate_hz: float, t_stop_ms: float, seed: int = 0, first: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Independent homogeneous Poisson trains as flat (neuron, time) arrays, fast for
     millions of spikes (count per neuron ~ Poisson, times uniform)."""
     rng = np.random.default_rng(seed)
@@ -26,8 +27,9 @@ def poisson_spikes(n_neurons: int, rate_hz: float, t_stop_ms: float, seed: int =
     return neuron, time
 
 
-def regular_spikes(n_neurons: int, period_ms: float, t_stop_ms: float, first: int = 0,
-                   jitter_phase: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def regular_spikes(
+    n_neurons: int, period_ms: float, t_stop_ms: float, first: int = 0, jitter_phase: bool = True, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Perfectly periodic trains (one phase per neuron)."""
     rng = np.random.default_rng(seed)
     phases = rng.uniform(0, period_ms, n_neurons) if jitter_phase else np.zeros(n_neurons)
@@ -40,9 +42,20 @@ def regular_spikes(n_neurons: int, period_ms: float, t_stop_ms: float, first: in
     return np.concatenate(neurons), np.concatenate(times)
 
 
-def write_run(run_dir: str | os.PathLike, neuron: np.ndarray, time: np.ndarray, n_e: int, n_i: int,
-              t_stop_ms: float, dt: float = 0.1, status: str = "complete", state: dict | None = None,
-              diagnosis: list[str] | None = None, preset: str = "synthetic", seed: int = 1) -> Path:
+def write_run(
+    run_dir: str | os.PathLike,
+    neuron: np.ndarray,
+    time: np.ndarray,
+    n_e: int,
+    n_i: int,
+    t_stop_ms: float,
+    dt: float = 0.1,
+    status: str = "complete",
+    state: dict | None = None,
+    diagnosis: list[str] | None = None,
+    preset: str = "synthetic",
+    seed: int = 1,
+) -> Path:
     """Write a run directory holding the given spikes (any order; sorted here)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -90,8 +103,16 @@ def synthetic_state(neurons: np.ndarray, t_stop_ms: float, sample_ms: float = 1.
     }
 
 
-def poisson_run(run_dir: str | os.PathLike, n_e: int = 400, n_i: int = 100, rate_hz: float = 10.0,
-                t_stop_ms: float = 2000.0, seed: int = 0, with_state: bool = True, **kwargs) -> Path:
+def poisson_run(
+    run_dir: str | os.PathLike,
+    n_e: int = 400,
+    n_i: int = 100,
+    rate_hz: float = 10.0,
+    t_stop_ms: float = 2000.0,
+    seed: int = 0,
+    with_state: bool = True,
+    **kwargs,
+) -> Path:
     """A complete run of independent Poisson neurons (optionally with recorded state)."""
     neuron, time = poisson_spikes(n_e + n_i, rate_hz, t_stop_ms, seed=seed)
     state = None

@@ -14,16 +14,39 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = {"size", "N", "K", "model", "threads", "ranks", "synapse_model", "synapses", "build_s", "simulate_s",
-           "e2e_s", "peak_rss_mb", "bytes_per_synapse", "events_per_s", "import_kernel_s", "write_merge_s",
-           "analysis_s", "huge_pages", "huge_pages_s"}
+COLUMNS = {
+    "size",
+    "N",
+    "K",
+    "model",
+    "threads",
+    "ranks",
+    "synapse_model",
+    "synapses",
+    "build_s",
+    "simulate_s",
+    "e2e_s",
+    "peak_rss_mb",
+    "bytes_per_synapse",
+    "events_per_s",
+    "import_kernel_s",
+    "write_merge_s",
+    "analysis_s",
+    "huge_pages",
+    "huge_pages_s",
+}
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, built_model):
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--small", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--small", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     md = sorted(out.glob("small-*.md"))
     js = sorted(out.glob("small-*.json"))
@@ -38,8 +61,18 @@ def test_table_rows_and_columns(small):
     for row in table:
         assert COLUMNS <= set(row), COLUMNS - set(row)
     header = md.split("## Results")[1].strip().splitlines()[0]
-    for col in ("size", "model", "threads", "ranks", "build_s", "simulate_s", "e2e_s", "peak_rss_mb",
-                "bytes_per_synapse", "events_per_s"):
+    for col in (
+        "size",
+        "model",
+        "threads",
+        "ranks",
+        "build_s",
+        "simulate_s",
+        "e2e_s",
+        "peak_rss_mb",
+        "bytes_per_synapse",
+        "events_per_s",
+    ):
         assert f" {col} " in header
     assert "## Where the time goes" in md and "## NESTML vs built-in" in md
     assert "| 1e3 |" in stdout
@@ -67,10 +100,30 @@ def test_values_plausible(small):
 def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     # the A/B harness at the tutorial size, two 20 ms chunks each, one with huge pages:
     # both networks simulate the same spikes, and the summary names both variants
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "interleaved.py"), "--size", "1e3",
-                           "--a", "builtin,off", "--b", "nestml,on", "--threads", "1", "--chunk-ms", "20",
-                           "--chunks", "3", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "interleaved.py"),
+            "--size",
+            "1e3",
+            "--a",
+            "builtin,off",
+            "--b",
+            "nestml,on",
+            "--threads",
+            "1",
+            "--chunk-ms",
+            "20",
+            "--chunks",
+            "3",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "B/A (nestml,on / builtin,off)" in proc.stdout
     (path,) = tmp_path.glob("interleaved-1e3-*.json")
@@ -83,6 +136,7 @@ def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
 
 def _load_benchmark(name):
     import importlib.util
+
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -107,9 +161,26 @@ def test_timesliced_runs_commands_in_turns_and_times_their_slices(tmp_path):
     # cores they would overlap if the stopped one kept running); no speed is asserted
     cmd = f"{sys.executable} -c {shlex.quote(BUSY.format(s=0.6))}"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "timesliced.py"), "--a", cmd, "--b", cmd,
-                           "--pairs", "1", "--slice-s", "0.15", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "timesliced.py"),
+            "--a",
+            cmd,
+            "--b",
+            cmd,
+            "--pairs",
+            "1",
+            "--slice-s",
+            "0.15",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     (path,) = tmp_path.glob("timesliced-A-vs-B-*.json")
@@ -121,9 +192,28 @@ def test_timesliced_runs_commands_in_turns_and_times_their_slices(tmp_path):
 def test_timesliced_stops_at_a_failing_command(tmp_path):
     ok = f"{sys.executable} -c {shlex.quote(BUSY.format(s=0.3))}"
     bad = f"{sys.executable} -c {shlex.quote('raise SystemExit(3)')}"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "timesliced.py"), "--a", ok, "--b", bad,
-                           "--label-b", "broken", "--pairs", "1", "--slice-s", "0.1", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "timesliced.py"),
+            "--a",
+            ok,
+            "--b",
+            bad,
+            "--label-b",
+            "broken",
+            "--pairs",
+            "1",
+            "--slice-s",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode != 0
     assert "broken failed (exit 3)" in proc.stderr
     assert not list(tmp_path.glob("*.json"))

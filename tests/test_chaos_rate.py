@@ -31,8 +31,7 @@ def test_growth_rate_of_a_pure_exponential():
 
 def test_mismatch_curve_counts_unshared_spikes():
     ref = rundir.Spikes(neuron=np.array([0, 1, 2, 3], dtype=np.int32), time=np.array([5.0, 10.2, 10.5, 11.0]))
-    pert = rundir.Spikes(neuron=np.array([0, 1, 2, 3, 4], dtype=np.int32),
-                         time=np.array([5.0, 10.2, 10.6, 11.0, 10.1]))
+    pert = rundir.Spikes(neuron=np.array([0, 1, 2, 3, 4], dtype=np.int32), time=np.array([5.0, 10.2, 10.6, 11.0, 10.1]))
     t, C, A = mismatch_curve(ref, pert, 10.0, 0.1, 5, span_ms=1.0)
     # after 10 ms: extra spike 4 at 10.1; neuron 2 moved 10.5 -> 10.6 (two unshared spikes)
     assert C[np.searchsorted(t, 0.1 - 1e-9)] == 1 and C[np.searchsorted(t, 0.6 - 1e-9)] == 3
@@ -49,8 +48,15 @@ def chaos(tmp_path_factory, built_model):
     out = tmp_path_factory.mktemp("chaos_rate")
     base = replace(resolve("balanced"), N_E=1000, N_I=1000, K=100, T=200.0)
     bal = run_chaos_rate(base, out / "balanced", [100, 400], trials=3, preset="balanced", figures=True)
-    tut = run_chaos_rate(replace(resolve("tutorial"), T=200.0), out / "tutorial", None, trials=2,
-                         preset="tutorial", label="tutorial", figures=False)
+    tut = run_chaos_rate(
+        replace(resolve("tutorial"), T=200.0),
+        out / "tutorial",
+        None,
+        trials=2,
+        preset="tutorial",
+        label="tutorial",
+        figures=False,
+    )
     return {p["name"]: p for p in bal["points"] + tut["points"]}
 
 

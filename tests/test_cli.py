@@ -68,14 +68,17 @@ def test_doctor():
     assert ("runs can collapse" in text) == hp["collapse"]
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["run", "--set", "N_E=-1"], 2, "parameter 'N_E' = -1: must be an integer > 0"),
-    (["config", "show", "--set", "nope=1"], 2, "unknown parameter 'nope'"),
-    (["config", "show", "--preset", "nope"], 2, "preset 'nope' does not exist"),
-    (["config", "show", "--config", "/nonexistent.toml"], 2, "cannot be read"),
-    (["analyze", "/nonexistent-run"], 1, "not a run directory"),
-    (["sweep", "/nonexistent-sweep.toml"], 2, "/nonexistent-sweep.toml"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["run", "--set", "N_E=-1"], 2, "parameter 'N_E' = -1: must be an integer > 0"),
+        (["config", "show", "--set", "nope=1"], 2, "unknown parameter 'nope'"),
+        (["config", "show", "--preset", "nope"], 2, "preset 'nope' does not exist"),
+        (["config", "show", "--config", "/nonexistent.toml"], 2, "cannot be read"),
+        (["analyze", "/nonexistent-run"], 1, "not a run directory"),
+        (["sweep", "/nonexistent-sweep.toml"], 2, "/nonexistent-sweep.toml"),
+    ],
+)
 def test_errors_are_clear(args, code, message):
     proc = balanced(*args, check=False)
     assert proc.returncode == code, proc.stderr
@@ -105,6 +108,7 @@ def test_rerun_refuses_without_overwrite(tmp_path):
 
 def test_analysis_worker_only_on_a_spare_core():
     from balanced.analysis.worker import worker_fits
+
     assert worker_fits(threads=1, cores=2, mpi_ranks=1)
     assert not worker_fits(threads=2, cores=2, mpi_ranks=1)
     assert not worker_fits(threads=1, cores=1, mpi_ranks=1)
@@ -137,6 +141,7 @@ def test_the_analysis_diagnoses_the_regime_with_and_without_the_worker(tmp_path)
     # The diagnosis is a function of the parameters: the analysis computes it from the
     # manifest's parameters, in the worker or here; the run itself does not.
     from balanced.theory import diagnosis_lines
+
     expected = diagnosis_lines(P.resolve("tutorial", overrides=["T=100"]))
     balanced("run", "--set", "T=100", "--out", str(tmp_path / "worker"), "--quiet", "--figures", "none")
     balanced("run", "--set", "T=100", "--out", str(tmp_path / "here"), "--quiet", "--no-analysis")
@@ -150,8 +155,10 @@ def test_the_analysis_diagnoses_the_regime_with_and_without_the_worker(tmp_path)
 def test_nest_imported_without_its_plotting_helpers():
     # the command line imports NEST without PyNEST's matplotlib helpers (0.25 s); matplotlib
     # itself stays importable afterwards
-    code = ("import sys; from balanced.kernel import import_nest; import_nest(nest_plotting=False); "
-            "print('matplotlib' in sys.modules); import matplotlib; print(matplotlib.__name__)")
+    code = (
+        "import sys; from balanced.kernel import import_nest; import_nest(nest_plotting=False); "
+        "print('matplotlib' in sys.modules); import matplotlib; print(matplotlib.__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "matplotlib"]
@@ -159,6 +166,7 @@ def test_nest_imported_without_its_plotting_helpers():
 
 def _threads_after_numpy(prepare: str, env_value: str | None) -> int:
     import os
+
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     if env_value is not None:
         env["OPENBLAS_NUM_THREADS"] = env_value
@@ -171,6 +179,7 @@ def _threads_after_numpy(prepare: str, env_value: str | None) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
 def test_command_keeps_numpy_blas_to_one_thread_unless_the_user_chose():
     import os
+
     if len(os.sched_getaffinity(0)) < 2:
         pytest.fail("needs 2 cores: with one, OpenBLAS starts no extra thread and this test could not fail")
     prepare = "from balanced import cli; cli.single_thread_blas()"
@@ -181,6 +190,7 @@ def test_command_keeps_numpy_blas_to_one_thread_unless_the_user_chose():
 
 def test_experiments_are_verbs():
     from balanced.cli import EXPERIMENTS
+
     for name in EXPERIMENTS:
         proc = balanced("experiment", name, "--help")
         assert "--out" in proc.stdout, name

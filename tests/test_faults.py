@@ -32,8 +32,14 @@ SMALL = ["--set", "T=100", "--set", "record_n=0"]
 
 
 def balanced(*args, timeout=120, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "balanced", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "balanced", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kw,
+    )
 
 
 def assert_clean_error(proc, code: int, *needles: str) -> None:
@@ -114,10 +120,13 @@ def test_another_programs_manifest_is_not_ours(tmp_path):
 
 
 # ----------------------------------------------------------------------------- 2. NEST's infinite loop
-@pytest.mark.parametrize("overrides, key", [
-    (["p=1.0", "allow_autapses=false"], "'p' = 1.0"),
-    (["connectivity=fixed_outdegree", "p=1.0", "allow_autapses=false"], "'p' = 1.0"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["p=1.0", "allow_autapses=false"], "'p' = 1.0"),
+        (["connectivity=fixed_outdegree", "p=1.0", "allow_autapses=false"], "'p' = 1.0"),
+    ],
+)
 def test_degree_nest_cannot_satisfy_is_refused_at_once(overrides, key):
     started = time.perf_counter()
     with pytest.raises(P.ParamError, match="distinct"):
@@ -132,12 +141,15 @@ def test_degree_nest_cannot_satisfy_is_refused_at_once(overrides, key):
 
 
 # ----------------------------------------------------------------------------- 4. --overwrite
-@pytest.mark.parametrize("bad", [
-    ["--threads", "0"],
-    ["--set", "dt=0.00015"],
-    ["--set", "t_ref=0.15"],
-    ["--set", "N_E=1000000000", "--set", "N_I=1000000000"],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--threads", "0"],
+        ["--set", "dt=0.00015"],
+        ["--set", "t_ref=0.15"],
+        ["--set", "N_E=1000000000", "--set", "N_I=1000000000"],
+    ],
+)
 def test_overwrite_whose_new_run_cannot_start_keeps_the_old_run(tmp_path, finished_run, bad):
     target, before = old_run(finished_run, tmp_path)
     proc = balanced("run", *SMALL, *bad, "--out", target, "--overwrite", "--quiet")
@@ -161,8 +173,15 @@ def test_overwrite_whose_build_fails_keeps_the_old_run(tmp_path, finished_run):
 def test_two_runs_into_one_folder_one_wins(tmp_path, built_model):
     args = ["run", "--set", "T=3000", "--set", "record_n=0", "--quiet", "--no-analysis"]
     target = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-m", "balanced", *args, "--out", str(target)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "balanced", *args, "--out", str(target)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -176,13 +195,17 @@ def test_two_runs_into_one_folder_one_wins(tmp_path, built_model):
 
 
 # ----------------------------------------------------------------------------- 6. sizes
-@pytest.mark.parametrize("overrides, needle", [
-    (["N_E=1000000000", "N_I=1000000000"], "GiB are available"),
-    (["N_E=100000000000000000000"], "must be <= 2147483647"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["N_E=1000000000", "N_I=1000000000"], "GiB are available"),
+        (["N_E=100000000000000000000"], "must be <= 2147483647"),
+    ],
+)
 def test_sizes_that_cannot_fit_are_refused(tmp_path, overrides, needle):
-    proc = balanced("run", *[x for o in overrides for x in ("--set", o)], "--out", tmp_path / "big", "--quiet",
-                    timeout=60)
+    proc = balanced(
+        "run", *[x for o in overrides for x in ("--set", o)], "--out", tmp_path / "big", "--quiet", timeout=60
+    )
     assert_clean_error(proc, 2, "N_E", needle)
     assert not (tmp_path / "big").exists()
 
@@ -238,11 +261,14 @@ def test_bad_thread_counts(tmp_path, verb, threads):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("item, needle", [
-    ("dt=0.00015", "NEST's time step unit"),
-    ("t_ref=0.15", "multiple of dt"),
-    ("seed=1\nT=5", "must be one line"),
-])
+@pytest.mark.parametrize(
+    "item, needle",
+    [
+        ("dt=0.00015", "NEST's time step unit"),
+        ("t_ref=0.15", "multiple of dt"),
+        ("seed=1\nT=5", "must be one line"),
+    ],
+)
 def test_values_nest_would_reject(item, needle):
     assert_clean_error(balanced("config", "show", "--set", item), 2, needle)
 
@@ -250,14 +276,19 @@ def test_values_nest_would_reject(item, needle):
 def test_parameter_files_that_cannot_be_read(tmp_path):
     (tmp_path / "latin1.toml").write_bytes(b"T = 100\n# caf\xe9\n")
     os.mkfifo(tmp_path / "fifo")
-    for path, needle in [(tmp_path / "latin1.toml", "not UTF-8"), (tmp_path / "fifo", "not a regular file"),
-                         (Path("/dev/zero"), "not a regular file"), (tmp_path, "not a regular file")]:
+    for path, needle in [
+        (tmp_path / "latin1.toml", "not UTF-8"),
+        (tmp_path / "fifo", "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+        (tmp_path, "not a regular file"),
+    ]:
         assert_clean_error(balanced("config", "show", "--config", path, timeout=30), 2, str(path), needle)
 
 
 def test_closed_stdout_pipe():
-    proc = subprocess.run(f"{sys.executable} -m balanced config show | head -1", shell=True,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        f"{sys.executable} -m balanced config show | head -1", shell=True, capture_output=True, text=True, timeout=60
+    )
     assert proc.stdout.startswith("# balanced") and proc.stderr == ""
 
 
@@ -281,6 +312,7 @@ def _set(path: str, value):
             del node[last]
         else:
             node[last] = value
+
     return change
 
 
@@ -298,16 +330,22 @@ def _late_time(manifest, run):
     np.savez(run / "spikes.npz", neuron=neuron, time=t)
 
 
-@pytest.mark.parametrize("change, needle", [
-    (_set("populations", KeyError), "'populations' is missing"),
-    (_set("populations", [{"name": "E", "first": 0, "size": 1000}, {"name": "I", "first": 1000, "size": 500}]),
-     "populations[0].size = 1000 but params.N_E = 500"),
-    (_set("params.dt", 0), "params.dt = 0"),
-    (_set("params.T", "abc"), "params.T = 'abc'"),
-    (_set("files.spikes", "../../etc/passwd"), "files.spikes"),
-    (_nan_time, "not finite"),
-    (_late_time, "outside [0, T = 100]"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (_set("populations", KeyError), "'populations' is missing"),
+        (
+            _set("populations", [{"name": "E", "first": 0, "size": 1000}, {"name": "I", "first": 1000, "size": 500}]),
+            "populations[0].size = 1000 but params.N_E = 500",
+        ),
+        (_set("params.dt", 0), "params.dt = 0"),
+        (_set("params.T", "abc"), "params.T = 'abc'"),
+        (_set("files.spikes", "../../etc/passwd"), "files.spikes"),
+        (_set("run_id", "../../outside"), "run_id"),
+        (_nan_time, "not finite"),
+        (_late_time, "outside [0, T = 100]"),
+    ],
+)
 def test_corrupted_run_directory_is_refused(tmp_path, finished_run, change, needle):
     run = corrupt(finished_run, tmp_path, change)
     proc = balanced("analyze", run, "--no-figures")
@@ -335,9 +373,26 @@ def test_one_step_analysis_window(finished_run):
 
 # ----------------------------------------------------------------------------- 8. signals
 def start_long_run(target: Path, *extra) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "balanced", "run", "--set", "T=200000", "--set", "record_n=0",
-                             "--out", str(target), "--quiet", "--no-analysis", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "balanced",
+            "run",
+            "--set",
+            "T=200000",
+            "--set",
+            "record_n=0",
+            "--out",
+            str(target),
+            "--quiet",
+            "--no-analysis",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (staging_path(target) / "spikes").exists():  # simulating: the first chunk was written
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
@@ -358,7 +413,8 @@ def test_signal_ends_the_run_cleanly(tmp_path, finished_run, built_model, sig):
     manifest = json.loads((staging_path(target) / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["signal"] == sig.name
     assert sorted(p.name for p in staging_path(target).iterdir()) == sorted(
-        [STAGING_MARK, "manifest.json", "params.toml"])
+        [STAGING_MARK, "manifest.json", "params.toml"]
+    )
 
 
 def test_killed_run_leaves_the_target_and_is_cleaned_by_the_next(tmp_path, built_model):

@@ -48,8 +48,7 @@ def test_collapse_moves_this_process_into_huge_pages():
     block = np.ones(64 * (1 << 20) // 8)  # 64 MiB, touched
     report = H.collapse_anonymous_memory()
     block.sum()
-    capable = (sys.platform.startswith("linux") and H.thp_mode() in ("madvise", "always")
-               and _kernel_version() >= (6, 1))
+    capable = sys.platform.startswith("linux") and H.thp_mode() in ("madvise", "always") and _kernel_version() >= (6, 1)
     if capable:
         assert report["applied"], report
         assert report["huge_mib"] >= 32, report

@@ -40,8 +40,16 @@ def test_analysis_modules_do_not_import_the_command_line():
 
 
 def test_nest_free_stages_load_no_simulator():
-    stages = ["balanced.params", "balanced.derived", "balanced.theory", "balanced.rundir",
-              "balanced.transaction", "balanced.launch", "balanced.interrupt", "balanced.cli"]
+    stages = [
+        "balanced.params",
+        "balanced.derived",
+        "balanced.theory",
+        "balanced.rundir",
+        "balanced.transaction",
+        "balanced.launch",
+        "balanced.interrupt",
+        "balanced.cli",
+    ]
     assert not imported_after("\n".join(f"import {m}" for m in stages)) & set(HEAVY)
 
 
@@ -51,6 +59,9 @@ def test_every_subpackage_is_in_the_wheel():
 
     root = Path(balanced.__file__).parent
     listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {"balanced." + ".".join(p.parent.relative_to(root).parts) if p.parent != root else "balanced"
-             for p in root.rglob("__init__.py") if "nestml-templates" not in p.parts}
+    found = {
+        "balanced." + ".".join(p.parent.relative_to(root).parts) if p.parent != root else "balanced"
+        for p in root.rglob("__init__.py")
+        if "nestml-templates" not in p.parts
+    }
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

@@ -20,8 +20,12 @@ from balanced import rundir
 pytestmark = pytest.mark.mpi
 
 ROOT = Path(__file__).resolve().parents[1]
-MPI_ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+MPI_ENV = {
+    **os.environ,
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+}
 
 
 def mpi_python() -> str:
@@ -32,8 +36,18 @@ def mpi_python() -> str:
 
 
 def mpirun(n: int, python: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [shutil.which("mpirun") or "mpirun", "-np", str(n), "--oversubscribe", "--bind-to", "none",
-           python, "-m", "balanced", *args]
+    cmd = [
+        shutil.which("mpirun") or "mpirun",
+        "-np",
+        str(n),
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+        python,
+        "-m",
+        "balanced",
+        *args,
+    ]
     return subprocess.run(cmd, env=MPI_ENV, capture_output=True, text=True, timeout=timeout)
 
 
@@ -42,8 +56,9 @@ def balanced_run(python, out, *sets, ranks=1, threads=1, extra=()):
     for s in sets:
         args += ["--set", s]
     if ranks == 1:
-        proc = subprocess.run([python, "-m", "balanced", *args], env=MPI_ENV, capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            [python, "-m", "balanced", *args], env=MPI_ENV, capture_output=True, text=True, timeout=300
+        )
     else:
         proc = mpirun(ranks, python, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -51,8 +66,13 @@ def balanced_run(python, out, *sets, ranks=1, threads=1, extra=()):
 
 
 def test_mpi_env_has_mpi():
-    out = subprocess.run([mpi_python(), "-c", "import nest; print(nest.build_info['have_mpi'])"],
-                         env={**MPI_ENV, "PYNEST_QUIET": "1"}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [mpi_python(), "-c", "import nest; print(nest.build_info['have_mpi'])"],
+        env={**MPI_ENV, "PYNEST_QUIET": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip().endswith("True")
 
 
@@ -132,8 +152,10 @@ def test_four_virtual_processes_any_split(tmp_path):
     """4 virtual processes as 1 x 4, 2 x 2 and 4 x 1 (ranks x threads): identical spikes."""
     python = mpi_python()
     sets = ("N_E=800", "N_I=200", "T=200", "record_n=0", "neuron_model=iaf_psc_exp")
-    runs = {(r, t): balanced_run(python, tmp_path / f"{r}x{t}", *sets, ranks=r, threads=t)
-            for r, t in ((1, 4), (2, 2), (4, 1))}
+    runs = {
+        (r, t): balanced_run(python, tmp_path / f"{r}x{t}", *sets, ranks=r, threads=t)
+        for r, t in ((1, 4), (2, 2), (4, 1))
+    }
     ref = runs[(1, 4)]
     assert len(ref.spikes) > 1000
     for (r, t), run in runs.items():
@@ -165,10 +187,33 @@ def test_a_rank_that_dies_ends_every_rank(tmp_path):
     import time
 
     from balanced.transaction import staging_path
+
     out = tmp_path / "killed"
-    cmd = [shutil.which("mpirun") or "mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", mpi_python(),
-           "-m", "balanced", "run", "--out", str(out), "--no-analysis", "--threads", "1",
-           "--set", "N_E=400", "--set", "N_I=100", "--set", "T=600000", "--set", "record_n=0"]
+    cmd = [
+        shutil.which("mpirun") or "mpirun",
+        "-np",
+        "2",
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+        mpi_python(),
+        "-m",
+        "balanced",
+        "run",
+        "--out",
+        str(out),
+        "--no-analysis",
+        "--threads",
+        "1",
+        "--set",
+        "N_E=400",
+        "--set",
+        "N_I=100",
+        "--set",
+        "T=600000",
+        "--set",
+        "record_n=0",
+    ]
     proc = subprocess.Popen(cmd, env=MPI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -35,7 +35,7 @@ def per_neuron(spikes, n, window=TUTORIAL_WINDOW):
     starts = np.concatenate([[0], np.cumsum(counts)])
     for i in range(n):
         if counts[i] >= 3:
-            isi = np.diff(t[starts[i]:starts[i + 1]])
+            isi = np.diff(t[starts[i] : starts[i + 1]])
             cvs.append(isi.std() / isi.mean())
     return rates, np.array(cvs)
 
@@ -44,12 +44,14 @@ def per_neuron(spikes, n, window=TUTORIAL_WINDOW):
 @pytest.fixture(scope="module")
 def nest_kernel():
     from balanced.kernel import import_nest
+
     return import_nest()
 
 
 def _build(nest, built_model, *overrides):
     from balanced.kernel import setup_kernel
     from balanced.network import build_network
+
     p = P.resolve(overrides=list(overrides))
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=1, module=built_model)
     d = derive(p)
@@ -127,11 +129,14 @@ def test_threads_do_not_change_spikes_at_fixed_seed(tmp_path):
 
 # ----------------------------------------------------------------------------- the tutorial's numbers
 # Ranges measured in NEST, Brian2 and a BrainPy replica over 10 seeds.
-@pytest.mark.parametrize("connectivity, cv_range, sd_range", [
-    ("fixed_indegree", (0.005, 0.015), (0.35, 0.8)),
-    ("fixed_outdegree", (0.015, 0.022), (1.45, 1.95)),
-    ("pairwise_bernoulli", (0.015, 0.022), (1.45, 1.95)),
-])
+@pytest.mark.parametrize(
+    "connectivity, cv_range, sd_range",
+    [
+        ("fixed_indegree", (0.005, 0.015), (0.35, 0.8)),
+        ("fixed_outdegree", (0.015, 0.022), (1.45, 1.95)),
+        ("pairwise_bernoulli", (0.015, 0.022), (1.45, 1.95)),
+    ],
+)
 def test_tutorial_statistics(tmp_path, connectivity, cv_range, sd_range):
     for seed in (1, 2):
         _, r = run(tmp_path, f"{connectivity}-{seed}", f"connectivity={connectivity}", f"seed={seed}")
@@ -188,7 +193,11 @@ def test_huge_pages_keep_the_spikes(tmp_path):
     m_off, off = run(tmp_path, "off", "T=200", "record_n=0", huge_pages="off")
     m_auto, _ = run(tmp_path, "auto", "T=50", "record_n=0")
     assert m_auto["choices"]["huge_pages"]["value"] is False and "below" in m_auto["choices"]["huge_pages"]["reason"]
-    assert m_auto["choices"]["synapse_model"] == {"value": "static_synapse", "source": "auto", "reason": m_auto["choices"]["synapse_model"]["reason"]}
+    assert m_auto["choices"]["synapse_model"] == {
+        "value": "static_synapse",
+        "source": "auto",
+        "reason": m_auto["choices"]["synapse_model"]["reason"],
+    }
     assert np.array_equal(on.spikes.neuron, off.spikes.neuron) and np.array_equal(on.spikes.time, off.spikes.time)
     assert m_on["huge_pages"]["setting"] == "on" and "huge_pages" in m_on["timers_s"]
     assert m_on["huge_pages"]["applied"] or m_on["huge_pages"]["reason"]

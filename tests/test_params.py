@@ -42,8 +42,10 @@ def test_set_overrides_and_types():
 
 
 def test_switching_coupling_form_drops_old_keys():
-    p = P.resolve("tutorial", overrides=["coupling=scaled", "K=40", "j_EE=1", "j_EI=-2", "j_IE=1",
-                                         "j_II=-1.8", "i_E=0.3", "i_I=0.2"])
+    p = P.resolve(
+        "tutorial",
+        overrides=["coupling=scaled", "K=40", "j_EE=1", "j_EI=-2", "j_IE=1", "j_II=-1.8", "i_E=0.3", "i_I=0.2"],
+    )
     assert p.coupling == "scaled" and p.p is None and p.K == 40
 
 
@@ -69,32 +71,35 @@ def test_derived_scaled_mapping():
     assert d.probability[0][0] == pytest.approx(100 / 500)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("N_E=0", "parameter 'N_E' = 0: must be an integer > 0"),
-    ("N_I=-3", "parameter 'N_I' = -3: must be an integer > 0"),
-    ("p=0", "parameter 'p' = 0.0: must be in (0, 1]"),
-    ("p=1.5", "parameter 'p' = 1.5: must be in (0, 1]"),
-    ("p=0.001", "gives in-degree p * N_E = 0.5; must be >= 1"),
-    ("p=0.1234", "must be a whole number of inputs"),
-    ("dt=0", "parameter 'dt' = 0.0: must be > 0"),
-    ("dt=-0.1", "parameter 'dt' = -0.1: must be > 0"),
-    ("T=1000.05", "parameter 'T' = 1000.05: must be a positive multiple of dt = 0.1"),
-    ("delay=0.05", "parameter 'delay' = 0.05: must be >= dt = 0.1"),
-    ("tau_s=10", "parameter 'tau_s' = 10.0: must differ from tau = 10.0"),
-    ("N_E=1.5", "parameter 'N_E' = 1.5 (float): must be an integer"),
-    ("N_E=abc", "parameter 'N_E' = 'abc' (str): must be an integer"),
-    ("Ib=true", "parameter 'Ib' = True (bool): must be a number"),
-    ("neuron_model=lif", "parameter 'neuron_model' = 'lif': must be one of nestml, iaf_psc_exp"),
-    ("connectivity=ring", "parameter 'connectivity' = 'ring': must be one of fixed_indegree"),
-    ("coupling=weird", "parameter 'coupling' = 'weird': must be one of tutorial, scaled"),
-    ("K=100", "parameter 'K' belongs to the scaled coupling form, but coupling = 'tutorial' uses p, J_E, J_I, Ib"),
-    ("coupling=scaled", "coupling = 'scaled' needs 'K', 'j_EE', 'j_EI', 'j_IE', 'j_II', 'i_E', 'i_I' (missing)"),
-    ("bogus=1", "unknown parameter 'bogus' in --set; known parameters: neuron_model, connectivity"),
-    ("V_reset=-40", "parameter 'V_reset' = -40.0: must be below V_th = -50.0"),
-    ("seed=0", "parameter 'seed' = 0: must be an integer >= 1"),
-    ("record_n=501", "parameter 'record_n' = 501: must be between 0 and the smaller population size 500"),
-    ("N_E", "--set 'N_E': expected key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("N_E=0", "parameter 'N_E' = 0: must be an integer > 0"),
+        ("N_I=-3", "parameter 'N_I' = -3: must be an integer > 0"),
+        ("p=0", "parameter 'p' = 0.0: must be in (0, 1]"),
+        ("p=1.5", "parameter 'p' = 1.5: must be in (0, 1]"),
+        ("p=0.001", "gives in-degree p * N_E = 0.5; must be >= 1"),
+        ("p=0.1234", "must be a whole number of inputs"),
+        ("dt=0", "parameter 'dt' = 0.0: must be > 0"),
+        ("dt=-0.1", "parameter 'dt' = -0.1: must be > 0"),
+        ("T=1000.05", "parameter 'T' = 1000.05: must be a positive multiple of dt = 0.1"),
+        ("delay=0.05", "parameter 'delay' = 0.05: must be >= dt = 0.1"),
+        ("tau_s=10", "parameter 'tau_s' = 10.0: must differ from tau = 10.0"),
+        ("N_E=1.5", "parameter 'N_E' = 1.5 (float): must be an integer"),
+        ("N_E=abc", "parameter 'N_E' = 'abc' (str): must be an integer"),
+        ("Ib=true", "parameter 'Ib' = True (bool): must be a number"),
+        ("neuron_model=lif", "parameter 'neuron_model' = 'lif': must be one of nestml, iaf_psc_exp"),
+        ("connectivity=ring", "parameter 'connectivity' = 'ring': must be one of fixed_indegree"),
+        ("coupling=weird", "parameter 'coupling' = 'weird': must be one of tutorial, scaled"),
+        ("K=100", "parameter 'K' belongs to the scaled coupling form, but coupling = 'tutorial' uses p, J_E, J_I, Ib"),
+        ("coupling=scaled", "coupling = 'scaled' needs 'K', 'j_EE', 'j_EI', 'j_IE', 'j_II', 'i_E', 'i_I' (missing)"),
+        ("bogus=1", "unknown parameter 'bogus' in --set; known parameters: neuron_model, connectivity"),
+        ("V_reset=-40", "parameter 'V_reset' = -40.0: must be below V_th = -50.0"),
+        ("seed=0", "parameter 'seed' = 0: must be an integer >= 1"),
+        ("record_n=501", "parameter 'record_n' = 501: must be between 0 and the smaller population size 500"),
+        ("N_E", "--set 'N_E': expected key=value"),
+    ],
+)
 def test_validation_messages(override, message):
     with pytest.raises(P.ParamError) as info:
         P.resolve(overrides=[override])
@@ -102,7 +107,10 @@ def test_validation_messages(override, message):
 
 
 def test_indegree_larger_than_population():
-    with pytest.raises(P.ParamError, match=r"parameter 'K' = 600: with fixed_indegree and allow_multapses = false, each E neuron would need 600 distinct inputs from E, but only 500 exist"):
+    with pytest.raises(
+        P.ParamError,
+        match=r"parameter 'K' = 600: with fixed_indegree and allow_multapses = false, each E neuron would need 600 distinct inputs from E, but only 500 exist",
+    ):
         P.resolve(overrides=SCALED[:1] + ["K=600"] + SCALED[2:])
 
 
@@ -129,7 +137,9 @@ def test_unknown_preset():
 
 
 def test_import_does_not_import_nest():
-    code = ("import sys, balanced, balanced.params, balanced.derived, balanced.theory, balanced.rundir, "
-            "balanced.cli, balanced.analysis.stats, balanced.analysis.report;"
-            "bad = [m for m in ('nest', 'pynestml', 'mpi4py') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, balanced, balanced.params, balanced.derived, balanced.theory, balanced.rundir, "
+        "balanced.cli, balanced.analysis.stats, balanced.analysis.report;"
+        "bad = [m for m in ('nest', 'pynestml', 'mpi4py') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -42,8 +42,9 @@ def test_divergence_measure_on_synthetic_spikes():
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory, built_model):
     p = replace(resolve("balanced"), **CHAOS_AT)
-    return run_perturbation(p, tmp_path_factory.mktemp("chaos"), neuron=0, time_ms=200.0, bin_ms=5.0,
-                            preset="balanced", figures=True)
+    return run_perturbation(
+        p, tmp_path_factory.mktemp("chaos"), neuron=0, time_ms=200.0, bin_ms=5.0, preset="balanced", figures=True
+    )
 
 
 def test_balanced_network_is_chaotic(chaos):
@@ -76,8 +77,9 @@ def test_without_the_extra_spike_the_runs_are_identical(tmp_path, built_model):
 def test_tutorial_perturbation_stays_local_in_time(tmp_path, built_model):
     """The regular tutorial network is not chaotic: the extra spike shifts later spikes by a
     step here and there, but each stays within 1 ms of its reference spike."""
-    r = run_perturbation(resolve("tutorial"), tmp_path, neuron=0, time_ms=250.0, bin_ms=5.0, preset="tutorial",
-                         figures=False)
+    r = run_perturbation(
+        resolve("tutorial"), tmp_path, neuron=0, time_ms=250.0, bin_ms=5.0, preset="tutorial", figures=False
+    )
     assert r["identical_before"]
     # measured 0.12 exact mismatch at +50 ms (one-step shifts), 0.0 beyond 1 ms
     assert r["unmatched_tol_at_50ms"] < 0.2

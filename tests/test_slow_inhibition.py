@@ -29,8 +29,9 @@ def test_tau_s_I_defaults_to_tau_s_and_reaches_the_neuron():
     assert q.j_EI * q.tau_s_I == pytest.approx(p.j_EI * p.tau_s)
 
 
-@pytest.mark.parametrize("value, message", [(0.0, "must be > 0"), (-1.0, "must be > 0"),
-                                            (10.0, "must differ from tau")])
+@pytest.mark.parametrize(
+    "value, message", [(0.0, "must be > 0"), (-1.0, "must be > 0"), (10.0, "must differ from tau")]
+)
 def test_tau_s_I_validation(value, message):
     with pytest.raises(ParamError, match=rf"'tau_s_I' = {value!r}: {message}"):
         replace(resolve("balanced"), tau_s_I=value)

@@ -44,8 +44,9 @@ def test_srun_two_tasks_with_the_wheel_nest_is_refused(slurm_cluster, tmp_path):
     """Two tasks and a NEST without MPI would be two copies of one network: refused once,
     non-zero, no output folder."""
     out = tmp_path / "copies"
-    proc = slurm_cluster.run("srun", "-n", "2", sys.executable, *_run_args(out, *SMALL), env=_env(slurm_cluster),
-                             cwd=tmp_path)
+    proc = slurm_cluster.run(
+        "srun", "-n", "2", sys.executable, *_run_args(out, *SMALL), env=_env(slurm_cluster), cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert proc.stderr.count("balanced: error:") == 1, proc.stderr
     assert "2 tasks by srun" in proc.stderr and "built without MPI" in proc.stderr
@@ -56,8 +57,9 @@ def test_srun_two_tasks_with_the_wheel_nest_is_refused(slurm_cluster, tmp_path):
 def test_srun_without_mpi_plugin_is_refused(slurm_cluster, tmp_path):
     """An MPI NEST under srun without --mpi: each task would be a world of its own."""
     out = tmp_path / "singletons"
-    proc = slurm_cluster.run("srun", "--mpi=none", "-n", "2", mpi_python(), *_run_args(out, *SMALL),
-                             env=_env(slurm_cluster), cwd=tmp_path)
+    proc = slurm_cluster.run(
+        "srun", "--mpi=none", "-n", "2", mpi_python(), *_run_args(out, *SMALL), env=_env(slurm_cluster), cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert proc.stderr.count("balanced: error:") == 1, proc.stderr
     assert "--mpi=pmix" in proc.stderr
@@ -68,15 +70,30 @@ def test_srun_pmix_equals_mpirun_and_threads(slurm_cluster, tmp_path):
     """srun --mpi=pmix -n 2, mpirun -np 2 and 1 rank x 2 threads: the same 2 virtual
     processes, the same seed, identical spikes."""
     python = mpi_python()
-    proc = slurm_cluster.run("srun", "--mpi=pmix", "--kill-on-bad-exit=1", "-n", "2", python,
-                             *_run_args(tmp_path / "srun", *SMALL), env=_env(slurm_cluster), cwd=tmp_path)
+    proc = slurm_cluster.run(
+        "srun",
+        "--mpi=pmix",
+        "--kill-on-bad-exit=1",
+        "-n",
+        "2",
+        python,
+        *_run_args(tmp_path / "srun", *SMALL),
+        env=_env(slurm_cluster),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr + slurm_cluster.logs()
     srun = rundir.load_run(tmp_path / "srun")
     via_mpirun = mpirun(2, python, *_run_args(tmp_path / "mpirun", *SMALL)[2:])
     assert via_mpirun.returncode == 0, via_mpirun.stderr
     import subprocess
-    threads = subprocess.run([python, *_run_args(tmp_path / "threads", *SMALL, threads=2)], env=MPI_ENV,
-                             capture_output=True, text=True, timeout=300)
+
+    threads = subprocess.run(
+        [python, *_run_args(tmp_path / "threads", *SMALL, threads=2)],
+        env=MPI_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert threads.returncode == 0, threads.stderr
     others = [rundir.load_run(tmp_path / name) for name in ("mpirun", "threads")]
     assert srun.manifest["provenance"]["launch"]["launcher"] == "srun"
@@ -93,10 +110,14 @@ def test_sbatch_run_records_its_job(slurm_cluster, tmp_path):
     launcher; threads come from the allocation (-c 1); the job log has progress lines."""
     out, log = tmp_path / "run", tmp_path / "job.log"
     script = tmp_path / "job.sh"
-    script.write_text(f"#!/bin/sh\nexec {sys.executable} {' '.join(_run_args(out, *SMALL).__iter__())} "
-                      f"--set T=1000\n".replace(" --threads 1", ""))
-    job = slurm_cluster.sbatch("-c", "1", f"--output={log}", f"--chdir={tmp_path}", str(script),
-                               env=_env(slurm_cluster))
+    script.write_text(
+        f"#!/bin/sh\nexec {sys.executable} {' '.join(_run_args(out, *SMALL).__iter__())} --set T=1000\n".replace(
+            " --threads 1", ""
+        )
+    )
+    job = slurm_cluster.sbatch(
+        "-c", "1", f"--output={log}", f"--chdir={tmp_path}", str(script), env=_env(slurm_cluster)
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete", log.read_text()
     prov = manifest["provenance"]
@@ -105,8 +126,12 @@ def test_sbatch_run_records_its_job(slurm_cluster, tmp_path):
     assert prov["hosts"]["host"] == os.uname().nodename and prov["hosts"]["nodes"] == slurm_cluster.node
     assert prov["launch"]["launcher"] == "local"  # a batch script outside srun is one task
     assert prov["argv"][-2:] == ["--set", "T=1000"]
-    assert manifest["threads"] == {"threads_per_rank": 1, "source": "auto: 1 below 5000 neurons",
-                                   "usable_cpus": 1, "cpus_from": "SLURM_CPUS_PER_TASK"}
+    assert manifest["threads"] == {
+        "threads_per_rank": 1,
+        "source": "auto: 1 below 5000 neurons",
+        "usable_cpus": 1,
+        "cpus_from": "SLURM_CPUS_PER_TASK",
+    }
     lines = [ln for ln in log.read_text().splitlines() if ln.startswith("progress:")]
     assert len(lines) >= 5 and "ETA" in lines[-1]
 
@@ -115,10 +140,13 @@ def test_scaling_benchmark_runs_under_srun(slurm_cluster, tmp_path):
     """benchmarks/scaling.py inside an allocation starts its ranks with srun --mpi=pmix and
     finds identical spikes across the splits of each VP count."""
     log = tmp_path / "scaling.log"
-    cmd = (f"{mpi_python()} {ROOT / 'benchmarks' / 'scaling.py'} --sizes 1e3 --max-vps 2 --weak-n-per-vp 0 "
-           f"--T 50 --budget-s 200 --out {tmp_path / 'results'}")
-    slurm_cluster.sbatch("-n", "2", f"--output={log}", f"--chdir={tmp_path}", "--wrap", cmd,
-                         env=_env(slurm_cluster), timeout=400)
+    cmd = (
+        f"{mpi_python()} {ROOT / 'benchmarks' / 'scaling.py'} --sizes 1e3 --max-vps 2 --weak-n-per-vp 0 "
+        f"--T 50 --budget-s 200 --out {tmp_path / 'results'}"
+    )
+    slurm_cluster.sbatch(
+        "-n", "2", f"--output={log}", f"--chdir={tmp_path}", "--wrap", cmd, env=_env(slurm_cluster), timeout=400
+    )
     text = log.read_text()
     assert "ranks via: " in text and "/srun" in text.split("ranks via: ")[1].split()[0], text
     assert "VP  2 = 2 x 1" in text and "identical True" in text, text
@@ -133,11 +161,20 @@ def test_srun_task_that_dies_ends_the_step(slurm_cluster, tmp_path):
     import time
 
     from balanced.transaction import staging_path
+
     out = tmp_path / "killed"
-    cmd = ["srun", "--mpi=pmix", "--kill-on-bad-exit=1", "-n", "2", mpi_python(),
-           *_run_args(out, "N_E=400", "N_I=100", "T=600000", "record_n=0")]
-    proc = subprocess.Popen(cmd, env=_env(slurm_cluster), cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        "srun",
+        "--mpi=pmix",
+        "--kill-on-bad-exit=1",
+        "-n",
+        "2",
+        mpi_python(),
+        *_run_args(out, "N_E=400", "N_I=100", "T=600000", "record_n=0"),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=_env(slurm_cluster), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while not (staging_path(out) / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline:

@@ -111,11 +111,20 @@ def test_fi_curve_continuous_and_grid():
     assert th.lif_isi_constant_input(-50.0) == math.inf
 
 
-@pytest.mark.parametrize("I_e,t_ref,isi_nest", [
-    # measured in NEST 3.10 iaf_psc_exp (C_m 10, tau_m 10, E_L -52, V_th -50, V_reset -60, dt 0.1)
-    (2.5, 0.0, 30.5), (3.0, 0.0, 24.0), (4.0, 0.0, 18.0), (6.0, 0.0, 12.6),
-    (2.5, 2.0, 32.5), (3.0, 2.0, 26.0), (4.0, 2.0, 20.0), (6.0, 2.0, 14.6),
-])
+@pytest.mark.parametrize(
+    "I_e,t_ref,isi_nest",
+    [
+        # measured in NEST 3.10 iaf_psc_exp (C_m 10, tau_m 10, E_L -52, V_th -50, V_reset -60, dt 0.1)
+        (2.5, 0.0, 30.5),
+        (3.0, 0.0, 24.0),
+        (4.0, 0.0, 18.0),
+        (6.0, 0.0, 12.6),
+        (2.5, 2.0, 32.5),
+        (3.0, 2.0, 26.0),
+        (4.0, 2.0, 20.0),
+        (6.0, 2.0, 14.6),
+    ],
+)
 def test_fi_grid_matches_nest(I_e, t_ref, isi_nest):
     assert th.lif_isi_constant_input(-52.0 + I_e, t_ref=t_ref, dt=0.1) == pytest.approx(isi_nest)
 
@@ -184,9 +193,9 @@ def test_free_membrane_moments_shot_noise_simulation():
     K, J, nu = np.array([400, 400]), np.array([0.5, -1.0]), np.array([5.0, 10.0])
     x = sum(Jb * rng.poisson(Kb * nub / 1000 * dt, n) for Kb, Jb, nub in zip(K, J, nu, strict=True))
     a_s, a_m = math.exp(-dt / tau_s), math.exp(-dt / tau_m)
-    I = signal.lfilter([1.0], [1.0, -a_s], x.astype(float))            # synaptic current (mV)
-    V = signal.lfilter([(1 - a_m)], [1.0, -a_m], I)                     # membrane (mV), E_L = drive = 0
-    V = V[int(100 / dt):]
+    I = signal.lfilter([1.0], [1.0, -a_s], x.astype(float))  # synaptic current (mV)
+    V = signal.lfilter([(1 - a_m)], [1.0, -a_m], I)  # membrane (mV), E_L = drive = 0
+    V = V[int(100 / dt) :]
     m, sd = th.free_membrane_moments(nu, K, J, tau_m, tau_s, 0.0, 0.0)
     assert V.mean() == pytest.approx(float(m), abs=0.05)
     assert V.std() == pytest.approx(float(sd), rel=0.04)
@@ -213,7 +222,7 @@ def test_mean_field_preset_finite_k():
     mf = th.mean_field_rates(PRESET_J, PRESET_I, PRESET_K)
     assert mf.converged
     np.testing.assert_allclose(mf.rates_hz, [10.0, 15.0], rtol=0.10)
-    assert np.all(mf.mu < -50.0)          # fluctuation-driven: mean input below threshold
+    assert np.all(mf.mu < -50.0)  # fluctuation-driven: mean input below threshold
     assert np.all(np.abs(mf.residual) < 1e-8)
 
 
@@ -236,7 +245,7 @@ def test_diagnose_tutorial():
     assert d.balance is not None and not d.balance.exists
     assert any("degenerate" in n for n in d.notes)
     assert any("mean-driven" in w for w in d.warnings)
-    assert not any("silent state" in w for w in d.warnings)   # sqrt(K) i = 3 > 2
+    assert not any("silent state" in w for w in d.warnings)  # sqrt(K) i = 3 > 2
     np.testing.assert_allclose(d.free_mean, [-49.0, -49.0], atol=1e-6)
     text = th.format_diagnosis(d)
     assert "regime: mean-driven" in text and "singular" in text
@@ -245,7 +254,7 @@ def test_diagnose_tutorial():
 def test_diagnose_preset():
     d = th.diagnose_regime(PRESET_J, PRESET_I, PRESET_K)
     assert d.regime == "fluctuation-driven" and not d.mean_driven
-    assert d.drive_alone_above_threshold          # sqrt(400) 1.2 = 24 mV above rest
+    assert d.drive_alone_above_threshold  # sqrt(400) 1.2 = 24 mV above rest
     assert d.balance.exists and d.condition.holds
     np.testing.assert_allclose(d.predicted_rates_hz, [10.0, 15.0])
     assert d.mean_field.converged

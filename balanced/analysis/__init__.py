@@ -23,6 +23,8 @@ def parse_figures(text: str) -> tuple[str, ...]:
     stems = tuple(s.strip() for s in text.split(","))
     for stem in stems:
         if stem not in FIGURE_STEMS:
-            raise ValueError(f"figures: unknown figure {stem!r}; allowed: all, none, or a comma-separated "
-                             f"list of {', '.join(FIGURE_STEMS)}")
+            raise ValueError(
+                f"figures: unknown figure {stem!r}; allowed: all, none, or a comma-separated "
+                f"list of {', '.join(FIGURE_STEMS)}"
+            )
     return stems

@@ -13,8 +13,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def analyze_command(run_dir: str | os.PathLike, t_start: float | None = None, t_stop: float | None = None,
-                    figures: tuple[str, ...] = (), render=None) -> int:
+def analyze_command(
+    run_dir: str | os.PathLike,
+    t_start: float | None = None,
+    t_stop: float | None = None,
+    figures: tuple[str, ...] = (),
+    render=None,
+) -> int:
     """Analyse ``run_dir``, print the table and where the files are; return the exit status.
 
     A run directory that cannot be used (:class:`balanced.rundir.RunDirError`) gives one
@@ -23,6 +28,7 @@ def analyze_command(run_dir: str | os.PathLike, t_start: float | None = None, t_
     from balanced.rundir import RunDirError
 
     from .report import analyze_run, format_table
+
     try:
         stats = analyze_run(run_dir, t_start=t_start, t_stop=t_stop, figures=figures, render=render)
     except RunDirError as exc:

@@ -121,8 +121,12 @@ class FigureProcess:
         self._requests: IO[bytes]
         self._replies: IO[bytes]
         if not fork:
-            self._proc = subprocess.Popen([sys.executable, "-m", "balanced.analysis.worker", "--figure-process"],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "balanced.analysis.worker", "--figure-process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=_child_env(),
+            )
             assert self._proc.stdin is not None and self._proc.stdout is not None  # PIPE
             self._requests, self._replies = self._proc.stdin, self._proc.stdout
             return
@@ -141,6 +145,7 @@ class FigureProcess:
                 code = serve_figures(os.fdopen(request_r, "rb"), os.fdopen(reply_w, "wb"))
             except Exception:  # noqa: BLE001 - reported as a new interpreter would; the worker draws instead
                 import traceback
+
                 traceback.print_exc()
             finally:
                 try:
@@ -165,6 +170,7 @@ class FigureProcess:
         if status == "ok":
             return payload
         from balanced.analysis.report import render_figures
+
         return render_figures(result, stems)
 
     def wait(self, timeout: float) -> int:
@@ -255,15 +261,16 @@ def main(argv: list[str]) -> int:
         try:
             report.preload_statistics()
         except Exception:  # noqa: BLE001 - whatever failed here fails again below, in
-            pass           # the analysis, with its own message
+            pass  # the analysis, with its own message
         line = sys.stdin.readline()
         if not line.strip():
             return 0
         from balanced.analysis.command import analyze_command
 
         request = json.loads(line)
-        return analyze_command(request["run_dir"], figures=tuple(request["figures"]),
-                               render=figures.render if figures else None)
+        return analyze_command(
+            request["run_dir"], figures=tuple(request["figures"]), render=figures.render if figures else None
+        )
     finally:
         if figures:
             figures.close()

@@ -37,8 +37,7 @@ class BalanceSolution:
         return None if self.rates_hz is None else self.rates_hz / 1000.0
 
 
-def balance_rates(j: ArrayLike, i: ArrayLike, tau_s: float = TAU_S,
-                  *, rtol_singular: float = 1e-12) -> BalanceSolution:
+def balance_rates(j: ArrayLike, i: ArrayLike, tau_s: float = TAU_S, *, rtol_singular: float = 1e-12) -> BalanceSolution:
     """Rates that cancel the O(sqrt K) mean input: solve ``i_a + tau_s sum_b j_ab nu_b = 0``.
 
     Parameters
@@ -65,23 +64,26 @@ def balance_rates(j: ArrayLike, i: ArrayLike, tau_s: float = TAU_S,
     scale = abs(j[0, 0] * j[1, 1]) + abs(j[0, 1] * j[1, 0])
     if scale == 0.0 or abs(det) <= rtol_singular * scale:
         if np.allclose(j[0], j[1]) and np.isclose(i[0], i[1]):
-            what = ("the E and I equations are identical (same couplings and drive onto E and I), "
-                    "so the rates are not determined: a one-parameter family (or none with "
-                    "positive rates) solves them")
+            what = (
+                "the E and I equations are identical (same couplings and drive onto E and I), "
+                "so the rates are not determined: a one-parameter family (or none with "
+                "positive rates) solves them"
+            )
         elif np.allclose(j[0], j[1]) or np.allclose(j[0] * i[1], j[1] * i[0]):
             what = "the two equations are proportional in j but not in i: no solution"
         else:
             what = "the balance equations are degenerate (det j = 0)"
-        return BalanceSolution(None, False, det,
-                               f"singular balance equations (det j = {det:.3g}): {what}")
+        return BalanceSolution(None, False, det, f"singular balance equations (det j = {det:.3g}): {what}")
     nu_ms = -np.linalg.solve(j, i) / tau_s  # 1/ms
     rates = nu_ms * 1000.0
     if np.all(rates > 0):
-        reason = (f"positive solution: nu_E = {rates[0]:.4g} Hz, nu_I = {rates[1]:.4g} Hz")
+        reason = f"positive solution: nu_E = {rates[0]:.4g} Hz, nu_I = {rates[1]:.4g} Hz"
         return BalanceSolution(rates, True, det, reason)
     neg = [POPULATIONS[k] for k in range(2) if rates[k] <= 0]
-    reason = (f"no positive solution: the balance equations give nu_E = {rates[0]:.4g} Hz, "
-              f"nu_I = {rates[1]:.4g} Hz ({' and '.join(neg)} not positive)")
+    reason = (
+        f"no positive solution: the balance equations give nu_E = {rates[0]:.4g} Hz, "
+        f"nu_I = {rates[1]:.4g} Hz ({' and '.join(neg)} not positive)"
+    )
     return BalanceSolution(rates, False, det, reason)
 
 
@@ -116,11 +118,13 @@ def balance_condition_vvs(j: ArrayLike, i: ArrayLike) -> VvsCondition:
     j = np.asarray(j, dtype=float).reshape(2, 2)
     i = np.asarray(i, dtype=float).reshape(2)
     if j[0, 0] <= 0 or j[1, 0] <= 0:
-        return VvsCondition(float("nan"), float("nan"), False,
-                            "the 1998 form needs excitatory couplings j_EE > 0 and j_IE > 0")
+        return VvsCondition(
+            float("nan"), float("nan"), False, "the 1998 form needs excitatory couplings j_EE > 0 and j_IE > 0"
+        )
     if j[0, 1] >= 0 or j[1, 1] >= 0 or i[0] <= 0 or i[1] <= 0:
-        return VvsCondition(float("nan"), float("nan"), False,
-                            "the 1998 form needs negative inhibitory couplings and positive drives")
+        return VvsCondition(
+            float("nan"), float("nan"), False, "the 1998 form needs negative inhibitory couplings and positive drives"
+        )
     JE = -j[0, 1] / j[0, 0]
     JI = -j[1, 1] / j[1, 0]
     E = i[0] / j[0, 0]
@@ -131,26 +135,33 @@ def balance_condition_vvs(j: ArrayLike, i: ArrayLike) -> VvsCondition:
     first = e_over_i > je_over_ji * (1 + tol)
     second = je_over_ji > 1 + tol
     if first and second:
-        s = (f"E/I = {e_over_i:.4g} > J_E/J_I = {je_over_ji:.4g} > 1: both inequalities hold, "
-             "a positive balanced solution exists")
+        s = (
+            f"E/I = {e_over_i:.4g} > J_E/J_I = {je_over_ji:.4g} > 1: both inequalities hold, "
+            "a positive balanced solution exists"
+        )
         holds = True
     else:
         parts = []
         if abs(e_over_i - je_over_ji) <= tol * max(1.0, abs(je_over_ji)):
-            parts.append(f"E/I = J_E/J_I = {je_over_ji:.4g}: the first inequality fails with "
-                         "equality (the balance equations are singular or give a zero rate)")
+            parts.append(
+                f"E/I = J_E/J_I = {je_over_ji:.4g}: the first inequality fails with "
+                "equality (the balance equations are singular or give a zero rate)"
+            )
         elif not first:
-            parts.append(f"E/I = {e_over_i:.4g} <= J_E/J_I = {je_over_ji:.4g}: "
-                         "the first inequality fails")
+            parts.append(f"E/I = {e_over_i:.4g} <= J_E/J_I = {je_over_ji:.4g}: the first inequality fails")
         else:
             parts.append(f"E/I = {e_over_i:.4g} > J_E/J_I = {je_over_ji:.4g} holds")
         if abs(je_over_ji - 1) <= tol:
-            parts.append("J_E/J_I = 1: the second inequality fails with equality "
-                         "(degenerate: J_E = J_I)")
+            parts.append("J_E/J_I = 1: the second inequality fails with equality (degenerate: J_E = J_I)")
         elif not second:
-            parts.append(f"J_E/J_I = {je_over_ji:.4g} < 1: the second inequality fails"
-                         + (" (E/I < J_E/J_I < 1 gives positive rates but an unstable "
-                            "balanced state, vV&S 1998)" if e_over_i < je_over_ji else ""))
+            parts.append(
+                f"J_E/J_I = {je_over_ji:.4g} < 1: the second inequality fails"
+                + (
+                    " (E/I < J_E/J_I < 1 gives positive rates but an unstable balanced state, vV&S 1998)"
+                    if e_over_i < je_over_ji
+                    else ""
+                )
+            )
         else:
             parts.append(f"J_E/J_I = {je_over_ji:.4g} > 1 holds")
         s = "; ".join(parts)

@@ -53,39 +53,56 @@ class Diagnosis:
     def lines(self) -> list[str]:
         """Human-readable lines, one fact per line."""
         f = self.form
-        out = [f"regime: {self.regime}",
-               f"scaled form: K = {f.K:g} (in-degrees K_E = {f.K_source[0]:g}, K_I = {f.K_source[1]:g}), "
-               f"j = [[{f.j[0, 0]:.4g}, {f.j[0, 1]:.4g}], [{f.j[1, 0]:.4g}, {f.j[1, 1]:.4g}]] mV, "
-               f"i = [{f.i[0]:.4g}, {f.i[1]:.4g}] mV",
-               f"drive: I_E = {f.I_drive[0]:.4g} mV, I_I = {f.I_drive[1]:.4g} mV "
-               f"({'above' if self.drive_alone_above_threshold else 'not above'} the "
-               f"threshold distance {self.V_th - self.E_L:.4g} mV on its own)"]
+        out = [
+            f"regime: {self.regime}",
+            f"scaled form: K = {f.K:g} (in-degrees K_E = {f.K_source[0]:g}, K_I = {f.K_source[1]:g}), "
+            f"j = [[{f.j[0, 0]:.4g}, {f.j[0, 1]:.4g}], [{f.j[1, 0]:.4g}, {f.j[1, 1]:.4g}]] mV, "
+            f"i = [{f.i[0]:.4g}, {f.i[1]:.4g}] mV",
+            f"drive: I_E = {f.I_drive[0]:.4g} mV, I_I = {f.I_drive[1]:.4g} mV "
+            f"({'above' if self.drive_alone_above_threshold else 'not above'} the "
+            f"threshold distance {self.V_th - self.E_L:.4g} mV on its own)",
+        ]
         if self.balance is not None:
             out.append(f"balance: {self.balance.reason}")
         if self.condition is not None:
             out.append(f"1998 condition: {self.condition.statement}")
         if self.mean_field is not None:
             mf = self.mean_field
-            out.append(f"mean field (finite K): nu_E = {mf.rates_hz[0]:.4g} Hz, nu_I = {mf.rates_hz[1]:.4g} Hz"
-                       f" ({'converged' if mf.converged else 'NOT converged'}); mu = "
-                       f"[{mf.mu[0]:.4g}, {mf.mu[1]:.4g}] mV, sigma = [{mf.sigma[0]:.3g}, {mf.sigma[1]:.3g}] mV")
+            out.append(
+                f"mean field (finite K): nu_E = {mf.rates_hz[0]:.4g} Hz, nu_I = {mf.rates_hz[1]:.4g} Hz"
+                f" ({'converged' if mf.converged else 'NOT converged'}); mu = "
+                f"[{mf.mu[0]:.4g}, {mf.mu[1]:.4g}] mV, sigma = [{mf.sigma[0]:.3g}, {mf.sigma[1]:.3g}] mV"
+            )
         if self.predicted_rates_hz is not None:
-            out.append(f"predicted rates: nu_E = {self.predicted_rates_hz[0]:.4g} Hz, "
-                       f"nu_I = {self.predicted_rates_hz[1]:.4g} Hz")
+            out.append(
+                f"predicted rates: nu_E = {self.predicted_rates_hz[0]:.4g} Hz, "
+                f"nu_I = {self.predicted_rates_hz[1]:.4g} Hz"
+            )
         if self.free_mean is not None and self.free_sd is not None:
-            out.append(f"free membrane at the operating point: mean = [{self.free_mean[0]:.4g}, "
-                       f"{self.free_mean[1]:.4g}] mV, SD = [{self.free_sd[0]:.3g}, {self.free_sd[1]:.3g}] mV "
-                       f"(threshold {self.V_th:g} mV)")
+            out.append(
+                f"free membrane at the operating point: mean = [{self.free_mean[0]:.4g}, "
+                f"{self.free_mean[1]:.4g}] mV, SD = [{self.free_sd[0]:.3g}, {self.free_sd[1]:.3g}] mV "
+                f"(threshold {self.V_th:g} mV)"
+            )
         out += [f"note: {n}" for n in self.notes]
         out += [f"warning: {w}" for w in self.warnings]
         return out
 
 
-def diagnose_regime(j: ArrayLike, i: ArrayLike, K: float,
-                    tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L,
-                    V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                    *, K_source: ArrayLike | None = None,
-                    mean_field: bool = True) -> Diagnosis:
+def diagnose_regime(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    *,
+    K_source: ArrayLike | None = None,
+    mean_field: bool = True,
+) -> Diagnosis:
     """Diagnose a scaled-form parameter set: regime, balance solution, warnings.
 
     The operating point is the finite-K mean-field solution when it converges, otherwise
@@ -116,8 +133,10 @@ def diagnose_regime(j: ArrayLike, i: ArrayLike, K: float,
     if not bal.exists:
         warnings.append(f"no positive balanced solution: {bal.reason}")
     elif not cond.holds and not math.isnan(cond.E_over_I):
-        warnings.append(f"balance solution is positive but the 1998 condition fails "
-                        f"({cond.statement}); expect the balanced state to be unstable")
+        warnings.append(
+            f"balance solution is positive but the 1998 condition fails "
+            f"({cond.statement}); expect the balanced state to be unstable"
+        )
 
     gap = V_th - E_L
     for a, name in enumerate(POPULATIONS):
@@ -125,7 +144,8 @@ def diagnose_regime(j: ArrayLike, i: ArrayLike, K: float,
             warnings.append(
                 f"sqrt(K) i_{name} = {I_drive[a]:.4g} mV <= V_th - V_rest = {gap:.4g} mV: the silent "
                 f"state is stable ({name} neurons cannot fire from the drive alone); with constant "
-                "drive and no noise the network can stay quiet")
+                "drive and no noise the network can stay quiet"
+            )
     drive_alone = bool(E_L + I_drive[0] > V_th)
 
     mf = None
@@ -159,36 +179,56 @@ def diagnose_regime(j: ArrayLike, i: ArrayLike, K: float,
 
     silent = any("silent state is stable" in w for w in warnings)
     if silent and op is not None and np.any(op >= 0.1):
-        warnings.append(f"bistable: the theory also has an active state (nu_E = {op[0]:.3g} Hz, "
-                        f"nu_I = {op[1]:.3g} Hz); which one a run reaches depends on the initial "
-                        "condition (in NEST, V0 ~ N(-60, 10) usually ends silent)")
+        warnings.append(
+            f"bistable: the theory also has an active state (nu_E = {op[0]:.3g} Hz, "
+            f"nu_I = {op[1]:.3g} Hz); which one a run reaches depends on the initial "
+            "condition (in NEST, V0 ~ N(-60, 10) usually ends silent)"
+        )
     if mean_driven:
-        warnings.append("mean-driven: the mean input alone is above threshold; expect regular "
-                        "firing (ISI CV << 1), not the balanced irregular state")
+        warnings.append(
+            "mean-driven: the mean input alone is above threshold; expect regular "
+            "firing (ISI CV << 1), not the balanced irregular state"
+        )
 
     # the tutorial's symmetric degenerate case
-    if (np.allclose(j[0], j[1]) and np.isclose(i[0], i[1])
-            and np.isclose(j[0, 0] + j[0, 1], 0.0)):
-        notes.append("E/I = J_E/J_I = 1: exactly on the degenerate boundary of the 1998 condition; "
-                     "the balance equations are singular, and with identical E and I "
-                     "rates the mean recurrent input cancels for any rate, so the rate is set by "
-                     "the single-neuron f-I curve at the drive")
+    if np.allclose(j[0], j[1]) and np.isclose(i[0], i[1]) and np.isclose(j[0, 0] + j[0, 1], 0.0):
+        notes.append(
+            "E/I = J_E/J_I = 1: exactly on the degenerate boundary of the 1998 condition; "
+            "the balance equations are singular, and with identical E and I "
+            "rates the mean recurrent input cancels for any rate, so the rate is set by "
+            "the single-neuron f-I curve at the drive"
+        )
     if min(Ks) < 100:
-        warnings.append(f"small in-degree (K = {min(Ks):g} < 100): finite-K corrections to the "
-                        "balance prediction are large")
-    d = Diagnosis(regime, mean_driven, drive_alone, bal, cond, pred, mf, free_mean, free_sd,
-                  form, V_th, E_L, warnings, notes)
+        warnings.append(
+            f"small in-degree (K = {min(Ks):g} < 100): finite-K corrections to the balance prediction are large"
+        )
+    d = Diagnosis(
+        regime, mean_driven, drive_alone, bal, cond, pred, mf, free_mean, free_sd, form, V_th, E_L, warnings, notes
+    )
     return d
 
 
-def diagnose_tutorial(p: float, J_E: float, J_I: float, Ib: float, N_E: int, N_I: int,
-                      tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L,
-                      V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                      *, mean_field: bool = True) -> Diagnosis:
+def diagnose_tutorial(
+    p: float,
+    J_E: float,
+    J_I: float,
+    Ib: float,
+    N_E: int,
+    N_I: int,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    *,
+    mean_field: bool = True,
+) -> Diagnosis:
     """:func:`diagnose_regime` for the tutorial form, via :func:`tutorial_to_scaled`."""
     f = tutorial_to_scaled(p, J_E, J_I, Ib, N_E, N_I)
-    return diagnose_regime(f.j, f.i, f.K, tau_m, tau_s, E_L, V_th, V_reset, t_ref,
-                           K_source=f.K_source, mean_field=mean_field)
+    return diagnose_regime(
+        f.j, f.i, f.K, tau_m, tau_s, E_L, V_th, V_reset, t_ref, K_source=f.K_source, mean_field=mean_field
+    )
 
 
 def format_diagnosis(d: Diagnosis) -> str:
@@ -204,8 +244,14 @@ def diagnose_params(params) -> Diagnosis:
     the balance solution; the fluctuations are computed as if inhibition decayed with tau_s
     (a note says so).
     """
-    neuron = dict(tau_m=params.tau, tau_s=params.tau_s, E_L=params.V_rest, V_th=params.V_th,
-                  V_reset=params.V_reset, t_ref=params.t_ref)
+    neuron = dict(
+        tau_m=params.tau,
+        tau_s=params.tau_s,
+        E_L=params.V_rest,
+        V_th=params.V_th,
+        V_reset=params.V_reset,
+        t_ref=params.t_ref,
+    )
     tau_I = getattr(params, "tau_s_I", None)
     f = 1.0 if tau_I is None else tau_I / params.tau_s
     if params.coupling == "tutorial":
@@ -214,9 +260,11 @@ def diagnose_params(params) -> Diagnosis:
         j = ((params.j_EE, params.j_EI * f), (params.j_IE, params.j_II * f))
         d = diagnose_regime(j, (params.i_E, params.i_I), params.K, **neuron)
     if tau_I is not None and f != 1.0:
-        d.notes.append(f"tau_s_I = {tau_I:g} ms: inhibitory couplings taken as J tau_s_I / tau_s (same charge at "
-                       f"tau_s = {params.tau_s:g} ms); exact for the mean input and the balance solution, "
-                       "approximate for the fluctuations")
+        d.notes.append(
+            f"tau_s_I = {tau_I:g} ms: inhibitory couplings taken as J tau_s_I / tau_s (same charge at "
+            f"tau_s = {params.tau_s:g} ms); exact for the mean input and the balance solution, "
+            "approximate for the fluctuations"
+        )
     return d
 
 

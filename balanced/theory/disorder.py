@@ -35,13 +35,20 @@ from .constants import E_L, FB_ALPHA_HALF, T_REF, TAU_M, TAU_S, V_RESET, V_TH
 from .moments import diffusion_parameters
 
 CONNECTIVITIES = ("pairwise_bernoulli", "fixed_indegree")
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(96)   # Siegert integral nodes (smooth integrand)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(96)  # Siegert integral nodes (smooth integrand)
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(80)  # E_z over z ~ N(0, 1)
 _GH_W = _GH_W / _GH_W.sum()
 
 
-def siegert_rates(mu, sigma: float, tau_m: float = TAU_M, V_th: float = V_TH, V_reset: float = V_RESET,
-                  t_ref: float = T_REF, tau_s: float = TAU_S) -> np.ndarray:
+def siegert_rates(
+    mu,
+    sigma: float,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    tau_s: float = TAU_S,
+) -> np.ndarray:
     """:func:`balanced.theory.siegert_rate` (Hz, with the Fourcaud-Brunel shift) for an array
     of ``mu`` at one ``sigma > 0``, by 96-point Gauss-Legendre quadrature of
     ``int erfcx(-u) du`` (agrees with the adaptive version to about 1e-8 relative)."""
@@ -123,10 +130,22 @@ def _invert(f, center: float, width: float) -> float:
     return optimize.brentq(f, lo, hi, xtol=1e-10)
 
 
-def rate_distribution(j: ArrayLike, i: ArrayLike, K: float, p: float,
-                      connectivity: str = "pairwise_bernoulli", tau_m: float = TAU_M, tau_s: float = TAU_S,
-                      E_L: float = E_L, V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                      *, iterations: int = 200, tol: float = 1e-7) -> RateDistribution:
+def rate_distribution(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    p: float,
+    connectivity: str = "pairwise_bernoulli",
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    *,
+    iterations: int = 200,
+    tol: float = 1e-7,
+) -> RateDistribution:
     """Solve the quenched-disorder mean field (module docstring) for a scaled-form network.
 
     ``p`` = K/N (connection probability). Fixed-point iteration on the second moments;
@@ -171,8 +190,7 @@ def rate_distribution(j: ArrayLike, i: ArrayLike, K: float, p: float,
         sol = optimize.root(resid, np.log(nu), method="hybr", options=dict(xtol=1e-12))
         nu_new = np.exp(sol.x)
         mu, sig = diffusion_parameters(nu_new, Ks, J, tau_m, tau_s, E_L, I_drive)
-        q_new = np.array([np.dot(_GH_W, siegert_rates(mu[a] + s[a] * _GH_X, sig[a], **neuron) ** 2)
-                          for a in range(2)])
+        q_new = np.array([np.dot(_GH_W, siegert_rates(mu[a] + s[a] * _GH_X, sig[a], **neuron) ** 2) for a in range(2)])
         change = max(np.max(np.abs(nu_new - nu) / nu), np.max(np.abs(q_new - q) / q))
         nu, q = nu_new, 0.5 * q + 0.5 * q_new  # damped: the second moment feeds back through s
         if change < tol and sol.success:

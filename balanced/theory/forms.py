@@ -31,8 +31,9 @@ class ScaledForm:
         return math.sqrt(self.K) * self.i
 
 
-def tutorial_to_scaled(p: float, J_E: float, J_I: float, Ib: float, N_E: int, N_I: int,
-                       K_ref: float | None = None) -> ScaledForm:
+def tutorial_to_scaled(
+    p: float, J_E: float, J_I: float, Ib: float, N_E: int, N_I: int, K_ref: float | None = None
+) -> ScaledForm:
     """Express the tutorial form (p, J_E, J_I, Ib, N_E, N_I) in scaled form.
 
     In-degrees ``K_E = p N_E``, ``K_I = p N_I``; weights ``J = [[J_E, J_I], [J_E, J_I]]``;

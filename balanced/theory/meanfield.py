@@ -38,8 +38,10 @@ def _invert_siegert(nu_hz: float, sigma: float, tau_m, V_th, V_reset, t_ref, tau
     """Mean input mu (mV) at which :func:`siegert_rate` equals ``nu_hz`` (monotone in mu)."""
     if t_ref > 0 and nu_hz >= 1000.0 / t_ref:
         raise ValueError("rate above 1/t_ref")
-    f = lambda m: siegert_rate(m, sigma, tau_m, V_th, V_reset, t_ref, tau_s,  # noqa: E731
-                               colored_noise_correction=corr) - nu_hz
+
+    def f(m: float) -> float:
+        return siegert_rate(m, sigma, tau_m, V_th, V_reset, t_ref, tau_s, colored_noise_correction=corr) - nu_hz
+
     width = max(sigma, 0.1)
     lo, hi = V_th - 2.0 * width, V_th + width
     for _ in range(200):
@@ -53,12 +55,22 @@ def _invert_siegert(nu_hz: float, sigma: float, tau_m, V_th, V_reset, t_ref, tau
     return optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
 
 
-def mean_field_rates(j: ArrayLike, i: ArrayLike, K: float,
-                     tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L,
-                     V_th: float = V_TH, V_reset: float = V_RESET, t_ref: float = T_REF,
-                     *, K_source: ArrayLike | None = None,
-                     colored_noise_correction: bool = True,
-                     guess_hz: ArrayLike | None = None, tol: float = 1e-9) -> MeanFieldSolution:
+def mean_field_rates(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    *,
+    K_source: ArrayLike | None = None,
+    colored_noise_correction: bool = True,
+    guess_hz: ArrayLike | None = None,
+    tol: float = 1e-9,
+) -> MeanFieldSolution:
     """Finite-K self-consistent rates (Hz) from the diffusion approximation.
 
     Network (scaled form): weights ``J_ab = sqrt(K) j_ab / K_b`` (``= j_ab/sqrt(K)`` when
@@ -102,8 +114,12 @@ def mean_field_rates(j: ArrayLike, i: ArrayLike, K: float,
     def resid(x):
         nu = np.exp(x)
         mu, sig = diffusion_parameters(nu, Ks, J, tau_m, tau_s, E_L, I_drive)
-        need = np.array([_invert_siegert(nu[a], sig[a], tau_m, V_th, V_reset, t_ref, tau_s,
-                                         colored_noise_correction) for a in range(2)])
+        need = np.array(
+            [
+                _invert_siegert(nu[a], sig[a], tau_m, V_th, V_reset, t_ref, tau_s, colored_noise_correction)
+                for a in range(2)
+            ]
+        )
         return (mu - need) / sqK
 
     try:

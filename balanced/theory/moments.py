@@ -49,8 +49,9 @@ class FreeMoments(NamedTuple):
     sd: np.ndarray
 
 
-def free_membrane_moments(rates_hz, K, J, tau_m: float = TAU_M, tau_s: float = TAU_S,
-                          E_L: float = E_L, I_drive=0.0) -> FreeMoments:
+def free_membrane_moments(
+    rates_hz, K, J, tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L, I_drive=0.0
+) -> FreeMoments:
     """Mean and SD of the free membrane potential (no threshold) under Poisson input.
 
     Each source population b fires independent Poisson trains at ``nu_b``; a target
@@ -85,8 +86,9 @@ def free_membrane_moments(rates_hz, K, J, tau_m: float = TAU_M, tau_s: float = T
     return FreeMoments(mean, np.sqrt(var))
 
 
-def diffusion_parameters(rates_hz, K, J, tau_m: float = TAU_M, tau_s: float = TAU_S,
-                         E_L: float = E_L, I_drive=0.0) -> tuple[np.ndarray, np.ndarray]:
+def diffusion_parameters(
+    rates_hz, K, J, tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L, I_drive=0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(mu, sigma)`` of the diffusion approximation used by :func:`siegert_rate`.
 
     ``mu`` as in :func:`free_membrane_moments`; ``sigma^2 = (tau_s^2/tau_m) sum_b K_ab J_ab^2 nu_b``

@@ -11,9 +11,14 @@ from scipy import integrate, special
 from .constants import FB_ALPHA_HALF, T_REF, TAU_M, V_RESET, V_TH
 
 
-def lif_isi_constant_input(mu, tau_m: float = TAU_M, V_th: float = V_TH,
-                           V_reset: float = V_RESET, t_ref: float = T_REF,
-                           dt: float | None = None):
+def lif_isi_constant_input(
+    mu,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    dt: float | None = None,
+):
     """Inter-spike interval (ms) of an LIF neuron under constant input; inf if it never fires.
 
     ``mu`` (mV) is the asymptotic free membrane potential ``E_L + I_drive``. From
@@ -40,9 +45,14 @@ def lif_isi_constant_input(mu, tau_m: float = TAU_M, V_th: float = V_TH,
     return isi if isi.ndim else float(isi)
 
 
-def lif_rate_constant_input(mu, tau_m: float = TAU_M, V_th: float = V_TH,
-                            V_reset: float = V_RESET, t_ref: float = T_REF,
-                            dt: float | None = None):
+def lif_rate_constant_input(
+    mu,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    dt: float | None = None,
+):
     """Firing rate (Hz) of an LIF neuron under constant input (mu = E_L + drive, mV).
 
     ``1000 / (t_ref + tau_m ln((mu - V_reset)/(mu - V_th)))`` for ``mu > V_th``, else 0.
@@ -73,9 +83,17 @@ def _siegert_integral(y_r: float, y_th: float) -> float:
     return total
 
 
-def siegert_rate(mu: float, sigma: float, tau_m: float = TAU_M, V_th: float = V_TH,
-                 V_reset: float = V_RESET, t_ref: float = T_REF, tau_s: float = 0.0,
-                 *, colored_noise_correction: bool = True) -> float:
+def siegert_rate(
+    mu: float,
+    sigma: float,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    tau_s: float = 0.0,
+    *,
+    colored_noise_correction: bool = True,
+) -> float:
     """Stationary rate (Hz) of an LIF neuron driven by Gaussian noise (Siegert formula).
 
     Input model (diffusion approximation): ``tau_m dV/dt = -V + mu + sigma sqrt(tau_m) xi(t)``

@@ -38,8 +38,16 @@ from .meanfield import mean_field_rates
 from .neuron import siegert_rate
 
 
-def siegert_gain(mu: float, sigma: float, tau_m: float = TAU_M, V_th: float = V_TH, V_reset: float = V_RESET,
-                 t_ref: float = T_REF, tau_s: float = TAU_S, h_mV: float = 1e-3) -> float:
+def siegert_gain(
+    mu: float,
+    sigma: float,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    tau_s: float = TAU_S,
+    h_mV: float = 1e-3,
+) -> float:
     """``d nu / d mu`` of :func:`siegert_rate` at fixed sigma, in 1/(ms mV) (central difference)."""
     f = lambda m: siegert_rate(m, sigma, tau_m, V_th, V_reset, t_ref, tau_s) / 1000.0  # noqa: E731
     return (f(mu + h_mV) - f(mu - h_mV)) / (2.0 * h_mV)
@@ -68,8 +76,9 @@ class RateStability:
     frequency_hz: float
 
 
-def rate_stability(gains: ArrayLike, W: ArrayLike, tau_E: float, tau_I: float,
-                   rates_hz: ArrayLike = (math.nan, math.nan)) -> RateStability:
+def rate_stability(
+    gains: ArrayLike, W: ArrayLike, tau_E: float, tau_I: float, rates_hz: ArrayLike = (math.nan, math.nan)
+) -> RateStability:
     """Stability of ``A = diag(1/tau) (-1 + G W)`` (see the module docstring)."""
     g = np.asarray(gains, dtype=float).reshape(2)
     W = np.asarray(W, dtype=float).reshape(2, 2)
@@ -85,13 +94,32 @@ def rate_stability(gains: ArrayLike, W: ArrayLike, tau_E: float, tau_I: float,
         freq = math.sqrt(det) / (2 * math.pi) * 1000.0 if det > 0 else math.nan
     else:
         freq = math.nan
-    return RateStability(np.asarray(rates_hz, dtype=float), g, W, tau_I / tau_E, A, ev,
-                         bool(np.all(ev.real < 0)), float(crit), float(large), float(freq))
+    return RateStability(
+        np.asarray(rates_hz, dtype=float),
+        g,
+        W,
+        tau_I / tau_E,
+        A,
+        ev,
+        bool(np.all(ev.real < 0)),
+        float(crit),
+        float(large),
+        float(freq),
+    )
 
 
-def slow_inhibition_stability(j: ArrayLike, i: ArrayLike, K: float, ratio: float = 1.0,
-                              tau_m: float = TAU_M, tau_s: float = TAU_S, E_L: float = E_L, V_th: float = V_TH,
-                              V_reset: float = V_RESET, t_ref: float = T_REF) -> RateStability:
+def slow_inhibition_stability(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    ratio: float = 1.0,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+) -> RateStability:
     """:func:`rate_stability` of a scaled-form network (in-degree K from each population,
     ``J_ab = j_ab/sqrt(K)`` at ``tau_s``) whose inhibitory synapses decay with
     ``tau_I = ratio * tau_s`` and carry the same charge (jump ``J_aI tau_s / tau_I``).

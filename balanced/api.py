@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from . import rundir
+from . import rankfiles, rundir
 from .derived import Derived, derive
 from .params import DEFAULT_PRESET, Params, replace, resolve, to_toml
 from .provenance import KernelTimers
@@ -119,10 +119,10 @@ class Network:
     def create(self) -> Network:
         """Reset NEST's kernel, install the model (building it once if needed), set
         resolution, virtual processes and seed, and create the E and I populations."""
-        from .choices import decide
+        from .choices import check_memory, decide
         from .kernel import import_nest, resolve_threads, setup_kernel
         from .network import create_populations
-        from .run import _now, check_memory
+        from .run import _now
 
         if self.nest is not None:
             raise ApiError("create(): already created; make a new Network for another run")
@@ -326,21 +326,21 @@ class Network:
             if rank == 0:
                 rundir.write_manifest(stage, manifest)
                 rundir.atomic_write_text(stage / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {self.preset}"))
-            with rundir.RankSpikeWriter(stage, rank) as writer:
+            with rankfiles.RankSpikeWriter(stage, rank) as writer:
                 writer.append(*self.spikes())
             if "neuron" in self._state:
-                rundir.write_rank_state(
+                rankfiles.write_rank_state(
                     stage,
                     rank,
                     np.concatenate(self._state["neuron"]),
                     np.concatenate(self._state["time"]),
                     {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS},
                 )
-            rundir.mark_rank_done(stage, rank, self.handles.n_synapses)
+            rankfiles.mark_rank_done(stage, rank, self.handles.n_synapses)
             if rank == 0:
-                manifest["counts"]["synapses"] = rundir.wait_for_ranks(stage, layout.mpi_ranks)
-                manifest["counts"]["spikes"] = rundir.merge_spikes(stage, layout.mpi_ranks)
-                merged = rundir.merge_state(stage, layout.mpi_ranks)
+                manifest["counts"]["synapses"] = rankfiles.wait_for_ranks(stage, layout.mpi_ranks)
+                manifest["counts"]["spikes"] = rankfiles.merge_spikes(stage, layout.mpi_ranks)
+                merged = rankfiles.merge_state(stage, layout.mpi_ranks)
                 if merged is not None:
                     manifest["files"]["state"] = rundir.STATE_FILE
                     manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}

@@ -1,4 +1,5 @@
-"""Every automatic choice a run makes from the machine, decided once, with its reason.
+"""Every automatic choice a run makes from the machine, decided once, with its reason, and
+the refusal of a network that cannot fit in the machine's memory.
 
 Each decision is a pure function of its inputs (unit-tested); :func:`decide` gathers the
 machine's facts, and the run records the result in its manifest (``choices``) and passes
@@ -32,7 +33,10 @@ HUGE_PAGE_MIN_SYNAPSES = 30_000_000
 SIMULATE_S_PER_SYNAPSE_MS = 6.4e-10
 REFERENCE_SYNAPSES = 4e7
 SIMULATE_SIZE_EXPONENT = 1.24
+# Peak memory per synapse and per neuron with NEST 3.10 (connections, source and target
+# tables, recording included; docs/performance.md, "Memory").
 BYTES_PER_SYNAPSE = {FAST_SYNAPSE: 48.0, "static_synapse_hom_w": 40.0, SMALL_SYNAPSE: 24.0}
+BYTES_PER_NEURON = 2000.0
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,38 @@ def decide(
             synapse.value,
         ),
     )
+
+
+def estimated_memory_bytes(n_synapses: float, n_neurons: int, synapse_model: str, ranks: int) -> float:
+    """Peak memory of one rank for a network of this size (bytes, an estimate)."""
+    per_synapse = BYTES_PER_SYNAPSE.get(synapse_model, max(BYTES_PER_SYNAPSE.values()))
+    return (n_synapses * per_synapse + n_neurons * BYTES_PER_NEURON) / max(1, ranks)
+
+
+def available_memory_bytes() -> float:
+    """Memory available to new allocations on this machine (MemAvailable), inf if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    return float("inf")
+
+
+def check_memory(
+    n_synapses: float, n_neurons: int, synapse_model: str, ranks: int, available: float | None = None
+) -> None:
+    """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory per rank
+    exceeds what this machine has free, before NEST allocates any of it."""
+    need = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
+    free = available_memory_bytes() if available is None else available
+    if need > free:
+        smaller = "" if synapse_model == SMALL_SYNAPSE else f"set synapse_model = '{SMALL_SYNAPSE}', "
+        raise ParamError(
+            f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
+            f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
+            f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
+            "or run on more MPI ranks"
+        )

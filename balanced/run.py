@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__, rundir
-from .choices import RunChoices, decide
+from . import __version__, rankfiles, rundir
+from .choices import RunChoices, check_memory, decide
 from .derived import derive, population_table
 from .kernel import check_threads, resolve_threads  # noqa: F401 (check_threads: the CLI's too)
 from .params import Params, to_toml
@@ -124,50 +124,6 @@ class Chunks:
     @property
     def finished(self) -> bool:
         return self.done >= self.T - self.dt / 2
-
-
-# Peak memory per synapse measured with NEST 3.10 (connections, source and target tables,
-# recording included; docs/performance.md), for refusing networks that cannot fit.
-BYTES_PER_SYNAPSE = {"static_synapse": 48.0, "static_synapse_hom_w": 40.0, "static_synapse_hom_w_hpc": 24.0}
-BYTES_PER_NEURON = 2000.0
-SMALLEST_SYNAPSE = "static_synapse_hom_w_hpc"
-
-
-def estimated_memory_bytes(n_synapses: float, n_neurons: int, synapse_model: str, ranks: int) -> float:
-    """Peak memory of one rank for a network of this size (bytes, an estimate)."""
-    per_synapse = BYTES_PER_SYNAPSE.get(synapse_model, max(BYTES_PER_SYNAPSE.values()))
-    return (n_synapses * per_synapse + n_neurons * BYTES_PER_NEURON) / max(1, ranks)
-
-
-def available_memory_bytes() -> float:
-    """Memory available to new allocations on this machine (MemAvailable), inf if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024.0
-    except OSError:
-        pass
-    return float("inf")
-
-
-def check_memory(
-    n_synapses: float, n_neurons: int, synapse_model: str, ranks: int, available: float | None = None
-) -> None:
-    """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory per rank
-    exceeds what this machine has free, before NEST allocates any of it."""
-    from .params import ParamError
-
-    need = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
-    free = available_memory_bytes() if available is None else available
-    if need > free:
-        smaller = "" if synapse_model == SMALLEST_SYNAPSE else f"set synapse_model = '{SMALLEST_SYNAPSE}', "
-        raise ParamError(
-            f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
-            f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
-            f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
-            "or run on more MPI ranks"
-        )
 
 
 def prepare_in_huge_pages(nest) -> dict:
@@ -392,7 +348,7 @@ def _simulate(
     nest_timers = provenance.KernelTimers()
     # Simulate (not Run under a RunManager): recorders may be emptied only between
     # simulations, and emptying them after every chunk keeps memory flat.
-    with rundir.RankSpikeWriter(stage, rank) as writer, Progress(params.T, enabled=progress, rank=rank) as bar:
+    with rankfiles.RankSpikeWriter(stage, rank) as writer, Progress(params.T, enabled=progress, rank=rank) as bar:
         while not chunks.finished:
             edge = chunks.next_edge()
             with timers.phase("simulate"):
@@ -416,7 +372,7 @@ def _simulate(
     manifest["nest_timers_s"] = nest_timers.as_dict()
     with timers.phase("write"):
         if net.multimeter is not None:
-            rundir.write_rank_state(
+            rankfiles.write_rank_state(
                 stage,
                 rank,
                 np.concatenate(state_parts["neuron"]),
@@ -424,15 +380,15 @@ def _simulate(
                 {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS},
             )
         # nest.num_connections is per rank: each rank reports its own count
-        rundir.mark_rank_done(stage, rank, net.n_synapses)
+        rankfiles.mark_rank_done(stage, rank, net.n_synapses)
     if rank == 0:
         with timers.phase("merge"):
             try:
-                manifest["counts"]["synapses"] = rundir.wait_for_ranks(stage, layout.mpi_ranks)
+                manifest["counts"]["synapses"] = rankfiles.wait_for_ranks(stage, layout.mpi_ranks)
             except TimeoutError as exc:
                 raise RunError(str(exc)) from exc
-            manifest["counts"]["spikes"] = rundir.merge_spikes(stage, layout.mpi_ranks)
-            merged = rundir.merge_state(stage, layout.mpi_ranks) if net.multimeter is not None else None
+            manifest["counts"]["spikes"] = rankfiles.merge_spikes(stage, layout.mpi_ranks)
+            merged = rankfiles.merge_state(stage, layout.mpi_ranks) if net.multimeter is not None else None
             if merged is not None:
                 manifest["files"]["state"] = rundir.STATE_FILE
                 manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}

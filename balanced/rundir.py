@@ -1,17 +1,18 @@
-"""Run directories: the manifest, spike and state files, per-rank writing and merging.
+"""Run directories: the format of the manifest, spike and state files, and their readers.
 
-Imports no NEST: the simulation writes through this module and the analysis reads
-through it, so the on-disk format is defined in exactly one place (see docs/design.md).
+Imports no NEST: the simulation writes through this module (and :mod:`balanced.rankfiles`
+for the per-rank files while it runs) and the analysis reads through it, so the on-disk
+format is defined in one place (see docs/design.md).
 
 Layout of a run directory::
 
-    manifest.json   status ("running" -> "complete" | "failed"), parameters, versions, ...
+    manifest.json   status ("running" -> "complete" | "failed" | "interrupted"), parameters, ...
     params.toml     resolved parameters, accepted back by ``--config``
     spikes.npz      merged spikes: ``neuron`` (int32, 0-based global index, E first),
                     ``time`` (float64, ms), sorted by (time, neuron)
     state.npz       sampled ``V_m`` (mV), ``I_syn_ex``, ``I_syn_in`` (pA), shape (n, m),
                     with ``neuron`` (n,) and ``time`` (m,) -- only if recorded
-    spikes/         per-rank raw files while the run is going; removed once merged
+    spikes/, state/ per-rank files while the run is going (balanced.rankfiles); merged, removed
     analysis/       statistics and figures written by ``balanced analyze``
 """
 
@@ -20,9 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,146 +197,7 @@ def check_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> None
         first += pop["size"]
 
 
-# --------------------------------------------------------------------------- writing spikes per rank
-class RankSpikeWriter:
-    """Appends one rank's spikes, chunk by chunk, to ``spikes/rank-RRRRR.bin``.
-
-    Records are :data:`SPIKE_RECORD` (int32 neuron, float64 time in ms), unsorted.
-    Nothing is gathered across ranks: every rank writes its own file; :func:`merge_spikes`
-    combines them after the simulation.
-    """
-
-    def __init__(self, run_dir: str | os.PathLike, rank: int):
-        self.directory = Path(run_dir) / RANK_SPIKE_DIR
-        self.path = self.directory / f"rank-{rank:05d}.bin"
-        self._fh = None
-        self.count = 0
-
-    def _open(self):
-        # Opened at the first append, which follows the first (collective) Simulate: by then
-        # the first rank has created the run's folder; no other rank ever creates it.
-        self.directory.mkdir(exist_ok=True)
-        self._fh = open(self.path, "wb")
-        return self._fh
-
-    def append(self, neuron: np.ndarray, time: np.ndarray) -> None:
-        records = np.empty(len(neuron), dtype=SPIKE_RECORD)
-        records["neuron"] = neuron
-        records["time"] = time
-        (self._fh or self._open()).write(records.tobytes())
-        self.count += len(records)
-
-    def close(self) -> None:
-        fh = self._fh or self._open()
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-
-    def __enter__(self) -> RankSpikeWriter:
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None and (self._fh is None or not self._fh.closed):
-            self.close()
-        elif self._fh is not None:
-            self._fh.close()
-
-
-def _rank_marker(run_dir: str | os.PathLike, rank: int) -> Path:
-    return Path(run_dir) / RANK_SPIKE_DIR / f"rank-{rank:05d}.done"
-
-
-def mark_rank_done(run_dir: str | os.PathLike, rank: int, n_synapses: int) -> None:
-    """Say that ``rank`` has closed its files; the marker carries its connection count."""
-    atomic_write_text(_rank_marker(run_dir, rank), f"{n_synapses}\n")
-
-
-def wait_for_ranks(run_dir: str | os.PathLike, n_ranks: int, timeout_s: float = 600.0) -> int:
-    """Wait until every rank has marked itself done (no MPI library needed); return the
-    sum of their connection counts. :class:`TimeoutError` if a rank does not finish."""
-    markers = [_rank_marker(run_dir, r) for r in range(n_ranks)]
-    deadline = time.monotonic() + timeout_s
-    while not all(m.exists() for m in markers):
-        if time.monotonic() > deadline:
-            missing = [m.name for m in markers if not m.exists()]
-            raise TimeoutError(f"ranks did not finish writing within {timeout_s:.0f} s: {missing}")
-        time.sleep(0.02)
-    return sum(int(m.read_text().strip() or 0) for m in markers)
-
-
-def merge_spikes(run_dir: str | os.PathLike, n_ranks: int) -> int:
-    """Merge the per-rank spike files into ``spikes.npz`` sorted by (time, neuron).
-
-    Sorting makes the merged file independent of how neurons were spread over ranks
-    and threads. Returns the number of spikes. Removes the per-rank files afterwards.
-    """
-    run_dir = Path(run_dir)
-    parts = []
-    for rank in range(n_ranks):
-        path = run_dir / RANK_SPIKE_DIR / f"rank-{rank:05d}.bin"
-        if not path.is_file():
-            raise RunDirError(f"{path}: missing; rank {rank} did not write its spikes")
-        if path.stat().st_size % SPIKE_RECORD.itemsize:
-            raise RunDirError(f"{path}: truncated (size not a multiple of {SPIKE_RECORD.itemsize} bytes)")
-        parts.append(np.fromfile(path, dtype=SPIKE_RECORD))
-    records = np.concatenate(parts) if parts else np.empty(0, SPIKE_RECORD)
-    order = np.lexsort((records["neuron"], records["time"]))
-    atomic_save_npz(
-        run_dir / SPIKES_FILE,
-        neuron=np.ascontiguousarray(records["neuron"][order]),
-        time=np.ascontiguousarray(records["time"][order]),
-    )
-    shutil.rmtree(run_dir / RANK_SPIKE_DIR, ignore_errors=True)
-    return len(records)
-
-
-# --------------------------------------------------------------------------- state (V_m, currents)
-STATE_FIELDS = ("V_m", "I_syn_ex", "I_syn_in")
-
-
-def write_rank_state(
-    run_dir: str | os.PathLike, rank: int, neuron: np.ndarray, time: np.ndarray, values: dict[str, np.ndarray]
-) -> None:
-    """Write one rank's sampled state as flat event arrays (as NEST's multimeter gives them)."""
-    directory = Path(run_dir) / RANK_STATE_DIR
-    directory.mkdir(exist_ok=True)
-    atomic_save_npz(
-        directory / f"rank-{rank:05d}.npz",
-        neuron=np.asarray(neuron, np.int32),
-        time=np.asarray(time, np.float64),
-        **{k: np.asarray(values[k], np.float64) for k in STATE_FIELDS},
-    )
-
-
-def merge_state(run_dir: str | os.PathLike, n_ranks: int) -> tuple[int, int] | None:
-    """Merge per-rank state files into ``state.npz`` with (neuron x time) matrices.
-
-    Returns (number of neurons, number of samples), or None when nothing was recorded.
-    """
-    run_dir = Path(run_dir)
-    directory = run_dir / RANK_STATE_DIR
-    if not directory.is_dir():
-        return None
-    parts = [
-        np.load(directory / f"rank-{rank:05d}.npz")
-        for rank in range(n_ranks)
-        if (directory / f"rank-{rank:05d}.npz").is_file()
-    ]
-    neuron = np.concatenate([p["neuron"] for p in parts])
-    time = np.concatenate([p["time"] for p in parts])
-    values = {k: np.concatenate([p[k] for p in parts]) for k in STATE_FIELDS}
-    neurons = np.unique(neuron)
-    times = np.unique(time)
-    row = np.searchsorted(neurons, neuron)
-    col = np.searchsorted(times, time)
-    matrices = {}
-    for key in STATE_FIELDS:
-        m = np.full((len(neurons), len(times)), np.nan)
-        m[row, col] = values[key]
-        matrices[key] = m
-    atomic_save_npz(run_dir / STATE_FILE, neuron=neurons.astype(np.int32), time=times, **matrices)
-    shutil.rmtree(directory, ignore_errors=True)
-    return len(neurons), len(times)
+STATE_FIELDS = ("V_m", "I_syn_ex", "I_syn_in")  # state.npz: sampled V_m (mV), currents (pA)
 
 
 # --------------------------------------------------------------------------- reading

@@ -38,3 +38,49 @@ def test_existence_band_in_g():
     # E and I with the same excitation and drive: nu_I = 0 for every g, no band
     none = phase_boundaries(((30.0, -60.0), (30.0, -75.0)), (1.2, 1.2))
     assert none.g_min is None and none.g_max is None
+
+
+SMALL_GRID = """
+name = "phase_small"
+preset = "balanced"
+[fixed]
+N_E = 1000
+N_I = 1000
+K = 100
+T = 600.0
+record_n = 20
+[sweep]
+j_EI = [-60.0, -96.0]
+d = [0.1, 1.0]
+[analysis]
+t_start = 200.0
+t_stop = 550.0
+"""
+
+
+def test_small_grid_labels_and_theory_figure(tmp_path, built_model):
+    """Four points (about 15 s): quiescent under a drive below threshold, asynchronous
+    irregular inside the balance band, and what the theory says outside it."""
+    import tomllib
+
+    from balanced.phase_diagram import main as phase_main
+    from balanced.sweep import parse_spec, run_sweep
+
+    res = run_sweep(
+        parse_spec(tomllib.loads(SMALL_GRID), source="small"),
+        tmp_path / "sw",
+        jobs=1,
+        figures=False,
+        log=lambda _: None,
+    )
+    assert not res.failed
+    assert phase_main([str(tmp_path / "sw")]) == 0
+    import json
+
+    out = json.loads((tmp_path / "sw" / "phase_diagram_theory.json").read_text())
+    by = {(round(q["g"], 2), q["d"]): q for q in out["points"]}
+    # d = 0.1: the drive sqrt(K) i_E d = 1.2 mV is below the 2 mV threshold distance
+    assert by[(1.0, 0.1)]["label"] == "Q" and by[(1.6, 0.1)]["label"] == "Q"
+    assert by[(1.0, 1.0)]["label"] == "AI" and by[(1.0, 1.0)]["inside_band"]
+    assert not by[(1.6, 1.0)]["inside_band"]  # g > 1.43: the balance solution has nu_E < 0
+    assert (tmp_path / "sw" / "phase_diagram_theory.png").stat().st_size > 10_000

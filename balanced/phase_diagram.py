@@ -15,7 +15,6 @@ and ``phase_diagram_theory.png|pdf`` (default: into SWEEP_DIR).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -83,7 +82,7 @@ def phase_result(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, 
 def _figure(out: Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
     from .sweep.figures import LABEL_STYLE
     from .theory.phase import phase_rates
 
@@ -136,13 +135,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="measured", fontsize=7)
         ax.set_title("labels: measured; blue: balance theory (mean rate contours, existence band)", fontsize=7)
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=110)
-                rundir.atomic_write_bytes(out / f"phase_diagram_theory.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "phase_diagram_theory")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,6 @@ directories under ``DIR/<condition>/``, ``DIR/tracking.json`` and ``DIR/tracking
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -279,7 +278,7 @@ def run_tracking(
 def _figure(out: Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
-    from .analysis.plots import style
+    from .analysis.plots import save_figure, style
 
     conds = result["conditions"]
     with style():
@@ -313,13 +312,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         a2.set_ylabel("time to 63 % (ms)")
         a2.legend(fontsize=6)
         fig.tight_layout()
-        try:
-            for fmt in ("png", "pdf"):
-                b = io.BytesIO()
-                fig.savefig(b, format=fmt, bbox_inches="tight", dpi=100)
-                rundir.atomic_write_bytes(out / f"tracking.{fmt}", b.getvalue())
-        finally:
-            plt.close(fig)
+        save_figure(fig, out, "tracking")
 
 
 def _fmt(x: float | None) -> str:

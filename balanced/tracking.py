@@ -290,7 +290,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
             a1.plot(t, R, ls, lw=0.9, label=f"{name}: {_fmt(c['up']['t63_ms'])} ms")
         a1.axhline(result["level"], color="0.5", lw=0.6)
         a1.set_xlim(0, 15)
-        a1.set_ylim(-0.2, 1.4)
+        a1.set_ylim(-0.2, 2.6)
         a1.set_xlabel("time after the input-rate step (ms)")
         a1.set_ylabel("normalised population rate R")
         a1.legend(fontsize=6)

@@ -72,6 +72,7 @@ def phase_result(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, 
         )
     return {
         "preset": spec.get("preset"),
+        "delay_ms": spec.get("fixed", {}).get("delay", p.delay),
         "j_EI_preset": p.j_EI,
         "tau_s_ms": p.tau_s,
         "theory": {"g_det": b.g_det, "g_E0": b.g_E0, "g_min": b.g_min, "g_max": b.g_max},
@@ -133,7 +134,10 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         ax.set_xlabel("g = j_EI / j_EI(preset)  (I -> E coupling)")
         ax.set_ylabel("d (drive factor)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="measured", fontsize=7)
-        ax.set_title("labels: measured; blue: balance theory (mean rate contours, existence band)", fontsize=7)
+        ax.set_title(
+            f"delay {result['delay_ms']:g} ms; labels: measured; blue: balance theory (mean rate contours, existence band)",
+            fontsize=7,
+        )
         fig.tight_layout()
         save_figure(fig, out, "phase_diagram_theory")
 

@@ -48,15 +48,28 @@ def load_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def phase_result(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
     """Labels, measured and balance rates per point, and the theory band in g."""
-    from .theory.phase import phase_boundaries, phase_rates
+    from .theory.phase import delay_stability, phase_boundaries, phase_rates
 
     p = resolve(spec.get("preset") or "balanced")
-    j, i, _ = scaled_form(p)
+    j, i, K = scaled_form(p)
+    K = int(spec.get("fixed", {}).get("K", K))
     b = phase_boundaries(j, i)
+    delay = float(spec.get("fixed", {}).get("delay", p.delay))
     pts = []
     for r in rows:
         g = float(r["j_EI"]) / float(p.j_EI)  # type: ignore[arg-type]
         nu_E, nu_I = phase_rates(j, i, p.tau_s, g, float(r["d"]))
+        ds = delay_stability(
+            ((j[0][0], g * j[0][1]), j[1]),
+            (float(r["d"]) * i[0], float(r["d"]) * i[1]),
+            K,
+            p.tau,
+            p.tau_s,
+            p.V_rest,
+            p.V_th,
+            p.V_reset,
+            p.t_ref,
+        )
         inside = b.g_min is not None and b.g_min < g < (b.g_max or math.inf)
         pts.append(
             {
@@ -68,11 +81,15 @@ def phase_result(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, 
                 "cv_mean": r.get("cv_mean"),
                 "balance_rate_hz": [float(nu_E), float(nu_I)],
                 "inside_band": bool(inside),
+                "critical_delay_ms": ds.critical_delay_ms,
+                "theory_oscillates": bool(delay > ds.critical_delay_ms),
+                "mf_rate_hz": ds.rates_hz.tolist(),
             }
         )
     return {
         "preset": spec.get("preset"),
-        "delay_ms": spec.get("fixed", {}).get("delay", p.delay),
+        "delay_ms": delay,
+        "K": K,
         "j_EI_preset": p.j_EI,
         "tau_s_ms": p.tau_s,
         "theory": {"g_det": b.g_det, "g_E0": b.g_E0, "g_min": b.g_min, "g_max": b.g_max},
@@ -100,6 +117,16 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         mean = np.where((nu_E > 0) & (nu_I > 0), 0.5 * (nu_E + nu_I), np.nan)
         cs = ax.contour(gg, dd, mean, levels=CONTOURS_HZ, colors="tab:blue", linewidths=0.7)
         ax.clabel(cs, fmt="%g Hz", fontsize=6)
+        crit = np.array([[_crit(p, result["K"], g, d) for g in gg[0, ::15]] for d in dd[::15, 0]])
+        if np.any(np.isfinite(crit)):
+            cd = ax.contour(
+                gg[::15, ::15], dd[::15, ::15], crit, levels=[result["delay_ms"]], colors="tab:red", linewidths=1.2
+            )
+            ax.clabel(
+                cd,
+                fmt=lambda v: f"rate model: critical delay D_c = {v:g} ms (D_c < delay on the side of the larger g)",
+                fontsize=6,
+            )
         th = result["theory"]
         for key, text in (("g_min", "balance exists"), ("g_max", "nu_E = 0")):
             v = th[key]
@@ -140,6 +167,15 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         )
         fig.tight_layout()
         save_figure(fig, out, "phase_diagram_theory")
+
+
+def _crit(p, K: int, g: float, d: float) -> float:
+    from .theory.phase import delay_stability
+
+    j, i, _ = scaled_form(p)
+    return delay_stability(
+        ((j[0][0], g * j[0][1]), j[1]), (d * i[0], d * i[1]), K, p.tau, p.tau_s, p.V_rest, p.V_th, p.V_reset, p.t_ref
+    ).critical_delay_ms
 
 
 def main(argv: Sequence[str] | None = None) -> int:

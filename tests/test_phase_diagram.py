@@ -8,7 +8,7 @@ import pytest
 
 from balanced.params import resolve
 from balanced.theory import balance_rates
-from balanced.theory.phase import phase_boundaries, phase_rates
+from balanced.theory.phase import critical_delay, delay_stability, phase_boundaries, phase_rates
 
 J = ((30.0, -60.0), (60.0, -75.0))  # the balanced preset
 I = (1.2, 1.05)
@@ -38,6 +38,25 @@ def test_existence_band_in_g():
     # E and I with the same excitation and drive: nu_I = 0 for every g, no band
     none = phase_boundaries(((30.0, -60.0), (30.0, -75.0)), (1.2, 1.2))
     assert none.g_min is None and none.g_max is None
+
+
+def test_critical_delay_is_where_the_mode_reaches_the_imaginary_axis():
+    tau_s = 2.0
+    for mu in (-1.9 + 1.9j, -3.0 + 0.5j, -2.5 + 0j):
+        D, w = critical_delay(mu, tau_s)
+        lam = 1j * w
+        # lambda = i omega solves (1 + lambda tau_s) = mu exp(-lambda D) at D = D_c
+        assert abs(1 + lam * tau_s - mu * np.exp(-lam * D)) < 1e-9
+        assert 0 < D < 2 * np.pi / w
+    assert critical_delay(1.2 + 0j, tau_s)[0] == 0.0  # unstable without delay
+    assert critical_delay(-0.5 + 0.5j, tau_s)[0] == np.inf  # |mu| < 1: stable at every delay
+
+
+def test_preset_is_stable_at_one_step_and_oscillates_at_long_delays():
+    s = delay_stability(J, I, 100)
+    assert s.rates_hz[0] == pytest.approx(10.95, rel=1e-3)  # the sweep table's mf_rate_E at K = 100
+    # the rate model: a pair crosses at 237 Hz once D > 0.69 ms; the preset's 0.1 ms is far below
+    assert 0.3 < s.critical_delay_ms < 1.5 and 100 < s.frequency_hz < 400
 
 
 SMALL_GRID = """

@@ -14,6 +14,7 @@ contours ``nu = c`` are the curves ``d = c / nu(g, 1)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,3 +72,71 @@ def phase_boundaries(j: ArrayLike, i: ArrayLike, g_max_search: float = 1e6) -> P
         return PhaseBoundaries(g_det, g_E0, None, None)
     lo, hi = band[0][0], band[-1][1]
     return PhaseBoundaries(g_det, g_E0, lo, float("inf") if hi >= g_max_search else hi)
+
+
+@dataclass(frozen=True)
+class DelayStability:
+    """The asynchronous state of the delayed rate model at one point of the plane.
+
+    ``critical_delay_ms``: the smallest delay at which a pair of eigenvalues crosses the
+    imaginary axis (0: unstable without delay; inf: stable at every delay);
+    ``frequency_hz``: the oscillation frequency at that crossing; ``eigenvalues``: of G W;
+    ``rates_hz``: the mean-field operating point.
+    """
+
+    critical_delay_ms: float
+    frequency_hz: float
+    eigenvalues: np.ndarray
+    rates_hz: np.ndarray
+
+
+def critical_delay(mu: complex, tau_s: float) -> tuple[float, float]:
+    """``(D_c ms, omega 1/ms)`` of the mode ``(1 + lambda tau_s) = mu exp(-lambda D)``:
+    stable at D = 0 when Re mu < 1; roots reach the imaginary axis at the one frequency
+    with ``|1 + i omega tau_s| = |mu|`` and always cross to the right, so the mode is
+    unstable exactly for D > D_c (inf when |mu| <= 1)."""
+    mu = complex(mu)
+    if mu.real >= 1.0:
+        return 0.0, math.nan
+    if abs(mu) <= 1.0:
+        return math.inf, math.nan
+    w = math.sqrt(abs(mu) ** 2 - 1.0) / tau_s
+    best = math.inf
+    for m in (mu, mu.conjugate()):
+        base = (np.angle(m) - math.atan(w * tau_s)) / w  # from exp(-i w D) = (1 + i w tau_s) / mu
+        period = 2 * math.pi / w
+        d = base % period
+        best = min(best, d if d > 0 else period)
+    return float(best), w
+
+
+def delay_stability(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    tau_m: float = 10.0,
+    tau_s: float = 2.0,
+    E_L: float = -52.0,
+    V_th: float = -50.0,
+    V_reset: float = -60.0,
+    t_ref: float = 0.0,
+) -> DelayStability:
+    """The critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``): the rate
+    model ``tau_s ds_b/dt = -s_b + nu_b(t - D)``, ``nu_a = Phi_a(mu_a)``, linearised at the
+    mean-field operating point (gains G from the Siegert rate, ``W = sqrt(K) j tau_s``); each
+    eigenvalue mu of G W is one mode (:func:`critical_delay`). Neglects the neurons' own
+    response time, like :func:`balanced.theory.slow_inhibition_stability`."""
+    from .meanfield import mean_field_rates
+    from .stability import siegert_gain
+
+    j = np.asarray(j, dtype=float).reshape(2, 2)
+    mf = mean_field_rates(j, i, K, tau_m, tau_s, E_L, V_th, V_reset, t_ref)
+    if not mf.converged:
+        return DelayStability(math.nan, math.nan, np.full(2, np.nan), np.full(2, np.nan))
+    g = np.array([siegert_gain(mf.mu[a], mf.sigma[a], tau_m, V_th, V_reset, t_ref, tau_s) for a in range(2)])
+    ev = np.linalg.eigvals(g[:, None] * (math.sqrt(K) * j * tau_s))
+    crit = [critical_delay(complex(m), tau_s) for m in ev]
+    d, w = min(crit, key=lambda c: c[0])
+    return DelayStability(
+        d, w / (2 * math.pi) * 1000.0 if math.isfinite(w) else math.nan, ev, np.asarray(mf.rates_hz, dtype=float)
+    )

@@ -124,7 +124,7 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
             )
             ax.clabel(
                 cd,
-                fmt=lambda v: f"rate model: critical delay D_c = {v:g} ms (D_c < delay on the side of the larger g)",
+                fmt=lambda v: f"rate model: critical delay D_c = {v:g} ms (D_c < delay right of and above it)",
                 fontsize=6,
             )
         th = result["theory"]

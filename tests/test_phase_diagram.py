@@ -78,7 +78,7 @@ t_stop = 550.0
 
 
 def test_small_grid_labels_and_theory_figure(tmp_path, built_model):
-    """Four points (about 15 s): quiescent under a drive below threshold, asynchronous
+    """Four points (about 19 s): quiescent under a drive below threshold, asynchronous
     irregular inside the balance band, and what the theory says outside it."""
     import tomllib
 
@@ -103,3 +103,16 @@ def test_small_grid_labels_and_theory_figure(tmp_path, built_model):
     assert by[(1.0, 1.0)]["label"] == "AI" and by[(1.0, 1.0)]["inside_band"]
     assert not by[(1.6, 1.0)]["inside_band"]  # g > 1.43: the balance solution has nu_E < 0
     assert (tmp_path / "sw" / "phase_diagram_theory.png").stat().st_size > 10_000
+
+
+def test_shipped_phase_sweeps_are_8_by_8_across_the_band():
+    from pathlib import Path
+
+    from balanced.sweep import load_spec, points
+
+    for name, delay in (("phase_diagram_jEI", None), ("phase_diagram_jEI_delay", 1.5)):
+        spec = load_spec(Path(__file__).parent.parent / "sweeps" / f"{name}.toml")
+        assert len(points(spec)) == 64 and spec.fixed.get("delay") == delay
+        g = [v / -60.0 for v in dict(spec.axes)["j_EI"]]
+        b = phase_boundaries(J, I)
+        assert min(g) < b.g_max < max(g)  # the grid crosses the theory's nu_E = 0 line

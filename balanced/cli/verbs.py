@@ -234,6 +234,8 @@ EXPERIMENTS = {
     "chaos-rate": ("chaos_rate", "divergence rate after one extra spike, against K"),
     "rate-distribution": ("rate_distribution", "rates across neurons against the quenched-disorder mean field"),
     "slow-inhibition": ("slow_inhibition", "the asynchronous state against slow inhibition (tau_s_I)"),
+    "tracking": ("tracking", "population response time to a step of the input rate, against K"),
+    "phase-diagram": ("phase_diagram", "regimes of a (j_EI, d) sweep with the balance theory drawn over them"),
 }
 
 

@@ -21,7 +21,6 @@ tutorial-form preset it runs that network alone (``DIR/<preset>/``).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -150,12 +149,10 @@ def run_chaos_rate(
         "points": points,
         "fit": {"from_ms": FIT_FROM_MS, "up_to_unshared_fraction": FIT_UP_TO, "max_ms": FIT_MAX_MS},
     }
-    text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(out / RESULT_FILE, text)
+    result = rundir.write_json(out / RESULT_FILE, result)
     if figures:
         _figure(out, curves, points)
-    return json.loads(text)
+    return result
 
 
 def _figure(out: Path, curves: dict, points: list[dict]) -> None:

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(a.out or a.sweep_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(out / RESULT_FILE, json.dumps(rundir.json_ready(result), indent=2) + "\n")
+    rundir.write_json(out / RESULT_FILE, result)
     _figure(out, result)
     by: dict[str, list[dict[str, Any]]] = {}
     for q in result["points"]:

@@ -18,7 +18,6 @@ writes ``DIR/<rule>/`` (run directories), ``DIR/rate_distribution.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,10 +119,7 @@ def run_rate_distribution(
             j, i, K, K / base.N_E, rule, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref
         )
         result["rules"][rule] = {"theory_converged": th.converged, **measure(d, p, t_start, th)}
-    text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(out / RESULT_FILE, text)
-    result = json.loads(text)
+    result = rundir.write_json(out / RESULT_FILE, result)
     if figures:
         _figure(out, result, base)
     return result

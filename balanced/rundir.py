@@ -100,6 +100,15 @@ def json_ready(obj: Any) -> Any:
     return obj
 
 
+def write_json(path: str | os.PathLike, obj: Any) -> Any:
+    """Write ``obj`` as indented JSON (:func:`json_ready`; the folder is created),
+    atomically; return it as read back (plain JSON types)."""
+    text = json.dumps(json_ready(obj), indent=2) + "\n"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    return json.loads(text)
+
+
 # --------------------------------------------------------------------------- manifest
 def write_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
     """Atomically (re)write ``manifest.json``."""

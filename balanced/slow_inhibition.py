@@ -17,7 +17,6 @@ spectrum's median (``peak_ratio``), and the rates. The theory line is
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -158,12 +157,10 @@ def run_slow_inhibition(
             "over_theory": None if measured is None else measured / theory.critical_ratio,
         },
     }
-    text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(out / RESULT_FILE, text)
+    result = rundir.write_json(out / RESULT_FILE, result)
     if figures:
         _figure(out, result)
-    return json.loads(text)
+    return result
 
 
 def _figure(out: Path, result: dict[str, Any]) -> None:

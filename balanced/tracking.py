@@ -31,7 +31,6 @@ directories under ``DIR/<condition>/``, ``DIR/tracking.json`` and ``DIR/tracking
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -267,12 +266,10 @@ def run_tracking(
         "tau_s_ms": base.tau_s,
         "conditions": conds,
     }
-    text = json.dumps(rundir.json_ready(result), indent=2) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(out / RESULT_FILE, text)
+    result = rundir.write_json(out / RESULT_FILE, result)
     if figures:
         _figure(out, result)
-    return json.loads(text)
+    return result
 
 
 def _figure(out: Path, result: dict[str, Any]) -> None:

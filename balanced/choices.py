@@ -5,6 +5,12 @@ Each decision is a pure function of its inputs (unit-tested); :func:`decide` gat
 machine's facts, and the run records the result in its manifest (``choices``) and passes
 the values down: the network builder gets a synapse model, it never reads the machine.
 The figures behind the rules are in docs/performance.md. Imports no NEST.
+
+The other machine-dependent settings act where they must and are recorded beside these:
+threads per rank (:func:`balanced.kernel.resolve_threads`, manifest ``threads``) and the
+OpenMP wait policy (:func:`balanced.kernel.apply_omp_wait_policy`, ``omp``) belong to the
+kernel set-up, which must apply them before NEST loads; one BLAS thread is set by the
+command line before NumPy loads (:func:`balanced.cli.single_thread_blas`, ``blas_threads``).
 """
 
 from __future__ import annotations

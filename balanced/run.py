@@ -178,6 +178,7 @@ def new_manifest(
         "layout": None,
         "threads_source": threads.source,
         "omp": omp_policy(),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "choices": choices.as_dict(),
         "threads": threads.as_dict(),
         "provenance": provenance.collect(),

@@ -10,6 +10,7 @@ stats.json last. The keys of stats.json, with units and definitions, are listed 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -46,21 +47,27 @@ def compute_report(
     summary = result.summary()
     diagnosis = run.manifest.get("diagnosis")
     if diagnosis is None:
-        diagnosis = _diagnosis(run.manifest["params"])
+        diagnosis = diagnosis_of(run.manifest["params"])
     if diagnosis is not None:
         summary["diagnosis"] = [str(x) for x in diagnosis]
         summary["meta"].pop("diagnosis", None)
     return result, json_ready(summary)
 
 
-def _diagnosis(params: dict[str, Any]) -> list[str] | None:
-    """The regime diagnosis of the run's parameters (balanced.theory), None when the
-    manifest's parameters are not a complete parameter set."""
+def diagnosis_of(params: dict[str, Any]) -> list[str] | None:
+    """The regime diagnosis of a run's parameters (balanced.theory), None when they are not
+    a complete parameter set. Remembered per parameter set: the analysis worker computes it
+    while the run simulates, and the report then finds it ready."""
+    return _diagnosis_cached(json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _diagnosis_cached(params_json: str) -> list[str] | None:
     from balanced.params import ParamError, validate
     from balanced.theory import diagnosis_lines
 
     try:
-        return diagnosis_lines(validate(params))
+        return diagnosis_lines(validate(json.loads(params_json)))
     except ParamError:
         return None
 
@@ -100,7 +107,8 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str
             for fmt in FIGURE_FORMATS:
                 buf = io.BytesIO()
                 with plots.style():  # savefig reads its dpi and the PDF font type from the rc parameters
-                    fig.savefig(buf, format=fmt)  # fixed margins already fit; "tight" would draw twice
+                    # fixed margins already fit ("tight" would draw twice)
+                    fig.savefig(buf, format=fmt, **plots.SAVE_OPTIONS.get(fmt, {}))
                 files[f"{stem}.{fmt}"] = buf.getvalue()
         finally:
             plt.close(fig)

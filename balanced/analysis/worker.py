@@ -53,9 +53,13 @@ class AnalysisWorker:
     ...     code = worker.analyze([run_dir])   # exit status of `balanced analyze run_dir`
     """
 
-    def __init__(self, figures: bool = True) -> None:
-        """``figures``: whether the analysis will draw any (else no figure process)."""
+    def __init__(self, figures: bool = True, params: dict | None = None) -> None:
+        """``figures``: whether the analysis will draw any (else no figure process).
+        ``params``: the run's parameters (``Params.to_dict()``), whose regime diagnosis the
+        worker computes for its report while the run simulates."""
         argv = [sys.executable, "-m", "balanced.analysis.worker", *(() if figures else ("--no-figures",))]
+        if params is not None:
+            argv += ["--params", json.dumps(params)]
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env())
         assert self._proc.stdin is not None  # stdin=PIPE
         self._stdin = self._proc.stdin
@@ -260,6 +264,8 @@ def main(argv: list[str]) -> int:
     try:
         try:
             report.preload_statistics()
+            if "--params" in argv:  # for the report: the diagnosis needs SciPy, as Elephant does
+                report.diagnosis_of(json.loads(argv[argv.index("--params") + 1]))
         except Exception:  # noqa: BLE001 - whatever failed here fails again below, in
             pass  # the analysis, with its own message
         line = sys.stdin.readline()

@@ -88,7 +88,7 @@ def cmd_run(args) -> int:
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
     # the worker imports Elephant and matplotlib while the network simulates
-    with AnalysisWorker(figures=bool(figures)) as worker:
+    with AnalysisWorker(figures=bool(figures), params=params.to_dict()) as worker:
         manifest = _simulate(args, params, out)
         if manifest.get("status") != "complete":
             return 0

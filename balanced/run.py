@@ -24,7 +24,7 @@ import numpy as np
 from . import __version__, rankfiles, rundir
 from .choices import RunChoices, check_memory, decide
 from .derived import derive, population_table
-from .kernel import check_threads, resolve_threads  # noqa: F401 (check_threads: the CLI's too)
+from .kernel import resolve_threads
 from .params import Params, to_toml
 
 

@@ -69,9 +69,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..kernel import choose_threads, usable_cores
+    from ..kernel import check_threads, choose_threads, usable_cores
     from ..launch import mpi_world_size_from_env
-    from ..run import check_threads
 
     params = _resolve(args)
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
@@ -247,9 +246,8 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_perturb(args) -> int:
-    from ..kernel import usable_cores
+    from ..kernel import check_threads, usable_cores
     from ..perturb import format_divergence, run_perturbation
-    from ..run import check_threads
 
     params = _resolve(args)
     check_threads(args.threads, usable_cores())  # before anything is created

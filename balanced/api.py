@@ -12,20 +12,26 @@ In the style of the PD14 microcircuit package::
     net.simulate(500.0)                        # ms; call again to continue
     net.write("runs/mine")                     # the run directory `balanced run` writes
 
-``create()`` and ``connect()`` make the same NEST calls in the same order as
-``balanced run`` (:func:`balanced.network.create_populations`,
-:func:`balanced.network.connect_network`), so the same parameters give the same spikes.
+This is the one driver of a simulation in the package: ``balanced run``, the sweeps and
+the experiments all go through :func:`run_network`, which is these calls. ``create()`` and
+``connect()`` make the NEST calls of :func:`balanced.network.create_populations` and
+:func:`balanced.network.connect_network`, so the same parameters give the same spikes.
 Between ``simulate`` calls anything may change in NEST (a generator's rate, ``I_e`` of a
 population): the run continues from where it stopped.
 
-Devices and delays: NEST's ``max_delay`` (the longest delay of any connection) sets the
-length of every neuron's input ring, ``min_delay + max_delay`` steps. The network's
-delay is one step, so a device connected with NEST's default delay of 1 ms would grow
-every ring from 2 to 11 slots and halve the speed (docs/performance.md).
-:meth:`Network.add_device` connects with the network's delay unless told otherwise and
-refuses a delay that would change NEST's min or max delay; :meth:`Network.simulate`
-refuses to start if something else (a direct ``nest.Connect``) has changed them, naming
-both values. ``allow_delay_change=True`` accepts the change where it is wanted.
+Where the spikes go: with ``out`` given to the constructor, the run directory is opened
+(:mod:`balanced.runwriter`, a transaction) in :meth:`Network.create`, before any NEST
+work, and every ``Simulate`` call's spikes are appended to this rank's file there, so
+memory stays flat however long the run; :meth:`Network.write` completes it. Without
+``out`` the spikes are kept in memory (:meth:`Network.spikes`) until ``write(out)``.
+A failure in any call leaves ``out`` as it was (the staging folder keeps a manifest
+saying what happened) and, under MPI, ends every rank (:func:`balanced.launch.report_error`).
+
+Devices and delays (:mod:`balanced.devices`): :meth:`Network.add_device` connects with
+the network's delay unless told otherwise and refuses a delay that would change NEST's
+min or max delay (every neuron's input ring has ``min_delay + max_delay`` steps);
+:meth:`Network.simulate` refuses to start if something else (a direct ``nest.Connect``)
+has changed them. ``allow_delay_change=True`` accepts the change where it is wanted.
 
 Imports NEST only in :meth:`Network.create`.
 """
@@ -34,24 +40,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import rankfiles, rundir
+from . import rundir
 from .derived import Derived, derive
-from .params import DEFAULT_PRESET, Params, replace, resolve, to_toml
+from .params import DEFAULT_PRESET, Params, replace, resolve
 from .provenance import KernelTimers
+from .run import RunHook, Timers
+from .runwriter import Recording, RunWriter
 
 
 class ApiError(RuntimeError):
     """A call out of order, or a device that would change the network's delays."""
-
-
-# NEST recording devices that connect from the device to the neurons (they sample state)
-_SAMPLERS = ("multimeter", "voltmeter")
 
 
 def _resolve(preset: str, config, overrides: Mapping[str, Any] | Sequence[str] | None) -> Params:
@@ -62,15 +65,31 @@ def _resolve(preset: str, config, overrides: Mapping[str, Any] | Sequence[str] |
     return resolve(preset, config, [str(o) for o in overrides])
 
 
+def _unwritable(exc: OSError, stage: Path, out: Path):
+    """The error of a run whose files cannot be written (a full disk, a lost permission)."""
+    from .run import RunError
+
+    return RunError(
+        f"{exc.filename or stage}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
+        f"abandoned and {out} left as it was"
+    )
+
+
 class Network:
     """One balanced E/I network in NEST.
 
     ``preset`` (default ``"tutorial"``), ``config`` (a TOML parameter file) and
     ``overrides`` (a dict or ``"key=value"`` strings) are layered as by ``balanced run
     --preset P --config FILE --set key=value``; or pass resolved ``params``.
-    ``threads``: OpenMP threads per rank (results depend on ranks x threads and the seed).
-    :meth:`simulate` runs in the command line's chunks (:class:`balanced.run.Chunks`, a few
-    seconds of wall time each), emptying the recorders after each, so memory stays flat.
+    ``threads``: OpenMP threads per rank; ``None`` chooses as ``balanced run`` does
+    (:func:`balanced.kernel.resolve_threads`; results depend on ranks x threads and the seed).
+    ``out`` / ``overwrite``: the run directory, opened in :meth:`create` (see the module
+    docstring); without it, :meth:`write` takes it. ``huge_pages``: ``"off"`` (default),
+    ``"on"`` or ``"auto"`` (:func:`balanced.choices.huge_pages`, from ``params.T``): move the
+    network's memory into huge pages before the first ``simulate``. ``progress``: a progress
+    bar (terminal, notebook) or progress lines (a job log) while simulating.
+    :meth:`simulate` runs in chunks of a few seconds of wall time
+    (:class:`balanced.run.Chunks`), emptying the recorders after each.
     """
 
     def __init__(
@@ -80,14 +99,26 @@ class Network:
         overrides: Mapping[str, Any] | Sequence[str] | None = None,
         *,
         params: Params | None = None,
-        threads: int = 1,
+        threads: int | None = None,
+        out: str | os.PathLike | None = None,
+        overwrite: bool = False,
+        huge_pages: str = "off",
+        progress: bool = False,
     ) -> None:
+        from .choices import HUGE_PAGE_SETTINGS
+
         if params is not None and (config is not None or overrides):
             raise ApiError("params: give resolved params or preset/config/overrides, not both")
+        if huge_pages not in HUGE_PAGE_SETTINGS:
+            raise ValueError(f"huge_pages = {huge_pages!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
         self.preset = preset or DEFAULT_PRESET
         self.params: Params = params if params is not None else _resolve(self.preset, config, overrides)
         self.derived: Derived = derive(self.params)
         self.threads = threads
+        self.out = Path(out) if out is not None else None
+        self.overwrite = overwrite
+        self.huge_pages = huge_pages
+        self.progress = progress
         self.nest: Any = None  # the PyNEST module, after create()
         self.E: Any = None  # NodeCollections, after create()
         self.I: Any = None
@@ -95,17 +126,18 @@ class Network:
         self.t_ms = 0.0  # simulated so far
         self.devices: list[dict[str, Any]] = []
         self.simulate_calls_ms: list[float] = []
+        self.manifest: dict[str, Any] = {}  # the run's manifest, from create() on
+        self.rank = 0
         self._layout: Any = None  # balanced.kernel.Layout
-        self._module: Any = None  # balanced.build.BuildResult
         self._model: str | None = None
         self._delays: tuple[float, float] | None = None
-        self._spikes: list[tuple[np.ndarray, np.ndarray]] = []
-        self._state: dict[str, list[np.ndarray]] = {}
-        self._timers: dict[str, float] = {}
-        self._created: str | None = None
         self._choices: Any = None  # balanced.choices.RunChoices, after create()
-        self._threads: Any = None  # balanced.kernel.ThreadChoice, after create()
+        self._writer: RunWriter | None = None
+        self._recording = Recording()
+        self._timers = Timers()
         self._nest_timers = KernelTimers()  # NEST's own timers, summed over the Simulate calls
+        self._started = time.perf_counter()
+        self._failed: str | None = None
 
     # ------------------------------------------------------------------ theory (no NEST)
     def diagnosis(self) -> list[str]:
@@ -115,69 +147,112 @@ class Network:
 
         return list(diagnosis_lines(self.params))
 
+    # ------------------------------------------------------------------ failures
+    @contextmanager
+    def _phase(self, name: str | None = None) -> Iterator[None]:
+        """One call of the run: timed as ``name``; on any error the run directory being
+        written is abandoned (``out`` left as it was) and, under MPI, every rank ended."""
+        if self._failed is not None:
+            raise ApiError(f"the run failed earlier ({self._failed}); make a new Network")
+        try:
+            if name is None:
+                yield
+            else:
+                with self._timers.phase(name):
+                    yield
+        except OSError as exc:
+            if self._writer is None:
+                self._fail(exc)
+                raise
+            error = _unwritable(exc, self._writer.stage, self._writer.target)
+            self._fail(error)
+            raise error from exc
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: BaseException) -> None:
+        from .interrupt import signal_of
+        from .run import failure_text
+
+        self._failed = failure_text(exc)
+        if self._writer is not None:
+            self._writer.abandon(self.manifest, exc, self._recording)
+        ranks = self._layout.mpi_ranks if self._layout is not None else 1
+        # a signal to a rank other than the first: the launcher is ending the run (after an abort)
+        if ranks > 1 and (self.rank == 0 or signal_of(exc) is None):
+            from .launch import report_error
+
+            report_error(f"balanced: error: {self._failed}", 1)
+
     # ------------------------------------------------------------------ NEST phases
     def create(self) -> Network:
-        """Reset NEST's kernel, install the model (building it once if needed), set
-        resolution, virtual processes and seed, and create the E and I populations."""
+        """Open the run directory (with ``out``), build the NESTML model once if needed
+        (cached), reset NEST's kernel (resolution, virtual processes, seed) and create the
+        E and I populations (``net.E``, ``net.I``) with drive and initial ``V_m``."""
         from .choices import check_memory, decide
         from .kernel import import_nest, resolve_threads, setup_kernel
         from .network import create_populations
-        from .run import _now
+        from .run import new_manifest
 
         if self.nest is not None:
             raise ApiError("create(): already created; make a new Network for another run")
-        d = self.derived
-        self._threads = resolve_threads(self.params, self.threads)  # checked against this task's CPUs
-        t0 = time.perf_counter()
-        if self.params.neuron_model == "nestml":
-            from .build import build_model
-
-            self._module = build_model()
-        self._timers["build"] = time.perf_counter() - t0
-        self._model = self._module.model if self._module else self.params.neuron_model
-        t1 = time.perf_counter()
-        self.nest = import_nest()
-        ranks = self.nest.NumProcesses()
-        # huge pages stay off: simulate() may be called many times, a collapse belongs before the first
+        params, d = self.params, self.derived
+        threads = resolve_threads(params, self.threads)  # a given count checked against this task's CPUs
+        nest = import_nest()
+        self.rank, ranks = nest.Rank(), nest.NumProcesses()
         self._choices = decide(
-            self.params.synapse_model, "off", d.n_synapses_expected, ranks, self.threads, self.params.T
+            params.synapse_model, self.huge_pages, d.n_synapses_expected, ranks, threads.threads, params.T
         )
         check_memory(d.n_synapses_expected, d.N, self._choices.synapse_model.value, ranks)
-        self._layout = setup_kernel(
-            self.nest, dt=self.params.dt, seed=self.params.seed, threads=self.threads, module=self._module
-        )
-        self._timers["kernel"] = time.perf_counter() - t1
-        self._created = _now()
-        t2 = time.perf_counter()
-        self.E, self.I = create_populations(self.nest, self.params, self.derived, self._model)
-        self._timers["create_connect"] = time.perf_counter() - t2
+        if self.out is not None:
+            self._writer = RunWriter(self.out, self.overwrite, self.rank)  # refuses an unusable out first
+            self._recording = Recording(self._writer.spike_writer())
+        self.manifest = new_manifest(nest, params, self.preset, self._choices, threads, [], self._timers)
+        self.manifest["huge_pages"] = {"setting": self.huge_pages, "applied": False}
+        with self._phase():
+            if self._writer is not None:
+                self._writer.start(self.manifest, params, self.preset)
+            module = None
+            with self._timers.phase("build"):
+                if params.neuron_model == "nestml":
+                    from .build import build_model
+
+                    module = build_model()
+            self._model = module.model if module else params.neuron_model
+            self.manifest["model"].update(nest_model=self._model, module=module.module if module else None)
+            with self._timers.phase("kernel"):
+                self._layout = setup_kernel(
+                    nest, dt=params.dt, seed=params.seed, threads=threads.threads, module=module
+                )
+            self.manifest["layout"] = self._layout.as_dict()
+            self.nest = nest
+            with self._timers.phase("create_connect"):
+                self.E, self.I = create_populations(nest, params, d, self._model)
         return self
 
     def connect(self) -> Network:
         """Connect the populations, add the Poisson drive (if ``nu_ext > 0``) and the
         recorders; NEST's min and max delay are the network's from here on."""
+        from .devices import kernel_delays
         from .network import connect_network
 
         if self.E is None:
             raise ApiError("connect(): call create() first")
         if self.handles is not None:
             raise ApiError("connect(): already connected")
-        t0 = time.perf_counter()
-        self.handles = connect_network(
-            self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value
-        )
-        self._timers["create_connect"] += time.perf_counter() - t0
-        self._delays = self._kernel_delays()
+        with self._phase("create_connect"):
+            self.handles = connect_network(
+                self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value
+            )
+            self.manifest["counts"]["synapses"] = self.handles.n_synapses
+            self._delays = kernel_delays(self.nest)
         return self
 
     @property
     def neurons(self):
         """E and I together (NodeCollection), global index = position."""
         return self.E + self.I
-
-    def _kernel_delays(self) -> tuple[float, float]:
-        lo, hi = self.nest.GetKernelStatus(["min_delay", "max_delay"])
-        return float(lo), float(hi)
 
     def add_device(
         self,
@@ -194,9 +269,11 @@ class Network:
         Stimulators and samplers (multimeter, voltmeter) connect device -> neurons, other
         recorders (spike_recorder, ...) neurons -> device. ``syn_spec`` gets the network's
         delay unless it names one; a delay that changes NEST's min or max delay raises
-        :class:`ApiError` unless ``allow_delay_change`` (see the module docstring).
+        :class:`ApiError` unless ``allow_delay_change`` (:mod:`balanced.devices`).
         Returns the device.
         """
+        from .devices import DelayError, connect_device, kernel_delays
+
         if self.handles is None:
             raise ApiError("add_device(): call create() and connect() first")
         if isinstance(to, str):
@@ -205,152 +282,168 @@ class Network:
             targets = {"E": self.E, "I": self.I, "all": self.neurons}[to]
         else:
             targets = to
-        spec = dict(syn_spec or {})
-        spec.setdefault("delay", self.params.delay)
-        model = str(device[0].get("model"))
-        element = str(self.nest.GetDefaults(model, "element_type"))
-        sends = element == "stimulator" or model in _SAMPLERS
-        before = self._kernel_delays()
-        if not allow_delay_change:
-            d = float(spec["delay"])
-            if not (before[0] - 1e-9 <= d <= before[1] + 1e-9):
-                allowed = f"{before[0]:g} ms" if before[0] == before[1] else f"{before[0]:g} ms to {before[1]:g} ms"
-                raise ApiError(
-                    f"add_device({model}): delay = {d:g} ms would change NEST's delays (now min {before[0]:g}, "
-                    f"max {before[1]:g} ms): every neuron's input ring has min + max delay steps, so this slows the "
-                    f"network; allowed: {allowed}, or pass allow_delay_change=True"
-                )
-        if sends:
-            self.nest.Connect(device, targets, conn_spec, spec)
-        else:
-            self.nest.Connect(targets, device, conn_spec, spec)
-        after = self._kernel_delays()
+        try:
+            done = connect_device(
+                self.nest, device, targets, conn_spec, syn_spec, self.params.delay, allow_delay_change
+            )
+        except DelayError as exc:
+            raise ApiError(str(exc)) from None
         if allow_delay_change:
-            self._delays = after
+            self._delays = kernel_delays(self.nest)
         self.devices.append(
-            {
-                "model": model,
-                "direction": "device -> neurons" if sends else "neurons -> device",
-                "to": to if isinstance(to, str) else f"{len(targets)} neurons",
-                "delay_ms": float(spec["delay"]),
-                "at_ms": self.t_ms,
-            }
+            {**done, "to": to if isinstance(to, str) else f"{len(targets)} neurons", "at_ms": self.t_ms}
         )
         return device
 
-    def simulate(self, t_ms: float) -> Network:
+    def simulate(self, t_ms: float, hooks: Sequence[RunHook] = ()) -> Network:
         """Simulate ``t_ms`` more milliseconds (a multiple of ``dt``), reading and emptying
         the recorders after every chunk. Call again to continue, e.g. after changing a
-        stimulus."""
+        stimulus. ``hooks`` (:class:`balanced.run.RunHook`): act on the network at their
+        own model times (ms since the start of the run) within this call."""
+        from .devices import DelayError, check_delays
+        from .progress import Progress
+        from .run import Chunks, chunk_steps
+
         if self.handles is None:
             raise ApiError("simulate(): call create() and connect() first")
         steps = t_ms / self.params.dt
         if not (t_ms > 0 and abs(steps - round(steps)) < 1e-6):
             raise ApiError(f"simulate(t_ms={t_ms!r}): must be a positive multiple of dt = {self.params.dt:g} ms")
-        now, was = self._kernel_delays(), self._delays or self._kernel_delays()
-        if now != was:
-            raise ApiError(
-                f"NEST's delays changed from min {was[0]:g} / max {was[1]:g} ms to "
-                f"min {now[0]:g} / max {now[1]:g} ms (a connection made outside add_device?): every neuron's "
-                "input ring grows with them; connect devices with add_device(), or pass "
-                "allow_delay_change=True to it"
+        try:
+            check_delays(self.nest, self._delays or (0.0, 0.0))
+        except DelayError as exc:
+            raise ApiError(str(exc)) from None
+        nest, end = self.nest, self.t_ms + t_ms
+        self.manifest["hooks"].extend(hook.describe() for hook in hooks)
+        layout = self._layout
+        with self._phase():
+            if self.t_ms == 0 and self._choices.huge_pages.value:
+                self._collapse_into_huge_pages()
+            chunks = Chunks(
+                end,
+                self.params.dt,
+                [t for hook in hooks for t in hook.times(end)],
+                chunk_steps(
+                    self.derived.n_synapses_expected / layout.mpi_ranks, layout.threads_per_rank, self.params.dt
+                ),
+                start=self.t_ms,
             )
-        from .run import Chunks, chunk_steps
-
-        steps = chunk_steps(self.derived.n_synapses_expected / self._layout.mpi_ranks, self.threads, self.params.dt)
-        chunks = Chunks(self.t_ms + t_ms, self.params.dt, [], steps, start=self.t_ms)
-        h = self.handles
-        t0 = time.perf_counter()
-        while not chunks.finished:
-            edge = chunks.next_edge()
-            self.nest.Simulate(edge - chunks.done)
-            chunks.advance(edge)
-            self._nest_timers.add(self.nest)
-            self.t_ms = edge
-            ev = h.spike_recorder.events
-            self._spikes.append((np.asarray(ev["senders"]) - h.first_id, np.asarray(ev["times"])))
-            h.spike_recorder.n_events = 0
-            if h.multimeter is not None:
-                mev = h.multimeter.events
-                self._state.setdefault("neuron", []).append(np.asarray(mev["senders"]) - h.first_id)
-                self._state.setdefault("time", []).append(np.asarray(mev["times"]))
-                for key in rundir.STATE_FIELDS:
-                    self._state.setdefault(key, []).append(np.asarray(mev[key]))
-                h.multimeter.n_events = 0
-        self._timers["simulate"] = self._timers.get("simulate", 0.0) + time.perf_counter() - t0
+            # Simulate (not Run under a RunManager): recorders may be emptied only between
+            # simulations, and emptying them after every chunk keeps memory flat.
+            with Progress(end, enabled=self.progress, rank=self.rank) as bar:
+                while not chunks.finished:
+                    edge = chunks.next_edge()
+                    with self._timers.phase("simulate"):
+                        nest.Simulate(edge - chunks.done)
+                    chunks.advance(edge)
+                    self.t_ms = edge
+                    self._nest_timers.add(nest)
+                    for hook in hooks:
+                        hook.at(nest, self.handles, edge)
+                    with self._timers.phase("write"):
+                        self._recording.take(self.handles)
+                    bar.update(edge)
         self.simulate_calls_ms.append(float(t_ms))
         return self
 
-    def spikes(self) -> tuple[np.ndarray, np.ndarray]:
-        """This rank's spikes so far: (global neuron index int32, time ms), sorted by (time, neuron)."""
-        if not self._spikes:
-            return np.empty(0, np.int32), np.empty(0)
-        neuron = np.concatenate([n for n, _ in self._spikes]).astype(np.int32)
-        t = np.concatenate([t for _, t in self._spikes])
-        order = np.lexsort((neuron, t))
-        return neuron[order], t[order]
+    def _collapse_into_huge_pages(self) -> None:
+        from .kernel import say
+        from .run import prepare_in_huge_pages
+
+        # Decided from the expected count, the same on every rank: Prepare communicates
+        # between ranks, so all of them must call it or none.
+        with self._timers.phase("huge_pages"):
+            self.manifest["huge_pages"].update(prepare_in_huge_pages(self.nest))
+        if self._choices.huge_pages.source == "user" and not self.manifest["huge_pages"]["applied"]:
+            say(f"  note: huge pages not used: {self.manifest['huge_pages'].get('reason')}")
+
+    def spikes(self):
+        """This rank's spikes so far: (global neuron index int32, time ms), sorted by
+        (time, neuron). Only for a network made without ``out`` (with it, they are on disk)."""
+        if self._recording.writer is not None:
+            raise ApiError(
+                f"spikes(): they go to {self.out} as the network runs; read them with load_run after write()"
+            )
+        return self._recording.kept_spikes()
 
     # ------------------------------------------------------------------ run directory
-    def write(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the run directory ``out`` as ``balanced run`` does (manifest, params.toml,
-        spikes.npz, state.npz), as a transaction (:mod:`balanced.transaction`: ``out``
-        changes only once everything is written); ``T`` in it is the time simulated. Under
-        MPI every rank calls it. Returns ``out``, for ``balanced analyze``, ``balanced
-        export`` and :func:`balanced.rundir.load_run`."""
-        from .run import _now, new_manifest
-        from .transaction import RunTransaction
-
+    def write(self, out: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+        """Complete the run directory as ``balanced run`` does (manifest, params.toml,
+        spikes.npz, state.npz; :mod:`balanced.runwriter`, a transaction: ``out`` changes
+        only once everything is written); ``T`` in it is the time simulated. ``out``: for a
+        network made without one. Under MPI every rank calls it. Returns the run directory,
+        for ``balanced analyze``, ``balanced export`` and :func:`balanced.rundir.load_run`."""
         if not self.simulate_calls_ms:
             raise ApiError("write(): nothing simulated yet; call simulate(T) first")
-        layout, rank = self._layout, self._layout.rank
-        params = (
-            self.params if abs(self.t_ms - self.params.T) < self.params.dt / 2 else replace(self.params, T=self.t_ms)
-        )
-        t0 = time.perf_counter()
-        txn = RunTransaction(out, overwrite)
-        if rank == 0:
-            txn.begin()
-        stage = txn.staging
-        timers = {k: round(v, 4) for k, v in self._timers.items()}
-        manifest = new_manifest(self.nest, params, self.preset, self._choices, self._threads, [], timers)
-        manifest.update(
-            created=self._created,
-            layout=layout.as_dict(),
-            huge_pages={"setting": "off", "applied": False},
+        if self._writer is not None and out is not None and Path(out) != self.out:
+            raise ApiError(f"write({out}): this network writes to {self.out}, given when it was made")
+        if self._writer is None and out is None:
+            raise ApiError("write(): where to? give out (or out= when making the Network)")
+        params = self.params
+        if abs(self.t_ms - params.T) >= params.dt / 2:
+            params = replace(params, T=self.t_ms)
+            self.manifest.update(params=params.to_dict(), derived=derive(params).as_dict())
+        self.manifest.update(
             api={"simulate_calls_ms": list(self.simulate_calls_ms), "devices": list(self.devices)},
+            nest_timers_s=self._nest_timers.as_dict(),
         )
-        manifest.pop("pid")
-        manifest["nest_timers_s"] = self._nest_timers.as_dict()
-        manifest["model"].update(nest_model=self._model, module=self._module.module if self._module else None)
-        try:
-            if rank == 0:
-                rundir.write_manifest(stage, manifest)
-                rundir.atomic_write_text(stage / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {self.preset}"))
-            with rankfiles.RankSpikeWriter(stage, rank) as writer:
-                writer.append(*self.spikes())
-            if "neuron" in self._state:
-                rankfiles.write_rank_state(
-                    stage,
-                    rank,
-                    np.concatenate(self._state["neuron"]),
-                    np.concatenate(self._state["time"]),
-                    {k: np.concatenate(self._state[k]) for k in rundir.STATE_FIELDS},
-                )
-            rankfiles.mark_rank_done(stage, rank, self.handles.n_synapses)
-            if rank == 0:
-                manifest["counts"]["synapses"] = rankfiles.wait_for_ranks(stage, layout.mpi_ranks)
-                manifest["counts"]["spikes"] = rankfiles.merge_spikes(stage, layout.mpi_ranks)
-                merged = rankfiles.merge_state(stage, layout.mpi_ranks)
-                if merged is not None:
-                    manifest["files"]["state"] = rundir.STATE_FILE
-                    manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}
-                timers["write"] = round(time.perf_counter() - t0, 4)
-                manifest.update(status="complete", finished=_now())
-                rundir.write_manifest(stage, manifest)
-                txn.commit()
-        except BaseException as exc:
-            if rank == 0:
-                manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished=_now())
-                txn.abort(manifest)
-            raise
-        return Path(out)
+        opened_now = self._writer is None
+        if self._writer is None:
+            self.out = Path(out)  # type: ignore[arg-type]
+            self._writer = RunWriter(self.out, overwrite, self.rank)  # an unusable out: nothing lost yet
+        with self._phase():
+            if opened_now:
+                self._writer.start(self.manifest, params, self.preset)
+            self._timers["total"] = round(time.perf_counter() - self._started, 4)
+            self._writer.finish(
+                self.manifest, self._recording, self._layout.mpi_ranks, self.handles.n_synapses, self._timers
+            )
+        return self._writer.target
+
+
+def run_network(
+    params: Params,
+    out: str | os.PathLike,
+    *,
+    threads: int | None = 1,
+    overwrite: bool = False,
+    preset: str | None = None,
+    progress: bool = True,
+    hooks: Sequence[RunHook] = (),
+    huge_pages: str = "auto",
+) -> dict:
+    """Simulate ``params`` for ``params.T`` and write the run directory ``out`` (what
+    ``balanced run`` does); return the final manifest (this rank's, on ranks other than
+    the first).
+
+    ``threads``: OpenMP threads per rank; ``None`` chooses from the allocation.
+    ``hooks``: :class:`balanced.run.RunHook` objects acting on the network at their times.
+    ``huge_pages``: as :class:`Network`'s, default ``"auto"``. Every automatic choice is
+    recorded in the manifest (``choices``). ``out`` changes only when the run is complete
+    (:mod:`balanced.transaction`). Raises :class:`balanced.run.RunError`,
+    :class:`balanced.transaction.OutputError` (an unusable ``out``, before any work),
+    :class:`ApiError` or the build's / kernel's own errors with a clear message; a signal
+    (:mod:`balanced.interrupt`) ends it the same way.
+    """
+    from .kernel import say
+
+    net = Network(
+        params=params,
+        preset=preset,
+        threads=threads,
+        out=out,
+        overwrite=overwrite,
+        huge_pages=huge_pages,
+        progress=progress,
+    )
+    net.create().connect().simulate(params.T, hooks).write()
+    manifest = net.manifest
+    if net.rank == 0:
+        layout, timers = net._layout, manifest["timers_s"]
+        vps = layout.virtual_processes
+        say(
+            f"  {manifest['counts']['spikes']} spikes from {net.derived.N} neurons in {params.T:g} ms "
+            f"(simulate {timers.get('simulate', 0):.2f} s, {vps} virtual process{'es' if vps > 1 else ''}) -> {out}"
+        )
+        return rundir.read_manifest(out)
+    return manifest

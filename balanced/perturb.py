@@ -204,7 +204,7 @@ def run_perturbation(
     two runs must then be identical). ``time_ms`` defaults to T/4 rounded to the step.
     """
     from .analysis.report import analyze_run
-    from .run import run_network
+    from .api import run_network
     from .theory import diagnosis_lines
 
     out = Path(out)

@@ -91,7 +91,7 @@ def run_rate_distribution(
     preset: str | None = None,
 ) -> dict[str, Any]:
     """Run each connectivity rule (resuming a finished run), compare, write and return the dict."""
-    from .run import run_network
+    from .api import run_network
     from .theory import rate_distribution
 
     j, i, K = scaled_form(base)

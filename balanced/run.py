@@ -1,9 +1,11 @@
-"""Run one network: kernel, build, simulate in chunks, write spikes per rank, merge, manifest.
+"""The pieces every run is made of, whoever drives it (:class:`balanced.api.Network`, and
+through it ``balanced run``, the sweeps and the experiments): the hooks that act on the
+network at chosen times, the ``Simulate`` calls' lengths, the huge-page step, the manifest
+of a run that starts, and the one-line text of a failure.
 
 The same code runs in one process (threads) and under ``mpirun`` (one process per rank):
-every rank writes its own spike file into the run's staging folder; the first rank waits
-for all of them (marker files, no MPI library needed), merges, marks the manifest
-complete and puts the staging folder in place of the target (:mod:`balanced.transaction`).
+everything here is decided from the network, never from a rank's own clock, so every rank
+makes the same calls.
 """
 
 from __future__ import annotations
@@ -11,21 +13,17 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import signal
 import time
-from collections.abc import Sequence
 from contextlib import contextmanager
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__, rankfiles, rundir
-from .choices import RunChoices, check_memory, decide
+from . import __version__, rundir
+from .choices import RunChoices
 from .derived import derive, population_table
-from .kernel import resolve_threads
-from .params import Params, to_toml
+from .params import Params
 
 
 class RunError(RuntimeError):
@@ -48,7 +46,8 @@ class RunHook(Protocol):
     def describe(self) -> dict: ...
 
 
-def _now() -> str:
+def now() -> str:
+    """The time of day in UTC, as the manifest records it."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
@@ -69,7 +68,9 @@ def versions(nest) -> dict:
     }
 
 
-class _Timers(dict):
+class Timers(dict):
+    """Wall time per phase of a run (s), summed over repeats of a phase."""
+
     @contextmanager
     def phase(self, name: str):
         t0 = time.perf_counter()
@@ -143,7 +144,8 @@ def prepare_in_huge_pages(nest) -> dict:
         nest.Cleanup()
 
 
-def _failure_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
+    """One line for the manifest and the terminal: the signal, or the error and its type."""
     from .interrupt import describe, signal_of
 
     if signal_of(exc) is not None:
@@ -166,7 +168,7 @@ def new_manifest(
         "schema": rundir.SCHEMA,
         "status": "running",
         "error": None,
-        "created": _now(),
+        "created": now(),
         "finished": None,
         "host": platform.node(),
         "pid": os.getpid(),
@@ -194,202 +196,3 @@ def new_manifest(
         "files": {"spikes": rundir.SPIKES_FILE, "state": None},
         "counts": {},
     }
-
-
-def run_network(
-    params: Params,
-    out: str | os.PathLike,
-    *,
-    threads: int | None = 1,
-    overwrite: bool = False,
-    preset: str | None = None,
-    progress: bool = True,
-    hooks: Sequence[RunHook] = (),
-    huge_pages: str = "auto",
-) -> dict:
-    """Simulate ``params`` and write the run directory ``out``; return the final manifest.
-
-    ``threads``: OpenMP threads per rank; ``None`` chooses (:func:`choose_threads`).
-    ``hooks``: :class:`RunHook` objects acting on the network at their times.
-    ``huge_pages``: ``"auto"`` (where the expected saving exceeds the cost,
-    :func:`balanced.choices.huge_pages`), ``"on"`` or ``"off"``: move the network's memory
-    into transparent huge pages before simulating (:mod:`balanced.hugepages`; same spikes,
-    faster delivery). Every automatic choice is recorded in the manifest (``choices``).
-
-    The run directory is written as a transaction (:mod:`balanced.transaction`): ``out``
-    changes only when the run is complete. Raises :class:`RunError`,
-    :class:`balanced.transaction.OutputError` (an unusable ``out``, before any work) or
-    the build's / kernel's own errors, with a clear message; a signal
-    (:mod:`balanced.interrupt`) ends it the same way. Either way ``out`` is left as it
-    was, and the staging folder beside it keeps only a manifest saying what happened.
-    """
-    from .build import build_model
-    from .choices import HUGE_PAGE_SETTINGS
-    from .kernel import import_nest, say, setup_kernel
-    from .launch import report_error
-    from .transaction import RunTransaction
-
-    if huge_pages not in HUGE_PAGE_SETTINGS:  # before any work
-        raise ValueError(f"huge_pages = {huge_pages!r}: must be one of {', '.join(HUGE_PAGE_SETTINGS)}")
-    started = time.perf_counter()
-    timers = _Timers()
-    d = derive(params)
-    nest = import_nest()
-    rank, ranks = nest.Rank(), nest.NumProcesses()
-    choice = resolve_threads(params, threads)  # a given count checked against this task's CPUs
-    threads = choice.threads
-    choices = decide(params.synapse_model, huge_pages, d.n_synapses_expected, ranks, threads, params.T)
-    check_memory(d.n_synapses_expected, d.N, choices.synapse_model.value, ranks)
-    txn = RunTransaction(out, overwrite)
-    if rank == 0:
-        txn.begin()
-    stage = txn.staging
-    manifest = new_manifest(nest, params, preset, choices, choice, [hook.describe() for hook in hooks], timers)
-    try:
-        if rank == 0:
-            rundir.write_manifest(stage, manifest)
-            rundir.atomic_write_text(
-                stage / rundir.PARAMS_FILE, to_toml(params, header=f"preset: {preset}" if preset else None)
-            )
-        module = None
-        with timers.phase("build"):
-            if params.neuron_model == "nestml":
-                module = build_model()
-        model = module.model if module else params.neuron_model
-        manifest["model"].update(nest_model=model, module=module.module if module else None)
-        with timers.phase("kernel"):
-            layout = setup_kernel(nest, dt=params.dt, seed=params.seed, threads=threads, module=module)
-        manifest["layout"] = layout.as_dict()
-        _simulate(nest, params, d, model, stage, rank, layout, manifest, timers, hooks, choices, huge_pages, progress)
-        if rank == 0:
-            timers["total"] = round(time.perf_counter() - started, 4)
-            manifest.update(status="complete", finished=_now())
-            manifest.pop("pid")
-            rundir.write_manifest(stage, manifest)
-            txn.commit()
-            say(
-                f"  {manifest['counts']['spikes']} spikes from {d.N} neurons in {params.T:g} ms "
-                f"(simulate {timers.get('simulate', 0):.2f} s, {layout.virtual_processes} virtual process"
-                f"{'es' if layout.virtual_processes > 1 else ''}) -> {out}"
-            )
-    except OSError as exc:
-        where = exc.filename or stage
-        error = RunError(
-            f"{where}: cannot be written ({exc.strerror or type(exc).__name__}); the run was "
-            f"abandoned and {out} left as it was"
-        )
-        _abandon(txn, rank, manifest, error)
-        if ranks > 1:  # the other ranks would wait in NEST's next collective call: end them
-            report_error(f"balanced: error: {error}", 1)
-        raise error from exc
-    except BaseException as exc:
-        _abandon(txn, rank, manifest, exc)
-        from .interrupt import signal_of
-
-        # a signal to a rank other than the first: the launcher is ending the run (after an abort)
-        if ranks > 1 and (rank == 0 or signal_of(exc) is None):
-            report_error(f"balanced: error: {_failure_text(exc)}", 1)
-        raise
-    return rundir.read_manifest(out) if rank == 0 else manifest
-
-
-def _abandon(txn, rank: int, manifest: dict, exc: BaseException) -> None:
-    """A failed or interrupted run: its staging folder keeps only a manifest saying so."""
-    from .interrupt import signal_of
-
-    if rank != 0:
-        return
-    signum = signal_of(exc)
-    manifest.update(status="interrupted" if signum is not None else "failed", error=_failure_text(exc), finished=_now())
-    manifest.pop("pid", None)
-    if signum is not None:
-        manifest["signal"] = signal.Signals(signum).name
-    txn.abort(manifest)
-
-
-def _simulate(
-    nest,
-    params: Params,
-    d,
-    model: str,
-    stage: Path,
-    rank: int,
-    layout,
-    manifest: dict,
-    timers: _Timers,
-    hooks: Sequence[RunHook],
-    choices: RunChoices,
-    huge_pages: str,
-    progress: bool,
-) -> None:
-    """Build the network, simulate it chunk by chunk, write and merge the spikes (into ``stage``)."""
-    from . import provenance
-    from .kernel import say
-    from .network import build_network
-    from .progress import Progress
-
-    with timers.phase("create_connect"):
-        net = build_network(nest, params, d, model, choices.synapse_model.value)
-    manifest["counts"]["synapses"] = net.n_synapses
-    manifest["huge_pages"] = {"setting": huge_pages, "applied": False}
-    # Decided from the expected count, the same on every rank: Prepare communicates
-    # between ranks, so all of them must call it or none.
-    if choices.huge_pages.value:
-        with timers.phase("huge_pages"):
-            manifest["huge_pages"].update(prepare_in_huge_pages(nest))
-        if choices.huge_pages.source == "user" and not manifest["huge_pages"]["applied"]:
-            say(f"  note: huge pages not used: {manifest['huge_pages'].get('reason')}")
-    state_parts: dict[str, list] = {k: [] for k in ("neuron", "time", *rundir.STATE_FIELDS)}
-    chunks = Chunks(
-        params.T,
-        params.dt,
-        [t for hook in hooks for t in hook.times(params.T)],
-        chunk_steps(d.n_synapses_expected / layout.mpi_ranks, layout.threads_per_rank, params.dt),
-    )
-    nest_timers = provenance.KernelTimers()
-    # Simulate (not Run under a RunManager): recorders may be emptied only between
-    # simulations, and emptying them after every chunk keeps memory flat.
-    with rankfiles.RankSpikeWriter(stage, rank) as writer, Progress(params.T, enabled=progress, rank=rank) as bar:
-        while not chunks.finished:
-            edge = chunks.next_edge()
-            with timers.phase("simulate"):
-                nest.Simulate(edge - chunks.done)
-            chunks.advance(edge)
-            nest_timers.add(nest)
-            for hook in hooks:
-                hook.at(nest, net, edge)
-            with timers.phase("write"):
-                ev = net.spike_recorder.events
-                writer.append(np.asarray(ev["senders"]) - net.first_id, np.asarray(ev["times"]))
-                net.spike_recorder.n_events = 0
-                if net.multimeter is not None:
-                    mev = net.multimeter.events
-                    state_parts["neuron"].append(np.asarray(mev["senders"]) - net.first_id)
-                    state_parts["time"].append(np.asarray(mev["times"]))
-                    for key in rundir.STATE_FIELDS:
-                        state_parts[key].append(np.asarray(mev[key]))
-                    net.multimeter.n_events = 0
-            bar.update(chunks.done)
-    manifest["nest_timers_s"] = nest_timers.as_dict()
-    with timers.phase("write"):
-        if net.multimeter is not None:
-            rankfiles.write_rank_state(
-                stage,
-                rank,
-                np.concatenate(state_parts["neuron"]),
-                np.concatenate(state_parts["time"]),
-                {k: np.concatenate(state_parts[k]) for k in rundir.STATE_FIELDS},
-            )
-        # nest.num_connections is per rank: each rank reports its own count
-        rankfiles.mark_rank_done(stage, rank, net.n_synapses)
-    if rank == 0:
-        with timers.phase("merge"):
-            try:
-                manifest["counts"]["synapses"] = rankfiles.wait_for_ranks(stage, layout.mpi_ranks)
-            except TimeoutError as exc:
-                raise RunError(str(exc)) from exc
-            manifest["counts"]["spikes"] = rankfiles.merge_spikes(stage, layout.mpi_ranks)
-            merged = rankfiles.merge_state(stage, layout.mpi_ranks) if net.multimeter is not None else None
-            if merged is not None:
-                manifest["files"]["state"] = rundir.STATE_FILE
-                manifest["counts"]["state"] = {"neurons": merged[0], "samples": merged[1]}

@@ -106,7 +106,7 @@ def run_slow_inhibition(
     preset: str | None = None,
 ) -> dict[str, Any]:
     """Run every ratio (resuming finished points), write and return the result's dict."""
-    from .run import run_network
+    from .api import run_network
     from .theory import slow_inhibition_stability
 
     out = Path(out)

@@ -149,7 +149,7 @@ def uncoupled_sources(p: Params, rates_hz: tuple[float, float], step: float) -> 
 
 
 def _run(p: Params, hook: PoissonSquareWave, d: Path, preset: str | None) -> None:
-    from .run import run_network
+    from .api import run_network
 
     try:
         m = rundir.read_manifest(d)

@@ -119,7 +119,7 @@ def _patch_run(_run):
 # them here (NumPy and all) would delay the start of its analysis worker and inflate e2e_s.
 import importlib.abc, importlib.util
 class _ProbeFinder(importlib.abc.MetaPathFinder):
-    patches = {"balanced.network": _patch_network, "balanced.run": _patch_run}
+    patches = {"balanced.network": _patch_network, "balanced.api": _patch_run}
     def find_spec(self, name, path, target=None):
         if name not in self.patches:
             return None

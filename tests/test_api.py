@@ -122,3 +122,51 @@ def test_importing_the_api_imports_no_nest():
         "bad = [m for m in ('nest', 'pynestml', 'mpi4py', 'pynwb', 'nixio') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _FailAt:
+    """A run hook that raises at ``t_ms``: a run that fails half-way."""
+
+    def __init__(self, t_ms: float):
+        self.t_ms = t_ms
+
+    def times(self, T_ms):
+        return [self.t_ms]
+
+    def at(self, nest, net, t_ms):
+        if abs(t_ms - self.t_ms) < 1e-9:
+            raise RuntimeError("a hook failed on purpose")
+
+    def describe(self):
+        return {"kind": "fail", "at_ms": self.t_ms}
+
+
+def test_with_out_the_spikes_stream_into_the_staging_folder_and_a_failure_leaves_out_alone(tmp_path):
+    out = tmp_path / "streamed"
+    net = Network("tutorial", overrides=SMALL, threads=1, out=out)
+    net.create()
+    staging = tmp_path / ".streamed.staging"
+    assert rundir.read_manifest(staging)["status"] == "running"  # opened before any NEST work
+    net.connect().simulate(50.0)
+    assert (staging / rundir.RANK_SPIKE_DIR / "rank-00000.bin").is_file()  # opened at the first chunk
+    with pytest.raises(ApiError, match="go to .*streamed as the network runs"):
+        net.spikes()
+    net.simulate(50.0).write()
+    streamed = rundir.load_run(out)
+    assert streamed.manifest["status"] == "complete" and not staging.exists()
+
+    kept = Network("tutorial", overrides=SMALL, threads=1)
+    kept.create().connect().simulate(100.0)
+    kept.write(tmp_path / "kept")
+    np.testing.assert_array_equal(rundir.load_run(tmp_path / "kept").spikes.time, streamed.spikes.time)
+
+    failing = Network("tutorial", overrides=SMALL, threads=1, out=out, overwrite=True)
+    failing.create().connect()
+    with pytest.raises(RuntimeError, match="on purpose"):
+        failing.simulate(100.0, hooks=[_FailAt(40.0)])
+    assert rundir.read_manifest(out)["status"] == "complete"  # the old run, untouched
+    left = rundir.read_manifest(staging)
+    assert left["status"] == "failed" and left["error"] == "RuntimeError: a hook failed on purpose"
+    assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == ["manifest.json", "params.toml"]
+    with pytest.raises(ApiError, match="the run failed earlier"):
+        failing.simulate(10.0)

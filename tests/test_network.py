@@ -8,8 +8,8 @@ import pytest
 
 from balanced import choices, rundir
 from balanced import params as P
+from balanced.api import run_network
 from balanced.derived import derive
-from balanced.run import run_network
 from balanced.transaction import OutputError
 
 TUTORIAL_WINDOW = (50.0, 950.0)

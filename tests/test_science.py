@@ -16,8 +16,8 @@ import math
 import pytest
 
 from balanced.analysis.report import analyze_run
+from balanced.api import run_network
 from balanced.params import replace, resolve
-from balanced.run import run_network
 from balanced.theory import diagnose_params
 
 BALANCED_AT = dict(N_E=2000, N_I=2000, K=200, T=1500.0, record_n=20)

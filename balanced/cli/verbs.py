@@ -95,8 +95,8 @@ def cmd_run(args) -> int:
 
 
 def _simulate(args, params, out: Path) -> dict:
+    from ..api import run_network
     from ..kernel import import_nest
-    from ..run import run_network
 
     import_nest(nest_plotting=False)  # run_network's own import finds it; figures are drawn elsewhere
     return run_network(

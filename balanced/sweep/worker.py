@@ -121,7 +121,7 @@ def run_job(job_path: str | os.PathLike) -> str:
         print(f"point {out.name}: {state} ({reason})", file=sys.stderr, flush=True)
         try:
             if state == "run":
-                from ..run import run_network
+                from ..api import run_network
 
                 run_network(params, out, threads=1, overwrite=True, preset=job.get("preset"), progress=False)
             analyze_point(out, job.get("t_start"), job.get("t_stop"))

@@ -73,21 +73,27 @@ def say(message: str, *, end: str = "\n", flush: bool = True) -> None:
     emit(message, end=end, rank=_RANK)
 
 
+# What PyNEST imports at `import nest` if it can, for features the command line never uses:
+# matplotlib (spatial plotting helpers), pandas (GetStatus(output="pandas")), h5py (SONATA).
+NEST_OPTIONAL_IMPORTS = ("matplotlib", "pandas", "h5py")
+
+
 @contextlib.contextmanager
-def _unimportable(name: str):
-    """``import name`` raises ImportError inside the block, unless it was imported before."""
-    if name in sys.modules:
-        yield
-        return
-    sys.modules[name] = None  # type: ignore[assignment]  # the import system's marker for "cannot be imported"
+def _unimportable(*names: str):
+    """``import name`` raises ImportError inside the block, for each of ``names`` not
+    imported before."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # the import system's marker for "cannot be imported"
     try:
         yield
     finally:
-        if name in sys.modules and sys.modules[name] is None:
-            del sys.modules[name]
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
-def import_nest(*, nest_plotting: bool = True):
+def import_nest(*, nest_extras: bool = True):
     """Import NEST quietly and check that it can run with the processes it was started with.
 
     Before the import, sets the OpenMP wait policy (:func:`apply_omp_wait_policy`) unless
@@ -95,10 +101,12 @@ def import_nest(*, nest_plotting: bool = True):
     :class:`~balanced.launch.LaunchError` (on every task alike) when the launch would run
     copies of the network: several tasks (``mpirun``, ``srun``) with a NEST without MPI, or
     an MPI NEST whose world is not the launch (``srun`` without ``--mpi=pmix``).
-    ``nest_plotting=False`` (the command line): PyNEST imports matplotlib for its spatial
-    plotting helpers if it can (0.25 s on the 2-core VM, on the critical path of a short
-    run); not needed here, so NEST is imported without them (``nest.PlotLayer`` and
-    friends then say matplotlib is missing). No effect if matplotlib is already imported.
+    ``nest_extras=False`` (the command line): PyNEST imports matplotlib, pandas and h5py
+    if it can (:data:`NEST_OPTIONAL_IMPORTS`; about 0.3 s on the 2-core VM where pynwb
+    brought pandas and h5py, on the critical path of a short run) for features not used
+    here, so NEST is imported without them (``nest.PlotLayer``, ``output="pandas"`` and
+    SONATA then say they are missing); they stay importable afterwards. No effect on
+    those already imported.
     """
     global _RANK
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner
@@ -115,7 +123,7 @@ def import_nest(*, nest_plotting: bool = True):
         if have_mpi is not None:
             check_nest_launch(launch, have_mpi=bool(have_mpi), nest_processes=None, version=facts.get("version", "?"))
     try:
-        with contextlib.nullcontext() if nest_plotting else _unimportable("matplotlib"):
+        with contextlib.nullcontext() if nest_extras else _unimportable(*NEST_OPTIONAL_IMPORTS):
             import nest  # noqa: PLC0415 (imported lazily: the package must import without NEST)
     except ImportError as exc:
         raise NestUnavailable(

@@ -152,16 +152,17 @@ def test_the_analysis_diagnoses_the_regime_with_and_without_the_worker(tmp_path)
         assert stats["diagnosis"] == expected and stats["figures"] == [], name
 
 
-def test_nest_imported_without_its_plotting_helpers():
-    # the command line imports NEST without PyNEST's matplotlib helpers (0.25 s); matplotlib
-    # itself stays importable afterwards
+def test_nest_imported_without_its_optional_extras():
+    # the command line imports NEST without matplotlib, pandas and h5py (PyNEST's plotting,
+    # pandas output, SONATA: 0.3 s together); they stay importable afterwards
     code = (
-        "import sys; from balanced.kernel import import_nest; import_nest(nest_plotting=False); "
-        "print('matplotlib' in sys.modules); import matplotlib; print(matplotlib.__name__)"
+        "import sys; from balanced.kernel import import_nest; import_nest(nest_extras=False); "
+        "print(*[m in sys.modules for m in ('matplotlib', 'pandas', 'h5py')]); "
+        "import matplotlib, pandas, h5py; print(matplotlib.__name__, pandas.__name__, h5py.__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-2:] == ["False", "matplotlib"]
+    assert out.stdout.splitlines()[-2:] == ["False False False", "matplotlib pandas h5py"]
 
 
 def _threads_after_numpy(prepare: str, env_value: str | None) -> int:

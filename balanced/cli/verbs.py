@@ -98,7 +98,7 @@ def _simulate(args, params, out: Path) -> dict:
     from ..api import run_network
     from ..kernel import import_nest
 
-    import_nest(nest_plotting=False)  # run_network's own import finds it; figures are drawn elsewhere
+    import_nest(nest_extras=False)  # run_network's own import finds it; figures are drawn elsewhere
     return run_network(
         params,
         out,

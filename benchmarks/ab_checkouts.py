@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Two checkouts side by side: the same ``balanced`` command as whole processes, taking
+turns (A B, B A, A B, ...), wall time of each, medians and their ratio B / A.
+
+A checkout is given by the Python of its environment (each with its checkout installed,
+editable or not). The order alternates within the pairs so that both see the same machine
+on average; measure on an idle machine.
+
+    .venv/bin/python benchmarks/ab_checkouts.py OLD/.venv/bin/python .venv/bin/python --pairs 10
+    .venv/bin/python benchmarks/ab_checkouts.py A/python B/python -- run --preset tutorial --figures none
+
+The command after ``--`` is what follows ``python -m balanced`` (default: the tutorial
+``run`` with statistics and figure); ``--out`` and ``--overwrite --quiet`` are added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import machine, median  # noqa: E402
+
+DEFAULT_COMMAND = ["run", "--preset", "tutorial"]
+
+
+def one(python: str, command: list[str], out: Path) -> float:
+    argv = [python, "-m", "balanced", *command, "--out", str(out), "--overwrite", "--quiet"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = DEFAULT_COMMAND
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1 :]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("python_a", help="the Python of checkout A (the reference)")
+    ap.add_argument("python_b", help="the Python of checkout B")
+    ap.add_argument("--pairs", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each first (caches)")
+    ap.add_argument("--json", help="write the times and medians here")
+    args = ap.parse_args(argv)
+    times: dict[str, list[float]] = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory(prefix="ab-") as tmp:
+        outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
+        pythons = {"A": args.python_a, "B": args.python_b}
+        for _ in range(args.warmup):
+            for key in ("A", "B"):
+                one(pythons[key], command, outs[key])
+        for i in range(args.pairs):
+            for key in ("A", "B") if i % 2 == 0 else ("B", "A"):
+                times[key].append(one(pythons[key], command, outs[key]))
+            print(f"pair {i + 1}: A {times['A'][-1]:.3f} s, B {times['B'][-1]:.3f} s", flush=True)
+    med = {k: median(v) for k, v in times.items()}
+    ratio = med["B"] / med["A"]
+    print(f"\nbalanced {' '.join(command)}: median A {med['A']:.3f} s, B {med['B']:.3f} s, B / A = {ratio:.3f}")
+    if args.json:
+        record = {
+            "command": command,
+            "pairs": args.pairs,
+            "times_s": times,
+            "median_s": med,
+            "ratio_b_over_a": ratio,
+            "machine": machine(),
+        }
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

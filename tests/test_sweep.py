@@ -295,6 +295,25 @@ def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
     assert json.loads((tmp_path / "sw" / "points" / "d=1" / "manifest.json").read_text())["status"] == "complete"
 
 
+def test_a_worker_runs_a_point_without_pandas_or_matplotlib(tmp_path, built_model):
+    """A point run by the worker in a process of its own (as ``python -m balanced.sweep.worker
+    JOB`` runs it) imports neither of the libraries PyNEST would import for nothing, and
+    still writes its analysis; both stay importable in that process afterwards."""
+    from balanced.sweep.runner import job_file, prepare
+
+    spec = parse_spec(tomllib.loads(TINY.format(values="[1.0]").replace("T = 300.0", "T = 100.0")), source="tiny")
+    _, todo, _ = prepare(spec, tmp_path / "sw", log=lambda s: None)
+    job = job_file(tmp_path / "sw", spec, todo[0])
+    code = (
+        "import sys; from balanced.sweep.worker import run_job; print(run_job(sys.argv[1])); "
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules)); import pandas"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(job)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + (tmp_path / "sw" / "logs" / "d=1.log").read_text()
+    assert proc.stdout.split("\n")[:2] == ["run", "[]"], proc.stdout
+    assert point_status(tmp_path / "sw" / "points" / "d=1", todo[0].params)[0] == "done"
+
+
 # ----------------------------------------------------------------------------- SLURM plan
 def test_plan_writes_the_job_array_and_submits_nothing(tmp_path, capsys):
     spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0, 1.5]") + "[options]\nseeds = 2\n")

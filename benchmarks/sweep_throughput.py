@@ -7,12 +7,23 @@ Default: the case of the issue, 6 points of the balanced preset at N = 2000
 ``--jobs`` processes (default: the usable cores). Each repeat runs the whole sweep once
 per mode into a new folder (the order alternates between repeats, so both modes see the
 same machine conditions on average) and measures its wall time, from the start of
-``run_sweep`` to the table on disk (no figures). After each pair the spikes of every point
-are compared between the two modes (they must be identical).
+``run_sweep`` to the table on disk (no figures), and the CPU time of its processes (the
+fresh processes or the workers, from ``getrusage(RUSAGE_CHILDREN)``; on a shared machine
+the CPU time per point is the steadier of the two). After each pair the spikes of every
+point are compared between the two modes (they must be identical).
+
+``--phases`` adds the cost model: the points run once more one after the other in this
+process (as one worker runs them), with the CPU time of each, of its run (within it NEST's
+connect and simulate by NEST's own CPU timers, and the rest: kernel reset, creating the
+neurons, NEST's preparation, reading the recorders, files, manifest) and of its analysis;
+and the CPU time of a fresh interpreter's start-up, import by import. A fresh process costs ``F`` (CPU per point
+of the fresh mode), a worker's later point ``P``, so a worker's start-up is ``S = F - P``
+and a worker that runs ``n`` points reaches ``n F / (S + n P)`` times the points per
+minute of fresh processes (``F / P`` for many; at least 2 needs ``P <= (n - 2) S / n``).
 
     .venv/bin/python benchmarks/sweep_throughput.py                 # the issue's case, 3 repeats
     .venv/bin/python benchmarks/sweep_throughput.py --tiny          # seconds: shows it works
-    .venv/bin/python benchmarks/sweep_throughput.py --json benchmarks/results/sweep-throughput.json
+    .venv/bin/python benchmarks/sweep_throughput.py --phases --json benchmarks/results/sweep-throughput.json
 
 Measure on an idle machine: the ratio depends on how much of a point is start-up
 (interpreter, imports) rather than connect + simulate + analysis.
@@ -21,7 +32,11 @@ Measure on an idle machine: the ratio depends on how much of a point is start-up
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,15 +64,97 @@ def make_spec(n: int, k: int, t_ms: float, n_points: int):
     return parse_spec(doc, source="benchmark")
 
 
-def one(spec, fresh: bool, jobs: int, root: Path) -> tuple[float, Path]:
+def children_cpu_s() -> float:
+    """User + system CPU time of this process's finished (waited-for) children, s."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def one(spec, fresh: bool, jobs: int, root: Path) -> tuple[float, float, Path]:
+    """(wall s, CPU s of the sweep's processes, sweep folder) of one sweep."""
     from balanced.sweep import run_sweep
 
     out = Path(tempfile.mkdtemp(prefix="fresh-" if fresh else "workers-", dir=root))
-    t0 = time.perf_counter()
+    c0, t0 = children_cpu_s(), time.perf_counter()
     res = run_sweep(spec, out, jobs=jobs, figures=False, fresh=fresh, log=lambda s: None)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu_s() - c0
     assert not res.failed and len(res.ran) == len(res.rows), res.failed
-    return wall, out
+    return wall, cpu, out
+
+
+# columns of the phase table from NEST's own CPU timers (manifest ``nest_timers_s``): NEST
+# restarts ``simulate_cpu`` at every Simulate call (the run sums them) and keeps the others
+PHASES = (("NEST connect", "construction_connect_cpu"), ("NEST simulate", "simulate_cpu"))
+
+
+# A fresh interpreter importing what a worker imports, one step at a time: CPU s of each.
+STARTUP_CHILD = """
+import json, resource
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+steps = {"interpreter": cpu()}
+def step(name, t0):
+    steps[name] = round(cpu() - t0, 3)
+t0 = cpu(); import balanced.sweep.worker as w; step("worker module", t0)
+t0 = cpu(); w.import_nest_lean(); step("NEST", t0)
+t0 = cpu(); from balanced.analysis.report import preload_statistics; preload_statistics(); step("Elephant, SciPy", t0)
+steps["interpreter"] = round(steps["interpreter"], 3)
+print(json.dumps(steps))
+"""
+
+
+def startup_parts() -> dict:
+    """CPU s of a fresh interpreter's start and of each import a worker needs."""
+    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def worker_phases(spec, root: Path) -> list[dict]:
+    """Run every point of ``spec`` in this process, one after the other, as a worker does
+    (:func:`balanced.sweep.worker.run_job`): CPU s of each point, of its run and within it
+    of NEST's connect and simulate, and of its analysis. The first point also pays whatever
+    this process has not imported yet."""
+    from balanced.run import run_network
+    from balanced.sweep.runner import job_file, prepare
+    from balanced.sweep.worker import _output_to, analyze_point, import_nest_lean
+
+    out = Path(tempfile.mkdtemp(prefix="phases-", dir=root))
+    _, todo, _ = prepare(spec, out, log=lambda s: None)
+    rows = []
+    for p in todo:
+        job_file(out, spec, p)
+        run_dir = out / "points" / p.name
+        with _output_to(str(out / "logs" / f"{p.name}.log")):
+            c0 = time.process_time()
+            import_nest_lean()
+            run_network(p.params, run_dir, threads=1, overwrite=True, preset=spec.preset, progress=False)
+            c1 = time.process_time()
+            analyze_point(run_dir, spec.t_start, spec.t_stop)
+            c2 = time.process_time()
+        nest_cpu = json.loads((run_dir / "manifest.json").read_text()).get("nest_timers_s", {})
+        row = {"point": p.name, "cpu_s": round(c2 - c0, 3), "run": round(c1 - c0, 3)}
+        for label, key in PHASES:
+            row[label] = round(float(nest_cpu.get(key, 0.0)), 3)
+        row["rest of run"] = round(row["run"] - sum(row[label] for label, _ in PHASES), 3)
+        row["analysis"] = round(c2 - c1, 3)
+        rows.append(row)
+    return rows
+
+
+def cost_model(fresh_cpu_per_point: float, phases: list[dict], per_worker: float) -> dict:
+    """F, P, S = F - P and the expected ratios (module docstring) from CPU times."""
+    later = [r["cpu_s"] for r in phases[1:]] or [phases[0]["cpu_s"]]
+    f, p = fresh_cpu_per_point, median(later)
+    s = f - p
+    return {
+        "F_fresh_cpu_s": round(f, 3),
+        "P_worker_point_cpu_s": round(p, 3),
+        "S_worker_startup_cpu_s": round(s, 3),
+        "points_per_worker": per_worker,
+        "expected_ratio": round(per_worker * f / (s + per_worker * p), 3),
+        "expected_ratio_many_points": round(f / p, 3),
+    }
 
 
 def same_spikes(a: Path, b: Path, names: list[str]) -> bool:
@@ -79,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tiny", action="store_true", help="defaults N = 300, K = 30, 200 ms, 4 points, 1 repeat (seconds)"
     )
+    ap.add_argument(
+        "--phases", action="store_true", help="also the CPU time per phase of a worker's points, and the cost model"
+    )
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
     defaults = (300, 30, 200.0, 4, 1) if args.tiny else (2000, 100, 1000.0, 6, 3)
@@ -97,16 +197,22 @@ def main(argv: list[str] | None = None) -> int:
         f"sweep throughput: {len(names)} points, N = {args.n}, K = {args.k}, T = {args.t:g} ms, "
         f"{jobs} processes at once; {m['cores']} cores, load {m['load_avg']}"
     )
-    print(f"{'repeat':>6}  {'order':<15}  {'fresh pts/min':>13}  {'workers pts/min':>15}  {'ratio':>6}  spikes")
+    print(
+        f"{'repeat':>6}  {'order':<15}  {'fresh pts/min':>13}  {'workers pts/min':>15}  {'ratio':>6}  "
+        f"{'fresh CPU s/pt':>14}  {'workers CPU s/pt':>16}  {'CPU ratio':>9}  spikes"
+    )
     rows = []
+    phases: list[dict] = []
+    startup: dict = {}
     with tempfile.TemporaryDirectory(prefix="sweep-throughput-") as tmp:
         root = Path(tmp)
         for r in range(args.repeats):
             order = (True, False) if r % 2 == 0 else (False, True)
-            walls, outs = {}, {}
+            walls, cpus, outs = {}, {}, {}
             for fresh in order:
-                walls[fresh], outs[fresh] = one(spec, fresh, jobs, root)
+                walls[fresh], cpus[fresh], outs[fresh] = one(spec, fresh, jobs, root)
             ppm = {k: 60.0 * len(names) / v for k, v in walls.items()}
+            cpp = {k: v / len(names) for k, v in cpus.items()}
             same = same_spikes(outs[True], outs[False], names)
             row = {
                 "repeat": r + 1,
@@ -116,21 +222,43 @@ def main(argv: list[str] | None = None) -> int:
                 "fresh_points_per_min": round(ppm[True], 2),
                 "workers_points_per_min": round(ppm[False], 2),
                 "ratio": round(ppm[False] / ppm[True], 3),
+                "fresh_cpu_s_per_point": round(cpp[True], 3),
+                "workers_cpu_s_per_point": round(cpp[False], 3),
+                "cpu_ratio": round(cpp[True] / cpp[False], 3),
                 "identical_spikes": same,
             }
             rows.append(row)
             print(
                 f"{r + 1:>6}  {row['order']:<15}  {ppm[True]:>13.1f}  {ppm[False]:>15.1f}  {row['ratio']:>6.2f}  "
-                f"{'identical' if same else 'DIFFER'}"
+                f"{cpp[True]:>14.3f}  {cpp[False]:>16.3f}  {row['cpu_ratio']:>9.2f}  {'identical' if same else 'DIFFER'}"
             )
+        if args.phases:
+            phases = worker_phases(spec, root)
+            startup = startup_parts()
     ratio = median([r["ratio"] for r in rows])
-    print(f"median ratio workers / fresh: {ratio:.2f}")
+    print(f"median ratio workers / fresh: {ratio:.2f} (CPU time: {median([r['cpu_ratio'] for r in rows]):.2f})")
+    model = None
+    if phases:
+        cols = ["cpu_s", "run", *(label for label, _ in PHASES), "rest of run", "analysis"]
+        print(f"one worker's points, CPU s:\n{'point':<12}" + "".join(f"{c:>16}" for c in cols))
+        for row in phases:
+            print(f"{row['point']:<12}" + "".join(f"{row[c]:>16.3f}" for c in cols))
+        print("a fresh process's start-up, CPU s: " + ", ".join(f"{k} {v:.3f}" for k, v in startup.items()))
+        model = cost_model(median([r["fresh_cpu_s_per_point"] for r in rows]), phases, math.ceil(len(names) / jobs))
+        print(
+            "cost model (CPU s): fresh point F = {F_fresh_cpu_s}, worker's later point P = {P_worker_point_cpu_s}, "
+            "worker start-up S = F - P = {S_worker_startup_cpu_s}; expected ratio with {points_per_worker:g} "
+            "points per worker {expected_ratio}, with many {expected_ratio_many_points}".format(**model)
+        )
     if args.json:
         doc = {
             "config": {"N": args.n, "K": args.k, "T_ms": args.t, "points": len(names), "jobs": jobs},
             "machine": m,
             "rows": rows,
             "median_ratio": ratio,
+            "worker_phases_cpu_s": phases,
+            "startup_cpu_s": startup,
+            "cost_model": model,
         }
         Path(args.json).write_text(portable_json(doc) + "\n")
     return 0 if all(r["identical_spikes"] for r in rows) else 1

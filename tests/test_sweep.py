@@ -443,7 +443,8 @@ def test_options_of_the_other_executor_are_refused(tmp_path, capsys, args, messa
 
 
 def test_throughput_benchmark_runs(tmp_path, built_model):
-    """benchmarks/sweep_throughput.py at its smallest: both modes, identical spikes, a ratio."""
+    """benchmarks/sweep_throughput.py at its smallest: both modes, identical spikes, a ratio,
+    the CPU time per point of each mode and the cost model."""
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [
@@ -454,6 +455,7 @@ def test_throughput_benchmark_runs(tmp_path, built_model):
             "1",
             "--t",
             "100",
+            "--phases",
             "--json",
             str(out),
         ],
@@ -466,3 +468,8 @@ def test_throughput_benchmark_runs(tmp_path, built_model):
     doc = json.loads(out.read_text())
     row = doc["rows"][0]
     assert row["identical_spikes"] and row["fresh_points_per_min"] > 0 and row["workers_points_per_min"] > 0
+    assert row["fresh_cpu_s_per_point"] > row["workers_cpu_s_per_point"] > 0, row
+    model = doc["cost_model"]
+    assert model["F_fresh_cpu_s"] > model["P_worker_point_cpu_s"] > 0 and model["expected_ratio_many_points"] > 1
+    assert model["points_per_worker"] == 1 and model["expected_ratio"] == 1.0, model  # one point: a fresh process
+    assert set(doc["startup_cpu_s"]) == {"interpreter", "worker module", "NEST", "Elephant, SciPy"}, doc

@@ -96,8 +96,9 @@ def cpu():
 steps = {"interpreter": cpu()}
 def step(name, t0):
     steps[name] = round(cpu() - t0, 3)
-t0 = cpu(); import balanced.sweep.worker as w; step("worker module", t0)
-t0 = cpu(); w.import_nest_lean(); step("NEST", t0)
+t0 = cpu(); import balanced.sweep.worker; step("worker module", t0)
+from balanced.kernel import import_nest
+t0 = cpu(); import_nest(nest_extras=False); step("NEST", t0)
 t0 = cpu(); from balanced.analysis.report import preload_statistics; preload_statistics(); step("Elephant, SciPy", t0)
 steps["interpreter"] = round(steps["interpreter"], 3)
 print(json.dumps(steps))
@@ -115,9 +116,8 @@ def worker_phases(spec, root: Path) -> list[dict]:
     (:func:`balanced.sweep.worker.run_job`): CPU s of each point, of its run and within it
     of NEST's connect and simulate, and of its analysis. The first point also pays whatever
     this process has not imported yet."""
-    from balanced.run import run_network
     from balanced.sweep.runner import job_file, prepare
-    from balanced.sweep.worker import _output_to, analyze_point, import_nest_lean
+    from balanced.sweep.worker import _output_to, analyze_point, run_point
 
     out = Path(tempfile.mkdtemp(prefix="phases-", dir=root))
     _, todo, _ = prepare(spec, out, log=lambda s: None)
@@ -127,8 +127,7 @@ def worker_phases(spec, root: Path) -> list[dict]:
         run_dir = out / "points" / p.name
         with _output_to(str(out / "logs" / f"{p.name}.log")):
             c0 = time.process_time()
-            import_nest_lean()
-            run_network(p.params, run_dir, threads=1, overwrite=True, preset=spec.preset, progress=False)
+            run_point(p.params, run_dir, spec.preset)
             c1 = time.process_time()
             analyze_point(run_dir, spec.t_start, spec.t_stop)
             c2 = time.process_time()

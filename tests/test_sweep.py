@@ -295,10 +295,10 @@ def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
     assert json.loads((tmp_path / "sw" / "points" / "d=1" / "manifest.json").read_text())["status"] == "complete"
 
 
-def test_a_worker_runs_a_point_without_pandas_or_matplotlib(tmp_path, built_model):
+def test_a_worker_runs_a_point_without_nests_optional_imports(tmp_path, built_model):
     """A point run by the worker in a process of its own (as ``python -m balanced.sweep.worker
-    JOB`` runs it) imports neither of the libraries PyNEST would import for nothing, and
-    still writes its analysis; both stay importable in that process afterwards."""
+    JOB`` runs it) imports none of the libraries PyNEST would import for nothing, and
+    still writes its analysis; they stay importable in that process afterwards."""
     from balanced.sweep.runner import job_file, prepare
 
     spec = parse_spec(tomllib.loads(TINY.format(values="[1.0]").replace("T = 300.0", "T = 100.0")), source="tiny")
@@ -306,7 +306,7 @@ def test_a_worker_runs_a_point_without_pandas_or_matplotlib(tmp_path, built_mode
     job = job_file(tmp_path / "sw", spec, todo[0])
     code = (
         "import sys; from balanced.sweep.worker import run_job; print(run_job(sys.argv[1])); "
-        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules)); import pandas"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'h5py') if m in sys.modules)); import pandas"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(job)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr + (tmp_path / "sw" / "logs" / "d=1.log").read_text()
@@ -468,7 +468,7 @@ def test_throughput_benchmark_runs(tmp_path, built_model):
     doc = json.loads(out.read_text())
     row = doc["rows"][0]
     assert row["identical_spikes"] and row["fresh_points_per_min"] > 0 and row["workers_points_per_min"] > 0
-    assert row["fresh_cpu_s_per_point"] > row["workers_cpu_s_per_point"] > 0, row
+    assert row["fresh_cpu_s_per_point"] > 0 and row["workers_cpu_s_per_point"] > 0, row  # one point: alike
     model = doc["cost_model"]
     assert model["F_fresh_cpu_s"] > model["P_worker_point_cpu_s"] > 0 and model["expected_ratio_many_points"] > 1
     assert model["points_per_worker"] == 1 and model["expected_ratio"] == 1.0, model  # one point: a fresh process

@@ -22,9 +22,9 @@ Exit status 0 when every job ended complete and analysed, 1 otherwise; 2 for bad
 Many points in one process pay the interpreter start-up and the imports (NEST, NumPy,
 SciPy, Elephant) once: between points the NEST kernel is reset and the model module
 installed again (:func:`balanced.kernel.setup_kernel`), which gives the same spikes as a
-fresh process (tests/test_sweep.py checks it). NEST is imported without its optional
-pandas and matplotlib (:func:`import_nest_lean`), which a worker never uses; docs/sweeps.md
-has where a point's time goes.
+fresh process (tests/test_sweep.py checks it). NEST is imported without the optional
+libraries a point never uses (:func:`run_point`); docs/sweeps.md has where a point's time
+goes.
 """
 
 from __future__ import annotations
@@ -66,26 +66,16 @@ def point_status(run_dir: Path, params: Params) -> tuple[str, str]:
     return "done", "complete, parameters match"
 
 
-# PyNEST imports these if it can (for NodeCollection.get(output="pandas") and its plotting
-# helpers); together they are a sixth of a fresh worker's start-up, and no point needs them.
-NEST_OPTIONAL_IMPORTS = ("pandas", "matplotlib")
+def run_point(params: Params, out: Path, preset: str | None) -> None:
+    """Run one point into ``out`` (replacing it) with one thread, as every executor does.
 
-
-def import_nest_lean():
-    """Import NEST (:func:`balanced.kernel.import_nest`) with :data:`NEST_OPTIONAL_IMPORTS`
-    hidden, unless they or NEST are already imported; they stay importable afterwards."""
+    NEST is imported without the libraries PyNEST imports if it can and no point needs
+    (``nest_extras=False``: matplotlib, pandas, h5py), unless it is already imported."""
+    from ..api import run_network
     from ..kernel import import_nest
 
-    hidden = [name for name in NEST_OPTIONAL_IMPORTS if name not in sys.modules]
-    if "nest" not in sys.modules:
-        for name in hidden:
-            sys.modules[name] = None  # the import system's marker for "cannot be imported"
-    try:
-        return import_nest(nest_plotting=False)
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
+    import_nest(nest_extras=False)
+    run_network(params, out, threads=1, overwrite=True, preset=preset, progress=False)
 
 
 def analyze_point(run_dir: Path, t_start: float | None, t_stop: float | None) -> dict[str, Any]:
@@ -145,10 +135,7 @@ def run_job(job_path: str | os.PathLike) -> str:
         print(f"point {out.name}: {state} ({reason})", file=sys.stderr, flush=True)
         try:
             if state == "run":
-                from ..api import run_network
-
-                import_nest_lean()  # before run_network imports it with everything
-                run_network(params, out, threads=1, overwrite=True, preset=job.get("preset"), progress=False)
+                run_point(params, out, job.get("preset"))
             analyze_point(out, job.get("t_start"), job.get("t_stop"))
         except BaseException:
             traceback.print_exc()

@@ -90,13 +90,11 @@ def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -
 
 def create_populations(nest, p: Params, d: Derived, model: str) -> tuple:
     """The E and I populations (in this order, contiguous ids) with drive and initial V_m."""
-    E = nest.Create(model, p.N_E, params={**d.neuron_params, "I_e": d.drive_pA[0]})
-    I = nest.Create(model, p.N_I, params={**d.neuron_params, "I_e": d.drive_pA[1]})
-    neurons = E + I
-    if p.V_init_sd > 0:
-        neurons.V_m = nest.random.normal(mean=p.V_init_mean, std=p.V_init_sd)
-    else:
-        neurons.V_m = p.V_init_mean
+    # V_m drawn in Create: the same draws (per thread, in node order) as setting it on E + I
+    # afterwards, without PyNEST's second pass over the nodes
+    v_init = nest.random.normal(mean=p.V_init_mean, std=p.V_init_sd) if p.V_init_sd > 0 else p.V_init_mean
+    E = nest.Create(model, p.N_E, params={**d.neuron_params, "I_e": d.drive_pA[0], "V_m": v_init})
+    I = nest.Create(model, p.N_I, params={**d.neuron_params, "I_e": d.drive_pA[1], "V_m": v_init})
     return E, I
 
 

@@ -45,14 +45,15 @@ class Recording:
             self.writer.append(neuron, t)
         else:
             self.spikes.append((neuron, t))
-        handles.spike_recorder.n_events = 0
+        # the list form: PyNEST's dict form reads the recorder's whole status (every event) first
+        handles.spike_recorder.set([{"n_events": 0}])
         if handles.multimeter is not None:
             mev = handles.multimeter.events
             self.state["neuron"].append(np.asarray(mev["senders"]) - handles.first_id)
             self.state["time"].append(np.asarray(mev["times"]))
             for key in rundir.STATE_FIELDS:
                 self.state[key].append(np.asarray(mev[key]))
-            handles.multimeter.n_events = 0
+            handles.multimeter.set([{"n_events": 0}])
 
     def kept_spikes(self) -> tuple[np.ndarray, np.ndarray]:
         """The spikes kept in memory: (global neuron index int32, time ms), sorted by (time, neuron)."""

@@ -103,9 +103,14 @@ def kernel_timers(nest) -> dict:
     return timers
 
 
+# NEST timers that a Simulate call does not restart: construction, and the preparation of
+# the connection infrastructure (timed only when the connections changed)
+KEPT_TIMERS = ("construction_", "communicate_prepare")
+
+
 class KernelTimers:
     """NEST's kernel timers summed over a run's ``Simulate`` calls (one per chunk): NEST
-    restarts its simulation timers at every call and keeps the ``construction_*`` ones."""
+    restarts its simulation timers at every call and keeps the :data:`KEPT_TIMERS`."""
 
     def __init__(self):
         self._sum: dict = {}
@@ -113,7 +118,7 @@ class KernelTimers:
     def add(self, nest) -> None:
         """Take the timers after one ``Simulate`` call."""
         for key, value in kernel_timers(nest).items():
-            if key.startswith("construction_") or key not in self._sum:
+            if key.startswith(KEPT_TIMERS) or key not in self._sum:
                 self._sum[key] = value
             elif isinstance(value, list):
                 self._sum[key] = [round(a + b, 6) for a, b in zip(self._sum[key], value, strict=True)]

@@ -209,10 +209,16 @@ def test_kernel_timers_sum_over_chunks():
             "time_simulate": sim,
             "time_construction_connect": 2.0,
             "time_update": [0.1, 0.2],
+            "time_communicate_prepare": [0.02],  # not restarted by Simulate: seen again, not added
             "resolution": 0.1,
         }
         acc.add(nest)
-    assert acc.as_dict() == {"simulate": 0.75, "construction_connect": 2.0, "update": [0.2, 0.4]}
+    assert acc.as_dict() == {
+        "simulate": 0.75,
+        "construction_connect": 2.0,
+        "update": [0.2, 0.4],
+        "communicate_prepare": 0.02,
+    }
 
 
 def test_job_log_gets_progress_lines(tmp_path):

@@ -1,6 +1,6 @@
 # Quick start: `make run` (the tutorial network: statistics and figure) and `make test`.
 # Both do all set-up first (scripts/setup.sh is idempotent: a second run skips what is done).
-.PHONY: setup mpi-env run test test-fast lint bench clean
+.PHONY: setup mpi-env run test test-fast lint bench bench-peers clean
 
 setup:
 	scripts/setup.sh
@@ -26,6 +26,12 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/run_all.py
+
+# the peers' environments (PyNEST, Brian2, BrainPy; BrainPy needs a Python >= 3.12), then
+# .venv/bin/python benchmarks/peers/compare.py (benchmarks/peers/README.md)
+PYTHON312 ?= python3.12
+bench-peers: setup
+	PYTHON312=$(PYTHON312) benchmarks/peers/setup.sh
 
 clean:
 	rm -rf runs .pytest_cache

@@ -125,7 +125,7 @@ def measure(tool: str, python: Path, n: int, k: int, k_given: int | None, args) 
     rec: dict = {"tool": tool, "N": n, "K": k, "busy_cpu_percent": C.busy_cpu_percent(0.5)}
     with tempfile.TemporaryDirectory(prefix="balanced-peers-") as tmp:
         if tool == "balanced":
-            sets = C.network_overrides(n, args.model, args.T, k_given)
+            sets = C.network_overrides(n, args.model, args.T, k_given, (f"seed={args.seed}",))
             cfg = {"out": f"{tmp}/run", "result": f"{tmp}/result.json", "threads": args.threads, "sets": sets}
             cmd = [str(python), "-c", C.CHILD, json.dumps(cfg)]  # `balanced run` with memory probes
             env = dict(os.environ)
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="threads for every tool (Brian2's runtime: 1)")
     ap.add_argument("--T", type=float, default=1000.0, help="model time, ms (default 1000)")
-    ap.add_argument("--seed", type=int, default=12345, help="the peers' seed (balanced: its preset's)")
+    ap.add_argument("--seed", type=int, default=12345, help="every tool's seed (default 12345)")
     ap.add_argument("--model", default="nestml", help="balanced's neuron model: nestml or iaf_psc_exp")
     ap.add_argument("--python", action="append", default=[], metavar="TOOL=PATH", help="a tool's interpreter")
     ap.add_argument("--no-warmup", action="store_true", help="no untimed first run of the Brian2 tools")

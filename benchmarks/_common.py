@@ -94,13 +94,16 @@ def status_kb(key):
 probe = {}
 
 def _patch_network(_network):
-    _orig_build = _network.build_network
-    def _build(*args, **kwargs):
-        probe["rss_before_network_kb"] = status_kb("VmRSS")
-        net = _orig_build(*args, **kwargs)
+    # balanced.api calls create_populations, then connect_network (build_network does both)
+    _orig_create, _orig_connect = _network.create_populations, _network.connect_network
+    def _create(*args, **kwargs):
+        probe.setdefault("rss_before_network_kb", status_kb("VmRSS"))
+        return _orig_create(*args, **kwargs)
+    def _connect(*args, **kwargs):
+        net = _orig_connect(*args, **kwargs)
         probe["rss_after_network_kb"] = status_kb("VmRSS")
         return net
-    _network.build_network = _build
+    _network.create_populations, _network.connect_network = _create, _connect
 
 def _patch_run(_run):
     _orig_run = _run.run_network

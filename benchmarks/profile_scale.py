@@ -129,16 +129,16 @@ def profile_size(args, n: int, T: float, out: Path) -> dict:
     spikes, synapses = manifest["counts"]["spikes"], manifest["counts"]["synapses"]
     events = spikes * synapses / n
     sim_cpu = nest_seconds(nt, "simulate_cpu")
+    before_run = res["probe"].get("t_before_run_s", 0.0)  # interpreter start to run_network
     phases = {
-        "start-up, import, kernel": res["startup_s"]
-        + res["probe"].get("t_before_run_s", 0.0)
-        + timers.get("kernel", 0.0),
+        "start-up, import, kernel": before_run + timers.get("kernel", 0.0) + timers.get("build", 0.0),
         "create + connect": timers.get("create_connect", 0.0),
         "huge-page collapse (+ Prepare)": timers.get("huge_pages", 0.0),
         "simulate": timers.get("simulate", 0.0),
         "write spikes, merge": timers.get("write", 0.0) + timers.get("merge", 0.0),
-        "analysis, figures": res["analysis_s"],
+        "analysis, figures": res["analysis_s"] - (before_run - res["startup_s"]),
     }
+    phases["other (manifest, exit)"] = max(0.0, res["wall_s"] - sum(phases.values()))
     wall = res["wall_s"]
     row = {
         "N": n,

@@ -217,3 +217,68 @@ def test_timesliced_stops_at_a_failing_command(tmp_path):
     assert proc.returncode != 0
     assert "broken failed (exit 3)" in proc.stderr
     assert not list(tmp_path.glob("*.json"))
+
+
+def _bench(script: str, args: list[str], out: Path, pattern: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    files = sorted(out.glob(pattern))
+    assert len(files) == 1, list(out.iterdir())
+    return json.loads(files[0].read_text())
+
+
+def test_memory_breakdown_phases_and_nest_sizes(tmp_path):
+    res = _bench(
+        "memory_breakdown.py",
+        ["--n", "2000", "--k", "100", "--T", "20", "--model", "builtin", "--threads", "1"],
+        tmp_path,
+        "memory-*.json",
+    )
+    phases = [r["phase"] for r in res["phases"]]
+    assert phases[:7] == [
+        "python_start",
+        "import_nest_kernel",
+        "create",
+        "connect E<-E",
+        "connect I<-E",
+        "connect E<-I",
+        "connect I<-I",
+    ]
+    assert phases[-3:] == ["prepare (sort, target tables)", "first step", "simulate (chunks, recorders emptied)"]
+    by_phase = {r["phase"]: r for r in res["phases"]}
+    assert by_phase["connect I<-I"]["connections"] == res["synapses"] == 2000 * 200
+    assert by_phase["create"]["rss_mb"] > by_phase["python_start"]["rss_mb"] > 0
+    assert res["peak_mb"] >= max(r["rss_mb"] for r in res["phases"]) - 1
+    # the sizes NEST's headers give: the smallest connection and a source-table entry
+    assert res["sizes"]["static_synapse_hom_w_hpc"] == 8 and res["sizes"]["Source"] == 8
+    assert res["sizes"]["static_synapse"] > res["sizes"]["static_synapse_hom_w"] > 8
+    assert res["spikes"] > 0 and res["nest_kernel_flags"]["keep_source_table"] is True
+    md = sorted(tmp_path.glob("memory-*.md"))[0].read_text()
+    assert "| peak (VmHWM) |" in md and "| 4 recurrent Connect calls |" in md
+
+
+def test_profile_scale_fractions_and_scatter_add(tmp_path):
+    res = _bench(
+        "profile_scale.py",
+        ["--sizes", "2000", "--k", "100", "--T", "50", "--model", "builtin", "--threads", "1"]
+        + ["--huge-pages", "off", "--scatter-ms", "20"],
+        tmp_path,
+        "profile-scale-*.json",
+    )
+    (row,) = res["rows"]
+    assert row["synapses"] == 2000 * 200 and row["spikes"] > 0
+    assert 0.99 < sum(row["phase_fractions"].values()) <= 1.01
+    assert all(v >= 0 for v in row["phase_fractions"].values())
+    assert 0 < row["nest_fractions_of_wall"]["simulate"] < 1
+    sa = row["scatter_add"]
+    assert sa["synapses"] == 2000 * 200 and sa["steps"] == 200
+    # every spike reaches its whole out-degree: events = spikes x mean out-degree on average
+    assert abs(sa["events"] / (sa["steps"] * sa["spikes_per_step"]) - 200) < 40
+    assert sa["events_per_s"] > 0 and row["nest_events_per_cpu_s"] > 0
+    assert not list(tmp_path.glob("run-*"))  # the run directories are removed

@@ -42,6 +42,12 @@ HERE = Path(__file__).resolve().parent
 
 # Profile groups, first match wins: (name, pattern on "dso symbol").
 GROUPS = (
+    (
+        "connect",
+        r"ConnBuilder|Builder::|connection_required|add_connection|push_back|_Rb_tree|SparseNodeArray|"
+        r"ConnectionManager::connect|Philox|mt19937|uniform_int|add_source",
+    ),
+    ("prepare (sort, target tables)", r"sort|SourceTable|TargetTable|target_data|restructure|compress|TargetData"),
     ("deliver", r"SpikeEvent|deliver_events|send_to_all|Connector<|::send\b|::handle\b|RingBuffer::add|add_value"),
     (
         "communicate",
@@ -50,15 +56,11 @@ GROUPS = (
     ("update", r"::update\b|update_\b|get_value|calibrate|pre_run_hook|UniversalDataLogger|record_data"),
     ("barrier (OpenMP wait)", r"libgomp|gomp_"),
     (
-        "connect",
-        r"ConnBuilder|Builder::|connect|add_connection|push_back|_Rb_tree|Random|random|Philox|mt19937|uniform_int|BlockVector|add_source",
-    ),
-    ("prepare (sort, target tables)", r"sort|SourceTable|TargetTable|target_data|restructure|compress|TargetData"),
-    (
         "record (recorders, spike files)",
         r"RecordingBackend|recording_backend|spike_recorder|multimeter|DeviceData|Recording",
     ),
     ("kernel (page faults, huge pages)", r"\[kernel|kallsyms"),
+    ("allocator (malloc, free)", r"libc\.so\S* \S*(malloc|free|_int_|realloc|memset|memcpy|memmove)"),
     (
         "python, analysis, figures",
         r"python|numpy|_multiarray|scipy|openblas|matplotlib|elephant|libm\.|ft2font|_path|png|libz",
@@ -66,8 +68,9 @@ GROUPS = (
 )
 
 
-def perf_groups(data: Path) -> tuple[dict, list]:
-    """Percent of the samples per group, and the 25 heaviest symbols, from ``perf report``."""
+def perf_groups(data: Path) -> tuple[dict, list, list]:
+    """Percent of the samples per group, the 25 heaviest symbols and the heaviest of "other",
+    from ``perf report``."""
     out = subprocess.run(
         ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,sym", "-q"],
         capture_output=True,
@@ -76,7 +79,7 @@ def perf_groups(data: Path) -> tuple[dict, list]:
     ).stdout
     groups: dict[str, float] = {name: 0.0 for name, _ in GROUPS}
     groups["other"] = 0.0
-    top = []
+    top, unmatched = [], []
     for line in out.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)$", line)
         if not m:
@@ -89,9 +92,11 @@ def perf_groups(data: Path) -> tuple[dict, list]:
                 break
         else:
             groups["other"] += pct
+            if len(unmatched) < 15:
+                unmatched.append((pct, dso, sym[:120]))
         if len(top) < 25:
             top.append((pct, dso, sym[:120]))
-    return {k: round(v, 2) for k, v in groups.items()}, top
+    return {k: round(v, 2) for k, v in groups.items()}, top, unmatched
 
 
 def scatter_add(n: int, k: int, rate_hz: float, steps: int, seed: int = 1) -> dict:
@@ -166,7 +171,7 @@ def profile_size(args, n: int, T: float, out: Path) -> dict:
         "peak_rss_mb": res["peak_kb"] / 1024,
     }
     if args.perf and perf_data.is_file():
-        row["perf_groups_pct"], row["perf_top"] = perf_groups(perf_data)
+        row["perf_groups_pct"], row["perf_top"], row["perf_other"] = perf_groups(perf_data)
         if not args.keep_perf:
             perf_data.unlink()
     if not args.no_scatter:
@@ -209,10 +214,20 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
                 lines.append(
                     f"| {C.size_label(r['N'])} | " + " | ".join(f"{r['perf_groups_pct'][k]:.1f}" for k in names) + " |"
                 )
+        loop = ("deliver", "communicate", "update", "barrier (OpenMP wait)")
+        lines += ["", "Inside the simulation loop (% of the samples of the four groups):", ""]
+        lines += ["| N | " + " | ".join(loop) + " |", "|---|" + "---|" * len(loop)]
+        for r in rows:
+            if "perf_groups_pct" in r:
+                total = sum(r["perf_groups_pct"][k] for k in loop) or 1.0
+                cells = " | ".join(f"{100 * r['perf_groups_pct'][k] / total:.1f}" for k in loop)
+                lines.append(f"| {C.size_label(r['N'])} | {cells} |")
         for r in rows:
             if "perf_top" in r:
                 lines += ["", f"Heaviest symbols, N = {C.size_label(r['N'])}:", ""]
                 lines += [f"- {pct:.1f}% {dso} {sym}" for pct, dso, sym in r["perf_top"][:12]]
+                lines += ["", 'Heaviest in "other":', ""]
+                lines += [f"- {pct:.1f}% {dso} {sym}" for pct, dso, sym in r["perf_other"][:8]]
     lines += [
         "",
         "## Events per CPU-second: NEST against a bare scatter-add",

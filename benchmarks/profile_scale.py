@@ -235,15 +235,18 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         "",
         "## Events per CPU-second: NEST against a bare scatter-add",
         "",
-        "| N | rate Hz | NEST events / CPU-s of Simulate | scatter-add events / CPU-s | scatter-add / NEST |",
-        "|---|---|---|---|---|",
+        "| N | rate Hz | NEST events / core-s of Simulate | scatter-add events / core-s | scatter-add / NEST "
+        "| NEST connect core-s | scatter-add graph build core-s |",
+        "|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for r in rows:
-        sa = r.get("scatter_add", {}).get("events_per_s")
-        ratio = r.get("scatter_over_nest")
+        sa = r.get("scatter_add", {})
+        connect_cpu = nest_seconds(r["nest_timers_s"], "construction_connect_cpu") * r["threads"]
         lines.append(
-            f"| {C.size_label(r['N'])} | {r['rate_hz']:.1f} | {r['nest_events_per_cpu_s'] or float('nan'):.3g} | "
-            f"{sa or float('nan'):.3g} | {ratio or float('nan'):.1f} |"
+            f"| {C.size_label(r['N'])} | {r['rate_hz']:.1f} | {r['nest_events_per_cpu_s'] or nan:.3g} | "
+            f"{sa.get('events_per_s', nan):.3g} | {r.get('scatter_over_nest') or nan:.1f} | "
+            f"{connect_cpu:.3g} | {sa.get('build_s', nan):.3g} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -87,7 +87,8 @@ def _code(path: Path) -> str:
 
 
 def test_generated_code_takes_the_fast_spike_input(cold_build):
-    """The package's templates generate one ring of input slots and no "received" flag."""
+    """The package's templates generate one ring of input slots, no "received" flag, and
+    update/handle without the branches and calls iaf_psc_exp does not have."""
     stamp = json.loads((Path(cold_build.directory) / "stamp.json").read_text())
     assert stamp["templates"] == "balanced" and stamp["inputs"]["templates"] == "balanced"
     gen = Path(cold_build.directory) / "generated"
@@ -97,8 +98,16 @@ def test_generated_code_takes_the_fast_spike_input(cold_build):
     slot = "B_.input_slots_[ nest::kernel().event_delivery_manager.get_modulo("
     assert cpp.count(slot + "\n") == 2  # the spike and the current handler
     assert "auto& input_slot = B_.input_slots_[ nest::kernel().event_delivery_manager.get_modulo( lag ) ];" in cpp
-    assert "if (B_.spike_inputs_grid_sum_[EXC_SPIKES - MIN_SPIKE_RECEPTOR] != 0.)" in cpp
-    assert "if (B_.spike_inputs_grid_sum_[INH_SPIKES - MIN_SPIKE_RECEPTOR] != 0.)" in cpp
+    assert "spike_inputs_grid_sum_[EXC_SPIKES - MIN_SPIKE_RECEPTOR] != 0." not in cpp
+    update = cpp[cpp.index("lif_psc_exp_nestml::update(") :]
+    for port in ("exc_spikes", "inh_spikes"):  # every step, inlined: no branch, no call
+        assert f"\n    on_receive_block_{port}(origin, lag);\n" in update
+        assert f"inline void on_receive_block_{port}(nest::Time const &origin, const long lag);" in h
+    handle = cpp[cpp.index("lif_psc_exp_nestml::handle(nest::SpikeEvent &e)") :]
+    handle = handle[: handle.index("\n}\n")]
+    assert "( s < 0. ? INH_SPIKES : EXC_SPIKES ) - MIN_SPIKE_RECEPTOR ] += std::abs( s );" in handle
+    assert "rport_to_nestml_buffer_idx" not in handle and "if (" not in handle
+    assert "V_m__tmp = " in update and "/" not in update[update.index("V_m__tmp = ") :].split(";")[0]
     assert "std::array< double, NUM_SPIKE_RECEPTORS > spike_inputs_grid_sum_{};" in h
     assert "std::vector< std::array< double, NUM_SPIKE_RECEPTORS + NUM_CONTINUOUS_INPUT_PORTS > > input_slots_;" in h
 
@@ -450,6 +459,14 @@ def test_nestml_syntax_error_names_file_and_line(build_cache, tmp_path, no_mpi_e
     bad_line = next(i for i, ln in enumerate(model.read_text().splitlines(), 1) if "V_m' =" in ln)
     assert any(bad_line <= ln <= bad_line + 2 for ln in lines), msg
     assert "parsing" in msg
+
+
+def test_on_receive_block_that_is_not_additive_is_refused(build_cache, tmp_path, no_mpi_env):
+    """The package's templates run onReceive blocks in every step: a block that would add
+    something without input stops the build, naming the block and the way out."""
+    model = _edited_model(tmp_path, "I_syn_ex += exc_spikes * 1 pA * 1 s", "I_syn_ex += 1 pA")
+    with pytest.raises(BuildError, match=r"onReceive\(exc_spikes\).*I_syn_ex \+= 1 pA.*NESTML's own templates"):
+        build_model(model_file=model, cache_dir=build_cache)
 
 
 def test_nestml_semantic_error_names_file_and_line(build_cache, tmp_path, no_mpi_env):

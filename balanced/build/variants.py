@@ -4,9 +4,10 @@ Two variants (``build_model(templates=...)``, ``balanced build --templates``):
 
 - ``"balanced"`` (default): the package's copy of NESTML 9.0.0's ``point_neuron``
   template tree (``balanced/build/nestml-templates/point_neuron/``), given to NESTML through its
-  extension point ``codegen_opts["templates"]``. A few files are changed so that spike
-  and current input take the path iaf_psc_exp takes (one ring of per-step slots for all
-  ports, no "received" flag); ``nestml-templates/README.md`` lists the changes and why.
+  extension point ``codegen_opts["templates"]``. A few files are changed so that the
+  generated update and spike handler do what iaf_psc_exp's do (one ring of per-step slots
+  for all ports, no "received" flag, onReceive blocks inlined in every step, a spike
+  handler without a branch); ``nestml-templates/README.md`` lists the changes and why.
 - ``"stock"``: NESTML's own templates, for A/B comparison. Its module and model have their
   own names (:data:`VARIANTS`), so both variants can be installed in one NEST kernel.
 

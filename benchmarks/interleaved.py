@@ -29,6 +29,15 @@ The A/A control matters: two processes of the *same* variant differ too, because
 malloc puts the nodes and buffers differs from process to process (measured at 1e4: up
 to +-20 % per pair). Compare a B/A ratio with the spread of A/A ratios, over several pairs.
 
+``--separate`` measures the other way, for comparison: each variant's run is its own
+process, started fresh, simulating all its chunks alone, and the variants take turns
+process by process (A B, then B A, ...: ``--pairs`` pairs). The ratio of each pair (its
+steady chunks' simulate time, B/A) and their median are printed. Separate processes see
+the machine at different moments and place their memory differently, so their ratios
+spread more; both methods together say what part of a difference is the model::
+
+    .venv/bin/python benchmarks/interleaved.py --separate --pairs 5 --size 1e4 --threads 1 --a builtin --b nestml
+
 The networks are the benchmark sizes (``benchmarks/_common.py``), built with the
 package's own code (``balanced.network.build_network``), ``--threads`` threads each
 (default 2). The first chunk includes NEST's preparation (sorting connections) and is
@@ -65,6 +74,7 @@ p = P.resolve("tutorial", overrides=cfg["sets"])
 d = derive(p)
 nest = import_nest()
 build = {"templates": cfg["templates"]} if cfg.get("templates") else {}
+build["model_file"] = cfg["model_file"]  # the checkout's: balanced.models resolves to the installed package's
 module = build_model(**build) if p.neuron_model == "nestml" else None
 setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
 t0 = time.perf_counter()
@@ -133,6 +143,7 @@ def start(python: str, variant: dict, n: int, threads: int, T: float, src: str |
         "threads": threads,
         "huge_pages": variant["huge_pages"],
         "templates": "stock" if stock else None,
+        "model_file": str(Path(src or C.ROOT) / "models" / "lif_psc_exp.nestml"),
     }
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
     proc = subprocess.Popen(
@@ -173,16 +184,17 @@ def summarize(paths: list[str]) -> list[dict]:
     for path in paths:
         s = json.loads(Path(path).read_text())["summary"]
         a, b = _base(s["a"]), _base(s["b"])
-        key = (s["size"], s["threads"], *sorted((a, b)))
+        key = (s.get("mode", "interleaved"), s["size"], s["threads"], *sorted((a, b)))
         groups.setdefault(key, {}).setdefault((a, b), []).append(s["ratio_total"])
     rows = []
-    for (size, threads, x, y), orders in sorted(groups.items()):
+    for (mode, size, threads, x, y), orders in sorted(groups.items()):
 
         def gmean(vals):
             return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else None
 
         g_xy, g_yx = gmean(orders.get((x, y), [])), gmean(orders.get((y, x), []))
         row = {
+            "mode": mode,
             "size": size,
             "threads": threads,
             "x": x,
@@ -220,6 +232,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk-ms", type=float, default=100.0)
     ap.add_argument("--chunks", type=int, default=6, help="chunks per variant (the first is left out of the ratio)")
+    ap.add_argument(
+        "--separate", action="store_true", help="one fresh process per run, the variants taking turns (see above)"
+    )
+    ap.add_argument("--pairs", type=int, default=3, help="with --separate: pairs of runs (A B, B A, ...)")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument(
         "--src", default=None, help="measure the `balanced` package in this folder (variants without @FOLDER)"
@@ -232,6 +248,7 @@ def main(argv=None) -> int:
             C.markdown_table(
                 rows,
                 [
+                    "mode",
                     "size",
                     "threads",
                     "x",
@@ -253,6 +270,8 @@ def main(argv=None) -> int:
     if a["label"] == b["label"]:  # A/A: the control that shows how much two processes of one variant differ
         a["label"], b["label"] = a["label"] + "#1", b["label"] + "#2"
     T = args.chunk_ms * args.chunks
+    if args.separate:
+        return run_separate(args, a, b, n, T)
     procs = {}
     for v in (a, b):  # built one after the other: building is not what is compared
         procs[v["label"]], info = start(args.python, v, n, args.threads, T, args.src)
@@ -302,14 +321,70 @@ def main(argv=None) -> int:
         f"(min {summary['ratio_min']:.3f}, max {summary['ratio_max']:.3f}), total {summary['ratio_total']:.3f}, "
         f"CPU time {summary['ratio_cpu']:.3f}; spikes {summary['spikes']}; peak RSS {summary['peak_rss_mb']}"
     )
+    write(args, a, b, summary, {"chunks": rows}, "interleaved")
+    return 0
+
+
+def write(args, a: dict, b: dict, summary: dict, rows: dict, mode: str) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = out / f"interleaved-{args.size}-{a['label']}-vs-{b['label']}-{stamp}.json".replace(",", "_").replace(
-        "#", ""
-    ).replace("@", "_at_")
-    path.write_text(C.portable_json({"machine": C.machine(), "summary": summary, "chunks": rows}))
+    name = f"{mode}-{args.size}-{args.threads}t-{a['label']}-vs-{b['label']}-{stamp}.json"
+    path = out / name.replace(",", "_").replace("#", "").replace("@", "_at_")
+    path.write_text(C.portable_json({"machine": C.machine(), "summary": summary, **rows}))
     print(f"written: {path}")
+
+
+def run_separate(args, a: dict, b: dict, n: int, T: float) -> int:
+    """``--separate``: a fresh process per run, A and B taking turns; ratios per pair."""
+    pairs = []
+    for i in range(args.pairs):
+        pair: dict = {"pair": i}
+        for v in (a, b) if i % 2 == 0 else (b, a):  # alternate who goes first
+            proc, info = start(args.python, v, n, args.threads, T, args.src)
+            chunks = [ask(proc, f"{args.chunk_ms}") for _ in range(args.chunks)]
+            end = ask(proc, "quit")
+            proc.wait()
+            steady = chunks[1:] or chunks
+            pair[v["label"]] = {
+                "wall_s": sum(c["wall_s"] for c in steady),
+                "cpu_s": sum(c["cpu_s"] for c in steady),
+                "spikes": end["spikes"],
+                "build_s": info["build_s"],
+                "peak_rss_mb": end["peak_rss_mb"],
+            }
+        pair["ratio"] = pair[b["label"]]["wall_s"] / pair[a["label"]]["wall_s"]
+        pairs.append(pair)
+        print(
+            f"pair {i}: {a['label']} {pair[a['label']]['wall_s']:.2f} s, {b['label']} {pair[b['label']]['wall_s']:.2f} s, "
+            f"B/A {pair['ratio']:.3f}",
+            flush=True,
+        )
+    ratios = [p["ratio"] for p in pairs]
+    total = {v["label"]: sum(p[v["label"]]["wall_s"] for p in pairs) for v in (a, b)}
+    summary = {
+        "mode": "separate",
+        "size": args.size,
+        "N": n,
+        "threads": args.threads,
+        "a": a["label"],
+        "b": b["label"],
+        "chunk_ms": args.chunk_ms,
+        "chunks": args.chunks,
+        "pairs": args.pairs,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratio_total": total[b["label"]] / total[a["label"]],
+        "total_s": total,
+        "spikes": {v["label"]: [p[v["label"]]["spikes"] for p in pairs] for v in (a, b)},
+    }
+    print(
+        f"B/A ({b['label']} / {a['label']}), separate processes, {args.pairs} pairs: median {summary['ratio_median']:.3f} "
+        f"(min {summary['ratio_min']:.3f}, max {summary['ratio_max']:.3f}), total {summary['ratio_total']:.3f}; "
+        f"spikes {summary['spikes']}"
+    )
+    write(args, a, b, summary, {"pairs": pairs}, "separate")
     return 0
 
 

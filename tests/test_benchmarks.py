@@ -134,6 +134,48 @@ def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     assert all(c[v]["wall_s"] > 0 for c in data["chunks"] for v in ("builtin,off", "nestml,on"))
 
 
+def test_interleaved_separate_mode_alternates_fresh_processes(tmp_path, built_model):
+    # --separate: one fresh process per run, A then B in the first pair; each simulates
+    # the same spikes, and the pair's ratio is B's steady simulate time over A's
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "interleaved.py"),
+            "--separate",
+            "--pairs",
+            "1",
+            "--size",
+            "1e3",
+            "--a",
+            "builtin",
+            "--b",
+            "nestml",
+            "--threads",
+            "1",
+            "--chunk-ms",
+            "20",
+            "--chunks",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "B/A (nestml,off / builtin,off), separate processes, 1 pairs" in proc.stdout
+    (path,) = tmp_path.glob("separate-1e3-1t-*.json")
+    data = json.loads(path.read_text())
+    (pair,) = data["pairs"]
+    a, b = pair["builtin,off"], pair["nestml,off"]
+    assert a["spikes"] == b["spikes"] > 100 and data["summary"]["mode"] == "separate"
+    assert (
+        pair["ratio"] == pytest.approx(b["wall_s"] / a["wall_s"]) and data["summary"]["ratio_median"] == pair["ratio"]
+    )
+
+
 def _load_benchmark(name):
     import importlib.util
 

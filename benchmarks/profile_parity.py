@@ -113,7 +113,7 @@ def run_model(label: str, args, workdir: Path) -> dict:
     if proc.returncode != 0 or not out.is_file():
         raise SystemExit(f"{label}: valgrind failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     spikes = json.loads(proc.stdout.strip().splitlines()[-1])["spikes"]
-    return {"model": label, "spikes": spikes, **annotate(out), "callgrind_file": str(out)}
+    return {"model": label, "spikes": spikes, **annotate(out), "callgrind_file": out.name}
 
 
 def _rows(out: Path, inclusive: bool) -> dict[str, list[int]]:
@@ -222,7 +222,12 @@ def main(argv=None) -> int:
     path = workdir / "summary.json"
     path.write_text(
         C.portable_json(
-            {"machine": C.machine(), "args": {k: v for k, v in vars(args).items() if k != "python"}, "rows": rows}
+            {
+                "machine": C.machine(),
+                "args": {k: v for k, v in vars(args).items() if k not in ("python", "src", "out")},
+                "src": Path(args.src).name if args.src else None,
+                "rows": rows,
+            }
         )
     )
     print(f"written: {path}")

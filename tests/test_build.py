@@ -105,7 +105,8 @@ def test_generated_code_takes_the_fast_spike_input(cold_build):
         assert f"inline void on_receive_block_{port}(nest::Time const &origin, const long lag);" in h
     handle = cpp[cpp.index("lif_psc_exp_nestml::handle(nest::SpikeEvent &e)") :]
     handle = handle[: handle.index("\n}\n")]
-    assert "( s < 0. ? INH_SPIKES : EXC_SPIKES ) - MIN_SPIKE_RECEPTOR ] += std::abs( s );" in handle
+    assert "( s < 0. ? INH_SPIKES : EXC_SPIKES ) - MIN_SPIKE_RECEPTOR ] += s;" in handle
+    assert "B_.spike_inputs_grid_sum_[INH_SPIKES - MIN_SPIKE_RECEPTOR] = -input_slot[INH_SPIKES" in update
     assert "rport_to_nestml_buffer_idx" not in handle and "if (" not in handle
     assert "V_m__tmp = " in update and "/" not in update[update.index("V_m__tmp = ") :].split(";")[0]
     assert "std::array< double, NUM_SPIKE_RECEPTORS > spike_inputs_grid_sum_{};" in h

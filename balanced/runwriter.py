@@ -103,9 +103,10 @@ class RunWriter:
         phases are added) and puts the staging folder in place of ``out``."""
         t0 = time.perf_counter()
         writer = recording.writer
-        if writer is None:  # spikes kept in memory: written now, as one chunk
+        if writer is None:  # spikes kept in memory: written now, as they came (the merge sorts)
             writer = self.spike_writer()
-            writer.append(*recording.kept_spikes())
+            for neuron, t in recording.spikes:
+                writer.append(neuron, t)
         writer.close()
         if recording.has_state:
             rankfiles.write_rank_state(

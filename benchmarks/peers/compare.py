@@ -45,6 +45,7 @@ ROOT = C.ROOT
 TOOLS = {
     "balanced": ("balanced", None, []),
     "pynest": ("pynest", "pynest_defaults.py", []),
+    "pynest-distinct": ("pynest", "pynest_defaults.py", ["--no-multapses"]),
     "brainpy": ("brainpy", "brainpy_net.py", []),
     "brian2-standalone": ("brian2", "brian2_net.py", ["--mode", "standalone"]),
     "brian2-cython": ("brian2", "brian2_net.py", ["--mode", "cython"]),
@@ -165,6 +166,7 @@ def measure(tool: str, python: Path, n: int, k: int, k_given: int | None, args) 
         else:
             line = json.loads(res["stdout"].strip().splitlines()[-1])
     rec.update(line)
+    rec["tool"] = tool  # a variant (pynest-distinct) reports its script's name
     syn, sim = rec["n_synapses"], rec["simulate_s"]
     rec["bytes_per_synapse"] = (res["maxrss_kb"] - rec["rss_base_kb"]) * 1024 / syn if syn else None
     rec["events_per_s_core"] = rec["spikes"] * (syn / n) / sim / rec["threads"] if sim > 0 else None

@@ -319,13 +319,14 @@ def _fmt(x: float | None) -> str:
 def format_result(result: dict[str, Any]) -> str:
     lines = [
         f"{'condition':<16} {'rates before (Hz)':>18} {'t63 up':>7} {'settle':>7} {'R max':>6} "
-        f"{'error':>6} {'t63 down':>8} {'steps':>6}"
+        f"{'error':>6} {'t_abs':>6} {'t63 down':>8} {'steps':>6}"
     ]
     for name, c in result["conditions"].items():
         r, u = c["rates_before_hz"], c["up"]
         lines.append(
             f"{name:<16} {r[0]:>8.2f} {r[1]:>8.2f} {_fmt(u['t63_ms']):>7} {u['settle_ms']:>7.1f} "
-            f"{u['R_max']:>6.2f} {u['tracking_error']:>6.2f} {_fmt(c['down']['t63_ms']):>8} {c['steps_pooled']:>6}"
+            f"{u['R_max']:>6.2f} {u['tracking_error']:>6.2f} {u['t_abs_ms']:>6.2f} {_fmt(c['down']['t63_ms']):>8} "
+            f"{c['steps_pooled']:>6}"
         )
     lines.append(
         f"tau_m = {result['tau_m_ms']:g} ms, tau_s = {result['tau_s_ms']:g} ms; step +{result['step_fraction']:g} "

@@ -1,7 +1,7 @@
 """The response of a population rate to a step of its input, from spike counts: causal
 bins after each step, normalised to the old and new steady rates, and the response times
 used by :mod:`balanced.tracking` (a fitted delayed exponential's 63 % time, the first
-crossing of 63 %, the settling time, the mean distance from the new rate).
+crossing of 63 %, the settling time, the mean distance from the new rate and its integral).
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def fit_step(R: np.ndarray, span_ms: float = AREA_MS) -> dict[str, float]:
 
 def response_time(R: np.ndarray) -> dict[str, Any]:
     """The fit's ``t63_ms`` (:func:`fit_step`), the first crossing of 0.63 by the binned curve
-    (``t63_crossing_ms``, linear interpolation between bin centres; noisy), ``t_area_ms``
-    and the largest value of R over the first ``AREA_MS`` (an overshoot shows there)."""
+    (``t63_crossing_ms``, linear interpolation between bin centres; noisy), ``t_area_ms``,
+    ``t_abs_ms`` (ms, the integral of ``|1 - R|`` over the first ``AREA_MS``: a delayed
+    exponential's d + tau, and for a response that overshoots and rings the time it spends
+    away from the new rate, both ways) and the largest value of R there (an overshoot)."""
     tc = (np.arange(len(R)) + 0.5) * BIN_MS
     over = np.flatnonzero(R >= LEVEL)
     cross = None
@@ -88,6 +90,7 @@ def response_time(R: np.ndarray) -> dict[str, Any]:
         "settle_ms": settling_time(R),
         "tracking_error": tracking_error(R),
         "t_area_ms": float(np.sum(1.0 - R[:n_area]) * BIN_MS),
+        "t_abs_ms": float(np.sum(np.abs(1.0 - R[:n_area])) * BIN_MS),
         "R_max": float(np.nanmax(R[:n_area])),
     }
 

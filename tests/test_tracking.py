@@ -1,7 +1,7 @@
 """Fast tracking: the balanced network follows a step of its input rate in a fraction of
 tau_m, faster at larger K; uncoupled neurons with matched input follow it slower, and the
-mean-driven tutorial network jumps at once but overshoots and rings: it takes longer to
-settle at its new rate than either.
+mean-driven tutorial network jumps at once but overshoots and rings: it spends about twice
+as long away from its new rate.
 
 Sizes: the balanced preset at K = 100 (N_E = N_I = 500) and K = 400 (2000), its uncoupled
 controls, and the tutorial network; 2 seeds x 25 up steps each (1.6 s runs, 10 runs),
@@ -103,7 +103,9 @@ def test_uncoupled_and_mean_driven_contrasts_are_slower(tracking):
     # the oscillators' rate jumps with the input current and rings (R up to 2.4, mean
     # |R - 1| from 1 to 15 ms measured 0.66 against 0.27 for the network, noise included)
     assert tut["R_max"] > 1.8 and tut["tracking_error"] > 1.5 * bal["tracking_error"]
-    # slower to settle, both: the tutorial network stays outside 1/e of its new rate for
-    # the whole 15 ms window, the uncoupled neurons until their slow rise is done (about
-    # 5 ms), the network after its overshoot (about 3 ms)
-    assert tut["settle_ms"] > 2 * bal["settle_ms"] and unc["settle_ms"] > bal["settle_ms"]
+    # so it is slower to be at its new rate: t_abs, the time spent away from it (the
+    # integral of |1 - R| over 15 ms), measured 9.7 ms against 5.2 (K = 100) and 3.6 ms
+    # (K = 400) for the network, whose overshoot is shorter; t63 of a ringing response is
+    # only its first crossing
+    k400 = tracking["balanced K=400"]["up"]
+    assert tut["t_abs_ms"] > 1.5 * bal["t_abs_ms"] and tut["t_abs_ms"] > 2 * k400["t_abs_ms"]

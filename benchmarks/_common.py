@@ -1,6 +1,6 @@
 """Shared pieces of the benchmark scripts: network sizes, the child process, machine state.
 
-Every measured configuration runs in a fresh child process (``python -c CHILD``). The child
+Every measured configuration runs in a fresh child process (``children/run_cli.py``). The child
 runs exactly what ``balanced run`` runs (``balanced.cli.main(["run", ...])``: build-cache
 check, kernel set-up, network, chunked simulation, per-rank spike files, merge, manifest,
 then the analysis with stats.json and the PNG + PDF figures), wrapped with a few probes:
@@ -79,105 +79,7 @@ def indegree_of(n: int, k: int | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- the child
-CHILD = r"""
-import json, os, sys, time
-t_start = time.perf_counter()
-cfg = json.loads(sys.argv[1])
-
-def status_kb(key):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-probe = {}
-
-def _patch_network(_network):
-    # balanced.api calls create_populations, then connect_network (build_network does both)
-    _orig_create, _orig_connect = _network.create_populations, _network.connect_network
-    def _create(*args, **kwargs):
-        probe.setdefault("rss_before_network_kb", status_kb("VmRSS"))
-        return _orig_create(*args, **kwargs)
-    def _connect(*args, **kwargs):
-        net = _orig_connect(*args, **kwargs)
-        probe["rss_after_network_kb"] = status_kb("VmRSS")
-        return net
-    _network.create_populations, _network.connect_network = _create, _connect
-
-def _patch_run(_run):
-    _orig_run = _run.run_network
-    def _run_network(*a, **kw):
-        t0 = time.perf_counter()
-        probe["t_before_run_s"] = t0 - t_start
-        try:
-            return _orig_run(*a, **kw)
-        finally:
-            probe["run_network_s"] = time.perf_counter() - t0
-            probe["peak_after_sim_kb"] = status_kb("VmHWM")
-            probe["rss_after_sim_kb"] = status_kb("VmRSS")
-    _run.run_network = _run_network
-
-# Install the probes when `balanced run` itself imports these modules, not before: importing
-# them here (NumPy and all) would delay the start of its analysis worker and inflate e2e_s.
-import importlib.abc, importlib.util
-class _ProbeFinder(importlib.abc.MetaPathFinder):
-    patches = {"balanced.network": _patch_network, "balanced.api": _patch_run}
-    def find_spec(self, name, path, target=None):
-        if name not in self.patches:
-            return None
-        sys.meta_path.remove(self)
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            sys.meta_path.insert(0, self)
-        loader = spec.loader
-        patch = self.patches[name]
-        class _Loader(importlib.abc.Loader):
-            def create_module(self, spec):
-                return loader.create_module(spec)
-            def exec_module(self, module):
-                loader.exec_module(module)
-                patch(module)
-        spec.loader = _Loader()
-        return spec
-sys.meta_path.insert(0, _ProbeFinder())
-
-from balanced import cli
-cli.single_thread_blas()  # as the `balanced` command does
-argv = ["run", "--out", cfg["out"], "--overwrite", "--quiet", "--threads", str(cfg["threads"])]
-for s in cfg["sets"]:
-    argv += ["--set", s]
-if cfg.get("no_analysis"):
-    argv.append("--no-analysis")
-if cfg.get("huge_pages"):
-    argv += ["--huge-pages", cfg["huge_pages"]]
-import contextlib, io
-buf = io.StringIO()
-t_main = time.perf_counter()
-with contextlib.redirect_stdout(buf):
-    rc = cli.main(argv)
-t_end = time.perf_counter()
-result = {"rc": rc, "probe": probe, "main_s": t_end - t_main, "startup_s": t_main - t_start,
-          "analysis_s": (t_end - t_main) - probe.get("run_network_s", 0.0)}
-nest = sys.modules.get("nest")
-if nest is not None and nest.Rank() != 0:
-    sys.exit(0)  # under mpirun: the first rank reports for all
-if nest is not None:
-    ks = nest.GetKernelStatus()
-    def _num(v):
-        try:
-            return float(v)
-        except TypeError:
-            return [float(x) for x in v]
-    result["nest_timers"] = {k: _num(ks[k]) for k in sorted(ks) if k.startswith("time_")}
-    result["nest_threads"] = ks.get("local_num_threads")
-result["peak_kb"] = status_kb("VmHWM")
-result["omp"] = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-with open(cfg["result"], "w") as fh:
-    json.dump(result, fh)
-cli.end_process(0)  # as the `balanced` command ends: without tearing down NEST's network
-"""
+CHILD = Path(__file__).resolve().parent / "children" / "run_cli.py"
 
 
 def run_child(
@@ -191,7 +93,7 @@ def run_child(
     """Run one configuration in a fresh process; return its measurements (wall, RSS, timers)."""
     with tempfile.TemporaryDirectory(prefix="balanced-bench-") as tmp:
         cfg = {**cfg, "out": cfg.get("out") or str(Path(tmp) / "run"), "result": str(Path(tmp) / "result.json")}
-        cmd = [*(launcher or []), python, "-c", CHILD, json.dumps(cfg)]
+        cmd = [*(launcher or []), python, str(CHILD), json.dumps(cfg)]
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(src or ROOT)

@@ -33,39 +33,14 @@ CASES = {
     "1e7": (100_000, 10_000.0),
 }
 
-CHILD = r"""
-import json, resource, sys, time
-t0 = time.perf_counter()
-from balanced.rundir import load_run
-from balanced.analysis import stats
-t_import = time.perf_counter() - t0
-what, run_dir = sys.argv[1], sys.argv[2]
-t1 = time.perf_counter()
-run = load_run(run_dir)
-t_load = time.perf_counter() - t1
-t2 = time.perf_counter()
-s = stats.compute_statistics(run)
-t_stats = time.perf_counter() - t2
-t_fig = 0.0
-if what == "figures":
-    import io
-    from balanced.analysis import plots
-    t3 = time.perf_counter()
-    for fig in plots.report_figures(s).values():
-        fig.savefig(io.BytesIO(), format="png")
-        fig.savefig(io.BytesIO(), format="pdf")
-    t_fig = time.perf_counter() - t3
-print(json.dumps({"import_s": t_import, "load_s": t_load, "stats_s": t_stats, "figures_s": t_fig,
-                  "n_spikes": int(len(run.spikes)),
-                  "self_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
-"""
+CHILD = Path(__file__).resolve().parent / "children" / "analysis_child.py"
 
 
 def run_child(what: str, run_dir: Path) -> dict:
     """Run one measurement in a fresh interpreter; peak RSS is the child's own
     ``getrusage(RUSAGE_SELF).ru_maxrss`` at its end (Linux: KiB)."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, what, str(run_dir)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(CHILD), what, str(run_dir)], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["wall_s"] = wall

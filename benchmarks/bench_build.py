@@ -16,44 +16,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
+from pathlib import Path
 
-_BUILD = textwrap.dedent(
-    """
-    import json, sys, time
-    t0 = time.perf_counter()
-    from balanced.build import build_model
-    r = build_model(cache_dir=sys.argv[1], python=sys.argv[2] or None, force=sys.argv[3] == "1")
-    print(json.dumps({"wall": time.perf_counter() - t0, "cached": r.cached, "seconds": r.seconds,
-                      "module": r.module, "model": r.model, "nest": r.nest_version,
-                      "directory": r.directory, "key": r.key}))
-    """
-)
-
-_LOAD = textwrap.dedent(
-    """
-    import json, sys, time
-    import nest
-    from balanced.build import BuildResult, load_module
-    r = BuildResult(**json.loads(sys.argv[1]))
-    nest.verbosity = nest.VerbosityLevel.WARNING
-    times = []
-    for _ in range(int(sys.argv[2])):
-        nest.ResetKernel()
-        t0 = time.perf_counter()
-        load_module(nest, r)
-        times.append(time.perf_counter() - t0)
-    nest.Create(r.model)
-    print(json.dumps({"load": times}))
-    """
-)
+CHILD = Path(__file__).resolve().parent / "children" / "build_child.py"
 
 
 def _run(args, python=sys.executable):
     env = {**os.environ, "PYNEST_QUIET": "1"}
     for k in [k for k in env if k.startswith(("OMPI_", "PMI_", "PMIX_"))]:
         del env[k]
-    out = subprocess.run([python, "-c", *args], capture_output=True, text=True, env=env)
+    out = subprocess.run([python, str(CHILD), *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit(f"benchmark step failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -66,13 +38,13 @@ def main() -> None:
     ns = ap.parse_args()
     target_python = ns.python or sys.executable
     with tempfile.TemporaryDirectory(prefix="balanced-bench-") as cache:
-        cold = _run([_BUILD, cache, ns.python, "0"])
+        cold = _run(["build", cache, ns.python, "0"])
         assert not cold["cached"]
-        hits = [_run([_BUILD, cache, ns.python, "0"]) for _ in range(ns.repeat)]
+        hits = [_run(["build", cache, ns.python, "0"]) for _ in range(ns.repeat)]
         assert all(h["cached"] for h in hits)
         info = {k: cold[k] for k in ("module", "model", "cached", "key", "seconds", "nest", "directory")}
         info["nest_version"] = info.pop("nest")
-        load = _run([_LOAD, json.dumps(info), str(ns.repeat)], python=target_python)["load"]
+        load = _run(["load", json.dumps(info), str(ns.repeat)], python=target_python)["load"]
 
     rows = [
         ("cold build (fresh cache)", cold["wall"], cold["seconds"]),

@@ -61,56 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-CHILD = r"""
-import json, resource, sys, time
-cfg = json.loads(sys.argv[1])
-from balanced import params as P
-from balanced.build import build_model
-from balanced.derived import derive
-from balanced.kernel import import_nest, setup_kernel
-from balanced.network import build_network
-from balanced.run import prepare_in_huge_pages
-p = P.resolve("tutorial", overrides=cfg["sets"])
-d = derive(p)
-nest = import_nest()
-build = {"templates": cfg["templates"]} if cfg.get("templates") else {}
-build["model_file"] = cfg["model_file"]  # the checkout's: balanced.models resolves to the installed package's
-module = build_model(**build) if p.neuron_model == "nestml" else None
-setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
-t0 = time.perf_counter()
-from balanced.choices import physical_memory_bytes, synapse_model
-synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
-net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse)
-build_s = time.perf_counter() - t0
-t0 = time.perf_counter()
-if cfg["huge_pages"] == "on":
-    report = prepare_in_huge_pages(nest)
-elif cfg["huge_pages"] == "malloc":  # started with MALLOC_TUNABLES: malloc asked for huge pages from the start
-    nest.Prepare()
-    nest.Cleanup()
-    from balanced.hugepages import anon_huge_mib
-    report = {"applied": True, "huge_mib": anon_huge_mib()}
-else:
-    nest.Prepare()  # the same preparation (sorting connections) outside the measured chunks
-    nest.Cleanup()
-    report = {"applied": False}
-prepare_s = time.perf_counter() - t0
-print(json.dumps({"build_s": build_s, "prepare_s": prepare_s, "huge_pages": report}), flush=True)
-spikes = 0
-for line in sys.stdin:
-    if line.strip() == "quit":
-        break
-    t_ms = float(line)
-    c0, w0 = time.process_time(), time.perf_counter()
-    nest.Simulate(t_ms)
-    w1, c1 = time.perf_counter(), time.process_time()
-    n = int(net.spike_recorder.n_events)
-    spikes += n
-    net.spike_recorder.n_events = 0
-    print(json.dumps({"wall_s": w1 - w0, "cpu_s": c1 - c0, "spikes": n}), flush=True)
-print(json.dumps({"spikes": spikes, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
-      flush=True)
-"""
+CHILD = Path(__file__).resolve().parent / "children" / "interleaved_child.py"
 
 
 # The "malloc" variant: glibc (2.35+) asks for huge pages itself as its heap grows, and one
@@ -147,7 +98,7 @@ def start(python: str, variant: dict, n: int, threads: int, T: float, src: str |
     }
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
     proc = subprocess.Popen(
-        [python, "-c", CHILD, json.dumps(cfg)],
+        [python, str(CHILD), json.dumps(cfg)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

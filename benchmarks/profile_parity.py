@@ -35,28 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-CHILD = r"""
-import json, sys
-cfg = json.loads(sys.argv[1])
-from balanced import params as P
-from balanced.build import build_model
-from balanced.choices import physical_memory_bytes, synapse_model
-from balanced.derived import derive
-from balanced.kernel import import_nest, setup_kernel
-from balanced.network import build_network
-p = P.resolve("tutorial", overrides=cfg["sets"])
-d = derive(p)
-nest = import_nest()
-module = build_model(templates=cfg["templates"], model_file=cfg["model_file"]) if p.neuron_model == "nestml" else None
-setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
-synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
-net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse)
-nest.Prepare()  # sorting connections and allocating buffers: outside the counted part
-nest.Run(cfg["warmup_ms"])  # the network leaves its initial state
-nest.Run(cfg["T"])
-nest.Cleanup()
-print(json.dumps({"spikes": int(net.spike_recorder.n_events)}), flush=True)
-"""
+CHILD = Path(__file__).resolve().parent / "children" / "parity_child.py"
 
 #: Model labels: (neuron_model for the network, template variant for the NESTML build).
 MODELS = {"builtin": ("iaf_psc_exp", None), "nestml": ("nestml", "balanced"), "nestml-stock": ("nestml", "stock")}
@@ -88,14 +67,7 @@ def run_model(label: str, args, workdir: Path) -> dict:
         "warmup_ms": args.warmup,
     }
     if templates:  # build outside valgrind (a cache hit when it is current)
-        build = (
-            f"from balanced.build import build_model; build_model(templates={templates!r}, model_file={model_file!r})"
-        )
-        subprocess.run(
-            [args.python, "-c", build],
-            check=True,
-            cwd=src,
-        )
+        subprocess.run([args.python, str(CHILD), "--build-only", json.dumps(cfg)], check=True, cwd=src)
     out = workdir / f"callgrind.{label}.out"
     cmd = [
         "valgrind",
@@ -105,8 +77,7 @@ def run_model(label: str, args, workdir: Path) -> dict:
         "--toggle-collect=nest::SimulationManager::run(*",
         *([f"--D1={args.d1}", f"--LL={args.ll}", "--cache-sim=yes", "--branch-sim=yes"] if args.cache_sim else []),
         args.python,
-        "-c",
-        CHILD,
+        str(CHILD),
         json.dumps(cfg),
     ]
     proc = subprocess.run(cmd, cwd=src, capture_output=True, text=True)

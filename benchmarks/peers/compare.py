@@ -128,14 +128,14 @@ def measure(tool: str, python: Path, n: int, k: int, k_given: int | None, args) 
         if tool == "balanced":
             sets = C.network_overrides(n, args.model, args.T, k_given, (f"seed={args.seed}",))
             cfg = {"out": f"{tmp}/run", "result": f"{tmp}/result.json", "threads": args.threads, "sets": sets}
-            cmd = [str(python), "-c", C.CHILD, json.dumps(cfg)]  # `balanced run` with memory probes
+            cmd = [str(python), str(C.CHILD), json.dumps(cfg)]  # `balanced run` with memory probes
             env = dict(os.environ)
         else:
             _, script, extra = TOOLS[tool]
             cmd = [str(python), str(HERE / script), *extra, "--n", str(n), "--k", str(k), "--T", f"{args.T:g}"]
             cmd += ["--threads", str(args.threads), "--seed", str(args.seed)]
             env = peer_env()
-        shown_cmd = cmd if tool != "balanced" else [cmd[0], "-c", "<_common.CHILD>", json.dumps({"sets": sets})]
+        shown_cmd = cmd if tool != "balanced" else [cmd[0], cmd[1], json.dumps({"sets": sets})]
         rec["command"] = shlex.join(shown(c) for c in shown_cmd)
         res = run_measured(cmd, env, args.timeout)
         rec.update(e2e_s=res["wall_s"], peak_mb=res["maxrss_kb"] / 1024, rc=res["rc"])

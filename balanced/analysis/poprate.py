@@ -26,6 +26,29 @@ def tutorial_rate(hist: np.ndarray, n_neurons: int, dt: float, width_ms: float =
     return np.convolve(hist / max(n_neurons, 1), window, mode="same")
 
 
+# Elephant's RectangularKernel for the default 5 ms box: sigma = width / (2 sqrt 3), its
+# min_cutoff sqrt 3 and median 0 (elephant.kernels)
+DEFAULT_BOX_SIGMA_MS = 5.0 / (2.0 * math.sqrt(3.0))
+PER_MS_IN_HZ = 1000.0  # the factor quantities rescales 1/ms to Hz by
+
+
+def _kernel_times_ms(sigma_ms: float, cutoff: float, median_ms: float, sampling_period_ms: float) -> np.ndarray:
+    """Where ``instantaneous_rate`` evaluates its kernel: 2 ceil(cutoff sigma / period) + 1
+    samples over +- cutoff sigma around the median (ms)."""
+    half = math.ceil(cutoff * sigma_ms / sampling_period_ms)
+    return np.linspace(-cutoff * sigma_ms + median_ms, cutoff * sigma_ms + median_ms, num=2 * half + 1, endpoint=True)
+
+
+def default_box_kernel_hz(sampling_period_ms: float, cutoff: float = 5.0) -> np.ndarray:
+    """``RectangularKernel(sigma=DEFAULT_BOX_SIGMA_MS ms)`` evaluated as ``instantaneous_rate``
+    evaluates it (Hz), with Elephant's operations in Elephant's order: the same numbers
+    without importing Elephant and quantities."""
+    sigma_ms = DEFAULT_BOX_SIGMA_MS
+    t = _kernel_times_ms(sigma_ms, max(cutoff, math.sqrt(3.0)), 0.0, sampling_period_ms)
+    tau = math.sqrt(3) * sigma_ms
+    return ((np.abs(t) < tau) * 1 / (2 * tau)) * PER_MS_IN_HZ
+
+
 def population_rate_kernel(
     time: np.ndarray,
     n_neurons: int,
@@ -44,21 +67,20 @@ def population_rate_kernel(
     (``RectangularKernel(sigma = 5 ms / (2 sqrt 3))``). Returns (times_ms, rate_hz):
     Elephant's samples start at ``t_start``, one per ``sampling_period_ms``.
     """
-    import quantities as pq
     import scipy.signal
-    from elephant import kernels
 
-    if kernel is None:
-        kernel = kernels.RectangularKernel(sigma=5.0 / (2.0 * math.sqrt(3.0)) * pq.ms)
     n_bins = int((t_stop - t_start) / sampling_period_ms)
     hist_end = t_start + n_bins * sampling_period_ms
     hist, _ = np.histogram(np.asarray(time), bins=n_bins, range=(t_start, hist_end))
-    sigma_ms = float(kernel.sigma.rescale(pq.ms).magnitude)
-    cutoff = max(cutoff, kernel.min_cutoff)
-    median_ms = float(kernel.icdf(0.5).rescale(pq.ms).magnitude)
-    half = math.ceil(cutoff * sigma_ms / sampling_period_ms)
-    t_arr = np.linspace(-cutoff * sigma_ms + median_ms, cutoff * sigma_ms + median_ms, num=2 * half + 1, endpoint=True)
-    k = kernel(t_arr * pq.ms).rescale(pq.Hz).magnitude
+    if kernel is None:
+        k = default_box_kernel_hz(sampling_period_ms, cutoff)
+    else:
+        import quantities as pq
+
+        sigma_ms = float(kernel.sigma.rescale(pq.ms).magnitude)
+        cutoff = max(cutoff, kernel.min_cutoff)
+        median_ms = float(kernel.icdf(0.5).rescale(pq.ms).magnitude)
+        k = kernel(_kernel_times_ms(sigma_ms, cutoff, median_ms, sampling_period_ms) * pq.ms).rescale(pq.Hz).magnitude
     rate = scipy.signal.fftconvolve(hist.astype(np.float64), k, mode="same") / max(n_neurons, 1)
     np.clip(rate, 0.0, None, out=rate)
     times = t_start + sampling_period_ms * np.arange(n_bins)

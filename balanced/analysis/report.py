@@ -73,11 +73,8 @@ def _diagnosis_cached(params_json: str) -> list[str] | None:
 
 
 def preload_statistics() -> None:
-    """Import what computing the statistics needs: Elephant, with SciPy's stats and signal."""
-    import elephant.conversion  # noqa: F401
-    import elephant.kernels  # noqa: F401
-    import elephant.spike_train_correlation  # noqa: F401
-    import elephant.statistics  # noqa: F401
+    """Import what computing the statistics needs: SciPy's signal module (the statistics
+    reproduce Elephant's definitions without importing Elephant, :mod:`.stats`)."""
     import scipy.signal  # noqa: F401
 
 

@@ -8,12 +8,13 @@ public names are importable from here.
 
 Imports no NEST and draws nothing. Every function takes the flat arrays a run directory
 holds (``neuron``: int32 global index, ``time``: float64 ms; see docs/design.md) and
-returns numbers or numpy arrays. neo / Elephant objects are built only for the small
-subsets analysed pairwise (correlations), because one ``neo.SpikeTrain`` costs about
-0.1-0.4 ms and ``instantaneous_rate`` / ``correlation_coefficient`` allocate N x bins and
-N x N arrays. Everything per neuron is vectorised with numpy on the spikes sorted by
-neuron, with the definitions of Elephant 1.2 reproduced exactly; ``tests/test_analysis.py``
-checks each against Elephant's own function called on a subset of neurons.
+returns numbers or numpy arrays. No neo or Elephant object is built (one ``neo.SpikeTrain``
+costs about 0.1-0.4 ms, and ``instantaneous_rate`` / ``correlation_coefficient`` allocate
+N x bins and N x N arrays), and neither is imported: everything is vectorised with numpy
+on the spikes sorted by neuron, with the definitions of Elephant 1.2 reproduced exactly
+(the correlation coefficients and the default kernel with Elephant's own operations, to
+the last bit); ``tests/test_analysis.py`` and ``tests/test_sweep_point_cost.py``
+check each against Elephant's own function.
 
 Conventions (all documented key by key in ``docs/analysis.md`` / :data:`STATS_KEYS`):
 
@@ -81,7 +82,15 @@ from .selection import (
     resolve_window,
     select_population,
 )
-from .synchrony import active_subsample, golomb_chi_signal, golomb_chi_spikes, golomb_chi_trains, pairwise_correlations
+from .synchrony import (
+    active_subsample,
+    golomb_chi_binned,
+    golomb_chi_signal,
+    golomb_chi_spikes,
+    golomb_chi_trains,
+    pairwise_correlations,
+    subsample_spikes,
+)
 from .variability import IsiVariability, fano_factors, firing_rates, isi_histogram, isi_variability
 
 __all__ = [
@@ -367,9 +376,18 @@ def compute_statistics(
 
 
 def _network_chi(parts: list[tuple[PopulationSpikes, np.ndarray]], params: AnalysisParams) -> tuple[float, int]:
-    """Golomb's chi over the union of the populations' subsamples."""
-    trains = [ps.train_times(int(i)) for ps, sub in parts for i in sub]
-    if not trains:
+    """Golomb's chi over the union of the populations' subsamples (rows in population order)."""
+    n = sum(len(sub) for _, sub in parts)
+    if not n:
         return float("nan"), 0
+    times, rows, offset = [], [], 0
+    for ps, sub in parts:
+        t, r = subsample_spikes(ps, sub)
+        times.append(t)
+        rows.append(r + offset)
+        offset += len(sub)
     ps0 = parts[0][0]
-    return golomb_chi_trains(trains, ps0.t_start, ps0.t_stop, params.chi_bin_ms, params.chi_window_ms), len(trains)
+    chi = golomb_chi_binned(
+        np.concatenate(times), np.concatenate(rows), n, ps0.t_start, ps0.t_stop, params.chi_bin_ms, params.chi_window_ms
+    )
+    return chi, n

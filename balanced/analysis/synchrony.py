@@ -1,4 +1,12 @@
-"""Pairwise count correlations (Elephant, on a subsample) and Golomb's synchrony chi."""
+"""Pairwise count correlations and Golomb's synchrony chi, on a subsample of neurons.
+
+Both bin every chosen train at once (one ``bincount`` of ``row * n_bins + bin``) instead of
+train by train. The correlation coefficients are
+``elephant.spike_train_correlation.correlation_coefficient`` of a ``BinnedSpikeTrain``
+of those counts, computed here with the same operations in the same order (both of
+Elephant's branches), so the numbers are Elephant's to the last bit
+(``tests/test_sweep_point_cost.py`` compares them) without importing Elephant.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,13 @@ import warnings
 import numpy as np
 
 from .selection import PopulationSpikes, bin_index, n_bins_of
+
+# Elephant's correlation_coefficient uses np.corrcoef on the dense counts above this
+# fraction of non-empty bins, and its sparse formula below it
+# (elephant.spike_train_correlation._SPARSITY_MEMORY_EFFICIENT_THR).
+DENSE_CORRCOEF_SPARSITY = 0.1
+# trains binned at once by the chi (memory: this many x the number of 1 ms bins, float64)
+CHI_BLOCK_TRAINS = 64
 
 
 def active_subsample(ps: PopulationSpikes, n: int, seed: int) -> np.ndarray:
@@ -20,64 +35,117 @@ def active_subsample(ps: PopulationSpikes, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(active, size=n, replace=False))
 
 
-def pairwise_correlations(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 10.0) -> np.ndarray:
-    """Correlation coefficients of all distinct pairs of ``indices`` (upper triangle) from
-    ``elephant.spike_train_correlation.correlation_coefficient`` on a BinnedSpikeTrain.
+def subsample_spikes(ps: PopulationSpikes, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times ms, row) of the spikes of the neurons ``indices`` (sorted, unique): row ``r``
+    is neuron ``indices[r]``; rows ascending, each neuron's times in order."""
+    indices = np.asarray(indices, dtype=np.int64)
+    mask = np.isin(ps.index, indices)
+    return ps.time[mask], np.searchsorted(indices, ps.index[mask])
 
-    The counts are binned here (:func:`bin_index`, Elephant's rule, tested equal) and
-    handed to ``BinnedSpikeTrain`` as a matrix: building it from neo SpikeTrains costs
-    0.3 s at the tutorial size in unit checks alone, half of this function's time.
-    """
+
+def binned_counts(
+    times: np.ndarray, rows: np.ndarray, n_rows: int, t_start: float, bin_ms: float, n_bins: int
+) -> np.ndarray:
+    """Spike counts (n_rows, n_bins) int64: Elephant's bin of each time (:func:`bin_index`);
+    times before ``t_start`` must be removed first, those past the last whole bin are dropped
+    (as ``BinnedSpikeTrain`` drops a last partial bin)."""
+    b = bin_index(times, t_start, bin_ms)
+    ok = b < n_bins
+    flat = np.bincount(np.asarray(rows, np.int64)[ok] * n_bins + b[ok], minlength=n_rows * n_bins)
+    return flat.reshape(n_rows, n_bins)
+
+
+def correlation_coefficient_counts(counts: np.ndarray) -> np.ndarray:
+    """``correlation_coefficient(BinnedSpikeTrain(counts, ...))`` of Elephant 1.2 (``binary
+    = False``, ``fast = True``): the (n, n) Pearson coefficients of the rows of ``counts``,
+    NaN rows and columns for empty trains."""
+    counts = np.asarray(counts)
+    n_bins = counts.shape[1]
+    if np.count_nonzero(counts) / counts.size > DENSE_CORRCOEF_SPARSITY:
+        return np.corrcoef(counts)
+    # Elephant's _covariance_sparse: products of int32 counts, row sums in int64
+    n_spikes = counts.sum(axis=1, dtype=np.int64)[:, None]
+    res = (counts @ counts.T) - (n_spikes @ n_spikes.T) / n_bins
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(res.diagonal())[None, :]
+        res /= std.T * std
+    return np.squeeze(res)
+
+
+def pairwise_correlations(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 10.0) -> np.ndarray:
+    """Correlation coefficients of all distinct pairs of ``indices`` (upper triangle), as
+    ``elephant.spike_train_correlation.correlation_coefficient`` gives them on a
+    BinnedSpikeTrain of ``bin_ms`` bins over the window (:func:`correlation_coefficient_counts`)."""
     n_bins = n_bins_of(ps.t_start, ps.t_stop, bin_ms)
     if len(indices) < 2 or n_bins < 2:
         return np.empty(0)
-    import quantities as pq
-    from elephant.conversion import BinnedSpikeTrain
-    from elephant.spike_train_correlation import correlation_coefficient
-
-    counts = np.zeros((len(indices), n_bins), dtype=np.int64)
-    for row, i in enumerate(indices):
-        b = bin_index(ps.train_times(int(i)), ps.t_start, bin_ms)
-        np.add.at(counts[row], b[b < n_bins], 1)  # spikes in a last partial bin are dropped, as Elephant does
+    times, rows = subsample_spikes(ps, indices)
+    counts = binned_counts(times, rows, len(indices), ps.t_start, bin_ms, n_bins)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        binned = BinnedSpikeTrain(counts, bin_size=bin_ms * pq.ms, t_start=ps.t_start * pq.ms)
-        cc = correlation_coefficient(binned)
+        cc = correlation_coefficient_counts(counts)
     iu = np.triu_indices(len(indices), k=1)
     return np.asarray(cc)[iu]
+
+
+def golomb_chi_binned(
+    times: np.ndarray,
+    rows: np.ndarray,
+    n_rows: int,
+    t_start: float,
+    t_stop: float,
+    bin_ms: float = 1.0,
+    window_ms: float = 5.0,
+) -> float:
+    """Golomb's chi of ``n_rows`` trains given as flat (times ms, row) arrays: x_i(t) =
+    spikes of train i in a sliding ``window_ms`` box sampled every ``bin_ms`` over
+    ``[t_start, t_stop)``; chi^2 = Var_t(mean_i x_i) / mean_i Var_t(x_i) (variances ddof 0).
+
+    Memory O(:data:`CHI_BLOCK_TRAINS` x bins). The variances are summed train by train in
+    row order, so the result does not depend on the block size. NaN if every train is flat.
+    """
+    n_bins = n_bins_of(t_start, t_stop, bin_ms)
+    w = max(1, int(round(window_ms / bin_ms)))
+    if n_rows == 0 or n_bins < w + 1:
+        return float("nan")
+    times = np.asarray(times, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    keep = (times >= t_start) & (times < t_stop)
+    times, rows = times[keep], rows[keep]
+    order = np.argsort(rows, kind="stable")
+    times, rows = times[order], rows[order]
+    total = np.zeros(n_bins - w + 1)
+    var_sum = 0.0
+    for r0 in range(0, n_rows, CHI_BLOCK_TRAINS):
+        r1 = min(n_rows, r0 + CHI_BLOCK_TRAINS)
+        lo, hi = np.searchsorted(rows, [r0, r1])
+        counts = binned_counts(times[lo:hi], rows[lo:hi] - r0, r1 - r0, t_start, bin_ms, n_bins)
+        cum = np.zeros((r1 - r0, n_bins + 1), dtype=np.int64)
+        np.cumsum(counts, axis=1, out=cum[:, 1:])
+        x = (cum[:, w:] - cum[:, :-w]).astype(np.float64)  # the box sums; integers, so exact
+        total += x.sum(axis=0)
+        for v in x.var(axis=1):
+            var_sum += float(v)
+    if var_sum <= 0:
+        return float("nan")
+    return float(math.sqrt((total / n_rows).var() / (var_sum / n_rows)))
 
 
 def golomb_chi_trains(
     trains: list[np.ndarray], t_start: float, t_stop: float, bin_ms: float = 1.0, window_ms: float = 5.0
 ) -> float:
-    """Golomb's chi from spike trains (arrays of times in ms): x_i(t) = spikes of train i
-    in a sliding ``window_ms`` box sampled every ``bin_ms`` over ``[t_start, t_stop)``;
-    chi^2 = Var_t(mean_i x_i) / mean_i Var_t(x_i) (variances ddof 0).
-
-    Memory O(bins): the trains are binned one at a time. NaN if every train is flat.
-    """
-    n_bins = n_bins_of(t_start, t_stop, bin_ms)
-    w = max(1, int(round(window_ms / bin_ms)))
-    if len(trains) == 0 or n_bins < w + 1:
+    """:func:`golomb_chi_binned` of spike trains (arrays of times in ms)."""
+    if len(trains) == 0:
         return float("nan")
-    box = np.ones(w)
-    total = np.zeros(n_bins - w + 1)
-    var_sum = 0.0
-    for times in trains:
-        times = np.asarray(times, dtype=np.float64)
-        b = bin_index(times[(times >= t_start) & (times < t_stop)], t_start, bin_ms)
-        x = np.convolve(np.bincount(b[b < n_bins], minlength=n_bins).astype(np.float64), box, mode="valid")
-        total += x
-        var_sum += x.var()
-    if var_sum <= 0:
-        return float("nan")
-    n = len(trains)
-    return float(math.sqrt((total / n).var() / (var_sum / n)))
+    times = np.concatenate([np.asarray(t, dtype=np.float64) for t in trains])
+    rows = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
+    return golomb_chi_binned(times, rows, len(trains), t_start, t_stop, bin_ms, window_ms)
 
 
 def golomb_chi_spikes(ps: PopulationSpikes, indices: np.ndarray, bin_ms: float = 1.0, window_ms: float = 5.0) -> float:
-    """:func:`golomb_chi_trains` of the chosen neurons of a population."""
-    return golomb_chi_trains([ps.train_times(int(i)) for i in indices], ps.t_start, ps.t_stop, bin_ms, window_ms)
+    """:func:`golomb_chi_binned` of the chosen neurons of a population."""
+    times, rows = subsample_spikes(ps, indices)
+    return golomb_chi_binned(times, rows, len(indices), ps.t_start, ps.t_stop, bin_ms, window_ms)
 
 
 def golomb_chi_signal(x: np.ndarray) -> float:

@@ -84,12 +84,25 @@ def prepare(spec: SweepSpec, sweep_dir: Path, log=_say) -> tuple[list[Point], li
     return pts, todo, skipped
 
 
+def worker_env() -> dict[str, str]:
+    """The environment of a point's process: this one's, with one BLAS thread unless the
+    user chose a count (as ``balanced`` commands and SLURM array tasks run). A point runs
+    NEST with one thread; the OpenBLAS in NumPy's wheels would otherwise start a thread per
+    core for the correlation coefficients, whose spinning costs more CPU than the
+    analysis itself when the cores are busy (docs/sweeps.md)."""
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return env
+
+
 class _Worker:
     """One long-lived ``python -m balanced.sweep.worker --serve`` process and its current point."""
 
     def __init__(self, python: str):
         self.proc = subprocess.Popen(
             [python, "-m", "balanced.sweep.worker", "--serve"],
+            env=worker_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -166,6 +179,7 @@ def run_local(
                     p, job = queue.pop(0)
                     proc = subprocess.Popen(
                         [python, "-m", "balanced.sweep.worker", str(job)],
+                        env=worker_env(),
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                         stdin=subprocess.DEVNULL,

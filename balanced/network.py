@@ -7,6 +7,7 @@ contiguously (E, then I), so a NEST node id maps to the global index
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,13 +89,29 @@ def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -
     return connect_network(nest, p, d, E, I, synapse_model)
 
 
+def set_status(nodes, params: list[dict]) -> None:
+    """``nodes.set(params)`` for a list of dictionaries (one for every node, or one per node)
+    without the read PyNEST's ``set`` starts with: it asks the nodes whether they are local,
+    which converts each node's whole status (a recorder's: every event it holds). The kernel
+    call that ``set`` ends with is made directly; a PyNEST without it gets ``set``."""
+    kernel = sys.modules.get("nest.nestkernel_api")
+    datum = getattr(nodes, "_datum", None)
+    if kernel is None or datum is None or not hasattr(kernel, "llapi_set_nc_status"):
+        nodes.set(params)
+        return
+    kernel.llapi_set_nc_status(datum, params)
+
+
 def create_populations(nest, p: Params, d: Derived, model: str) -> tuple:
     """The E and I populations (in this order, contiguous ids) with drive and initial V_m."""
-    # V_m drawn in Create: the same draws (per thread, in node order) as setting it on E + I
-    # afterwards, without PyNEST's second pass over the nodes
+    # V_m drawn as Create(params=...) draws it (per thread, in node order, right after the
+    # nodes are made), without PyNEST's second pass over the nodes; set_status skips its
+    # read of every new node's status
     v_init = nest.random.normal(mean=p.V_init_mean, std=p.V_init_sd) if p.V_init_sd > 0 else p.V_init_mean
-    E = nest.Create(model, p.N_E, params={**d.neuron_params, "I_e": d.drive_pA[0], "V_m": v_init})
-    I = nest.Create(model, p.N_I, params={**d.neuron_params, "I_e": d.drive_pA[1], "V_m": v_init})
+    E = nest.Create(model, p.N_E)
+    set_status(E, [{**d.neuron_params, "I_e": d.drive_pA[0], "V_m": v_init}])
+    I = nest.Create(model, p.N_I)
+    set_status(I, [{**d.neuron_params, "I_e": d.drive_pA[1], "V_m": v_init}])
     return E, I
 
 

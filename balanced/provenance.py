@@ -31,10 +31,22 @@ SLURM_VARS = (
 )
 
 
+_OWN_CHECKOUT: dict = {}  # this package's answer, looked up once per process (a sweep worker runs many points)
+
+
 def git_commit(path: str | os.PathLike | None = None) -> dict | None:
-    """The git commit of the checkout holding ``path`` (default: this package) and whether it
-    has uncommitted changes; ``None`` when not run from a git checkout (an installed wheel)."""
-    folder = Path(path) if path else Path(__file__).resolve().parent
+    """The git commit of the checkout holding ``path`` (default: this package, asked once per
+    process: its code was loaded at import) and whether it has uncommitted changes; ``None``
+    when not run from a git checkout (an installed wheel)."""
+    if not path:
+        if "git" not in _OWN_CHECKOUT:
+            _OWN_CHECKOUT["git"] = _git_commit(Path(__file__).resolve().parent)
+        found = _OWN_CHECKOUT["git"]
+        return dict(found) if found else None
+    return _git_commit(Path(path))
+
+
+def _git_commit(folder: Path) -> dict | None:
     try:
         top = subprocess.run(
             ["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"],

@@ -19,9 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from . import rankfiles, rundir
+from .network import set_status
 from .params import Params, to_toml
 from .run import RunError, failure_text, now
 from .transaction import RunTransaction
+
+
+def clear_events(recorder) -> None:
+    """Empty a NEST recorder (``n_events = 0``) without reading its events once more
+    (:func:`balanced.network.set_status`; with PyNEST's ``set``, the multimeter's events were
+    converted twice per chunk)."""
+    set_status(recorder, [{"n_events": 0}])
 
 
 class Recording:
@@ -45,15 +53,14 @@ class Recording:
             self.writer.append(neuron, t)
         else:
             self.spikes.append((neuron, t))
-        # the list form: PyNEST's dict form reads the recorder's whole status (every event) first
-        handles.spike_recorder.set([{"n_events": 0}])
+        clear_events(handles.spike_recorder)
         if handles.multimeter is not None:
             mev = handles.multimeter.events
             self.state["neuron"].append(np.asarray(mev["senders"]) - handles.first_id)
             self.state["time"].append(np.asarray(mev["times"]))
             for key in rundir.STATE_FIELDS:
                 self.state[key].append(np.asarray(mev[key]))
-            handles.multimeter.set([{"n_events": 0}])
+            clear_events(handles.multimeter)
 
     def kept_spikes(self) -> tuple[np.ndarray, np.ndarray]:
         """The spikes kept in memory: (global neuron index int32, time ms), sorted by (time, neuron)."""

@@ -13,10 +13,12 @@ the CPU time per point is the steadier of the two). After each pair the spikes o
 point are compared between the two modes (they must be identical).
 
 ``--phases`` adds the cost model: the points run once more one after the other in this
-process (as one worker runs them), with the CPU time of each, of its run (within it NEST's
-connect and simulate by NEST's own CPU timers, and the rest: kernel reset, creating the
-neurons, NEST's preparation, reading the recorders, files, manifest) and of its analysis;
-and the CPU time of a fresh interpreter's start-up, import by import. A fresh process costs ``F`` (CPU per point
+process (as one worker runs them), with the CPU time of each, of its run (of each of its
+calls: create, connect, simulate, write; within it NEST's connect and simulate by NEST's
+own CPU timers, and the rest: kernel reset, creating the neurons, NEST's preparation,
+reading the recorders, files, manifest) and of its analysis; and the CPU time of a fresh
+interpreter's start-up, import by import. The driver's own CPU time (the table after
+every point) is printed apart. A fresh process costs ``F`` (CPU per point
 of the fresh mode), a worker's later point ``P``, so a worker's start-up is ``S = F - P``
 and a worker that runs ``n`` points reaches ``n F / (S + n P)`` times the points per
 minute of fresh processes (``F / P`` for many; at least 2 needs ``P <= (n - 2) S / n``).
@@ -70,21 +72,23 @@ def children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def one(spec, fresh: bool, jobs: int, root: Path) -> tuple[float, float, Path]:
-    """(wall s, CPU s of the sweep's processes, sweep folder) of one sweep."""
+def one(spec, fresh: bool, jobs: int, root: Path) -> tuple[float, float, float, Path]:
+    """(wall s, CPU s of the sweep's processes, CPU s of this driver process, sweep folder)
+    of one sweep."""
     from balanced.sweep import run_sweep
 
     out = Path(tempfile.mkdtemp(prefix="fresh-" if fresh else "workers-", dir=root))
-    c0, t0 = children_cpu_s(), time.perf_counter()
+    c0, d0, t0 = children_cpu_s(), time.process_time(), time.perf_counter()
     res = run_sweep(spec, out, jobs=jobs, figures=False, fresh=fresh, log=lambda s: None)
-    wall, cpu = time.perf_counter() - t0, children_cpu_s() - c0
+    wall, cpu, driver = time.perf_counter() - t0, children_cpu_s() - c0, time.process_time() - d0
     assert not res.failed and len(res.ran) == len(res.rows), res.failed
-    return wall, cpu, out
+    return wall, cpu, driver, out
 
 
 # columns of the phase table from NEST's own CPU timers (manifest ``nest_timers_s``): NEST
 # restarts ``simulate_cpu`` at every Simulate call (the run sums them) and keeps the others
 PHASES = (("NEST connect", "construction_connect_cpu"), ("NEST simulate", "simulate_cpu"))
+CALLS = ("create", "connect", "simulate", "write")  # the Network calls of a run, CPU s of each
 
 
 # A fresh interpreter importing what a worker imports, one step at a time: CPU s of each.
@@ -99,7 +103,8 @@ def step(name, t0):
 t0 = cpu(); import balanced.sweep.worker; step("worker module", t0)
 from balanced.kernel import import_nest
 t0 = cpu(); import_nest(nest_extras=False); step("NEST", t0)
-t0 = cpu(); from balanced.analysis.report import preload_statistics; preload_statistics(); step("Elephant, SciPy", t0)
+t0 = cpu(); from balanced.analysis.report import preload_statistics; preload_statistics(); step("statistics (SciPy)", t0)
+t0 = cpu(); import balanced.theory; step("theory", t0)
 steps["interpreter"] = round(steps["interpreter"], 3)
 print(json.dumps(steps))
 """
@@ -113,11 +118,16 @@ def startup_parts() -> dict:
 
 def worker_phases(spec, root: Path) -> list[dict]:
     """Run every point of ``spec`` in this process, one after the other, as a worker does
-    (:func:`balanced.sweep.worker.run_job`): CPU s of each point, of its run and within it
-    of NEST's connect and simulate, and of its analysis. The first point also pays whatever
-    this process has not imported yet."""
+    (:func:`balanced.sweep.worker.run_job`; the run made with the calls of
+    :func:`balanced.api.run_network`, one at a time): CPU s of each point, of its run and
+    within it of each call (``create``: kernel reset, module, neurons and V_m; ``connect``;
+    ``simulate``: NEST's simulate and preparation, reading the recorders; ``write``: files
+    and manifest) and of NEST's own connect and simulate, and of its analysis. The first
+    point also pays whatever this process has not imported yet."""
+    from balanced.api import Network
+    from balanced.kernel import import_nest
     from balanced.sweep.runner import job_file, prepare
-    from balanced.sweep.worker import _output_to, analyze_point, run_point
+    from balanced.sweep.worker import _output_to, analyze_point
 
     out = Path(tempfile.mkdtemp(prefix="phases-", dir=root))
     _, todo, _ = prepare(spec, out, log=lambda s: None)
@@ -126,17 +136,30 @@ def worker_phases(spec, root: Path) -> list[dict]:
         job_file(out, spec, p)
         run_dir = out / "points" / p.name
         with _output_to(str(out / "logs" / f"{p.name}.log")):
-            c0 = time.process_time()
-            run_point(p.params, run_dir, spec.preset)
-            c1 = time.process_time()
+            c = [time.process_time()]
+            import_nest(nest_extras=False)  # as run_point
+            net = Network(
+                params=p.params,
+                preset=spec.preset,
+                threads=1,
+                out=run_dir,
+                overwrite=True,
+                progress=False,
+                huge_pages="auto",
+            )
+            for call, args in ((net.create, ()), (net.connect, ()), (net.simulate, (p.params.T,)), (net.write, ())):
+                call(*args)
+                c.append(time.process_time())
             analyze_point(run_dir, spec.t_start, spec.t_stop)
-            c2 = time.process_time()
+            c.append(time.process_time())
         nest_cpu = json.loads((run_dir / "manifest.json").read_text()).get("nest_timers_s", {})
-        row = {"point": p.name, "cpu_s": round(c2 - c0, 3), "run": round(c1 - c0, 3)}
+        row = {"point": p.name, "cpu_s": round(c[-1] - c[0], 3), "run": round(c[-2] - c[0], 3)}
+        for i, name in enumerate(CALLS):
+            row[name] = round(c[i + 1] - c[i], 3)
         for label, key in PHASES:
             row[label] = round(float(nest_cpu.get(key, 0.0)), 3)
         row["rest of run"] = round(row["run"] - sum(row[label] for label, _ in PHASES), 3)
-        row["analysis"] = round(c2 - c1, 3)
+        row["analysis"] = round(c[-1] - c[-2], 3)
         rows.append(row)
     return rows
 
@@ -207,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         for r in range(args.repeats):
             order = (True, False) if r % 2 == 0 else (False, True)
-            walls, cpus, outs = {}, {}, {}
+            walls, cpus, drivers, outs = {}, {}, {}, {}
             for fresh in order:
-                walls[fresh], cpus[fresh], outs[fresh] = one(spec, fresh, jobs, root)
+                walls[fresh], cpus[fresh], drivers[fresh], outs[fresh] = one(spec, fresh, jobs, root)
             ppm = {k: 60.0 * len(names) / v for k, v in walls.items()}
             cpp = {k: v / len(names) for k, v in cpus.items()}
             same = same_spikes(outs[True], outs[False], names)
@@ -224,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 "fresh_cpu_s_per_point": round(cpp[True], 3),
                 "workers_cpu_s_per_point": round(cpp[False], 3),
                 "cpu_ratio": round(cpp[True] / cpp[False], 3),
+                "fresh_driver_cpu_s": round(drivers[True], 3),
+                "workers_driver_cpu_s": round(drivers[False], 3),
                 "identical_spikes": same,
             }
             rows.append(row)
@@ -236,12 +261,17 @@ def main(argv: list[str] | None = None) -> int:
             startup = startup_parts()
     ratio = median([r["ratio"] for r in rows])
     print(f"median ratio workers / fresh: {ratio:.2f} (CPU time: {median([r['cpu_ratio'] for r in rows]):.2f})")
+    print(
+        "CPU s of this driver process per sweep (tables after every point; not in the CPU per point): "
+        f"fresh {median([r['fresh_driver_cpu_s'] for r in rows]):.3f}, "
+        f"workers {median([r['workers_driver_cpu_s'] for r in rows]):.3f}"
+    )
     model = None
     if phases:
-        cols = ["cpu_s", "run", *(label for label, _ in PHASES), "rest of run", "analysis"]
-        print(f"one worker's points, CPU s:\n{'point':<12}" + "".join(f"{c:>16}" for c in cols))
+        cols = ["cpu_s", "run", *CALLS, *(label for label, _ in PHASES), "rest of run", "analysis"]
+        print(f"one worker's points, CPU s:\n{'point':<12}" + "".join(f"{c:>14}" for c in cols))
         for row in phases:
-            print(f"{row['point']:<12}" + "".join(f"{row[c]:>16.3f}" for c in cols))
+            print(f"{row['point']:<12}" + "".join(f"{row[c]:>14.3f}" for c in cols))
         print("a fresh process's start-up, CPU s: " + ", ".join(f"{k} {v:.3f}" for k, v in startup.items()))
         model = cost_model(median([r["fresh_cpu_s_per_point"] for r in rows]), phases, math.ceil(len(names) / jobs))
         print(

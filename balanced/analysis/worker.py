@@ -1,10 +1,10 @@
 """Analyse a run in child processes that import the analysis stack while the parent simulates.
 
-Importing Elephant (with SciPy's stats) and matplotlib takes longer than importing NEST
+Importing SciPy and matplotlib takes longer than importing NEST
 and simulating the tutorial network (docs/performance.md), so ``balanced run`` starts
 this worker before it imports NEST. The worker imports NumPy and forks its own figure process
 (:class:`FigureProcess`; a new interpreter where fork is not used), then imports
-Elephant (:func:`balanced.analysis.report.preload_statistics`) on the other core and
+SciPy (:func:`balanced.analysis.report.preload_statistics`) on the other core and
 waits. It only ever reads the run directory the parent names, once that run is complete. The
 figure process imports matplotlib at low priority (``nice`` 10): it takes only the CPU
 that the simulation and the statistics leave, so it does not slow them, and gets a core

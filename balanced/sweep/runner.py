@@ -153,7 +153,8 @@ def run_local(
     """Bring the ``todo`` points to complete with ``jobs`` processes at once.
 
     ``fresh``: one new process per point (``python -m balanced.sweep.worker JOB``); otherwise
-    ``jobs`` long-lived workers that each run point after point in one process."""
+    ``jobs`` long-lived workers that each run point after point in one process.
+    ``on_done(point)`` is called after each point ended (done or failed)."""
     total = len(pts)
 
     def finished(p: Point, ok: bool, started: float, why: str = "") -> None:
@@ -168,7 +169,7 @@ def run_local(
                 f"see {sweep_dir / 'logs' / (p.name + '.log')}"
             )
         if on_done is not None:
-            on_done()
+            on_done(p)
 
     queue = [(p, job_file(sweep_dir, spec, p)) for p in todo]
     if fresh:
@@ -255,9 +256,11 @@ def collect(
     result: SweepResult,
     figures: bool,
     theory: dict[str, dict[str, Any]] | None = None,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Build the table (and figures) from whatever the point folders hold now."""
-    runs = run_rows(spec, pts, sweep_dir, theory)
+    """Build the table (and figures) from whatever the point folders hold now (``known``:
+    rows read earlier, kept for the points whose folders have not changed since)."""
+    runs = run_rows(spec, pts, sweep_dir, theory, known)
     rows = fold_seeds(spec, pts, runs)
     fits = sweep_fits(rows, spec.keys)
     write_results(sweep_dir, spec, rows, fits, runs)
@@ -319,6 +322,13 @@ def run_sweep(
     pts, todo, skipped = prepare(spec, sweep_dir, log)
     result = SweepResult(sweep_dir, [], {}, [], skipped=skipped)
     theory: dict[str, dict[str, Any]] = {}
+    # the table is rewritten after every point; only the point that just ended is read again
+    known: dict[str, dict[str, Any]] = {}
+
+    def point_ended(p: Point) -> None:
+        known.pop(p.name, None)
+        collect(spec, sweep_dir, pts, result, False, theory, known)
+
     if executor == "slurm":
         from .slurm import run_slurm
 
@@ -337,9 +347,9 @@ def run_sweep(
             python,
             fresh,
             log,
-            on_done=lambda: collect(spec, sweep_dir, pts, result, False, theory),
+            on_done=point_ended,
         )
-    collect(spec, sweep_dir, pts, result, figures, theory)
+    collect(spec, sweep_dir, pts, result, figures, theory, known)
     result.wall_s = time.perf_counter() - t0
     if result.failed:
         raise SweepError(

@@ -217,15 +217,27 @@ def point_row(
 
 
 def run_rows(
-    spec: SweepSpec, pts: list[Point], sweep_dir: Path, theory: dict[str, dict[str, Any]] | None = None
+    spec: SweepSpec,
+    pts: list[Point],
+    sweep_dir: Path,
+    theory: dict[str, dict[str, Any]] | None = None,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per run, in grid order (the theory computed once per grid point, kept in ``theory``)."""
+    """One row per run, in grid order (the theory computed once per grid point, kept in
+    ``theory``). ``known``: rows by point name, used instead of reading the point's files
+    again, and filled with the rows read (the caller drops a point whose folder changed)."""
     theory = {} if theory is None else theory
     out = []
     for p in pts:
+        if known is not None and p.name in known:
+            out.append(dict(known[p.name]))
+            continue
         if p.group not in theory:
             theory[p.group] = theory_columns(p.params)
-        out.append(point_row(p, sweep_dir / "points" / p.name, spec.keys, theory[p.group]))
+        row = point_row(p, sweep_dir / "points" / p.name, spec.keys, theory[p.group])
+        if known is not None:
+            known[p.name] = dict(row)
+        out.append(row)
     return out
 
 

@@ -44,7 +44,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+# the points' processes run with one BLAS thread (balanced.sweep.runner.worker_env); so do
+# the phases that --phases runs in this process (OpenBLAS reads it when NumPy loads)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -96,27 +96,12 @@ CALLS = ("create", "connect", "simulate", "write")  # the Network calls of a run
 
 
 # A fresh interpreter importing what a worker imports, one step at a time: CPU s of each.
-STARTUP_CHILD = """
-import json, resource
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-steps = {"interpreter": cpu()}
-def step(name, t0):
-    steps[name] = round(cpu() - t0, 3)
-t0 = cpu(); import balanced.sweep.worker; step("worker module", t0)
-from balanced.kernel import import_nest
-t0 = cpu(); import_nest(nest_extras=False); step("NEST", t0)
-t0 = cpu(); from balanced.analysis.report import preload_statistics; preload_statistics(); step("statistics (SciPy)", t0)
-t0 = cpu(); import balanced.theory; step("theory", t0)
-steps["interpreter"] = round(steps["interpreter"], 3)
-print(json.dumps(steps))
-"""
+STARTUP_CHILD = Path(__file__).resolve().parent / "children" / "sweep_startup_child.py"
 
 
 def startup_parts() -> dict:
     """CPU s of a fresh interpreter's start and of each import a worker needs."""
-    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, str(STARTUP_CHILD)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

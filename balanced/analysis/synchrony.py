@@ -59,15 +59,18 @@ def correlation_coefficient_counts(counts: np.ndarray) -> np.ndarray:
     """``correlation_coefficient(BinnedSpikeTrain(counts, ...))`` of Elephant 1.2 (``binary
     = False``, ``fast = True``): the (n, n) Pearson coefficients of the rows of ``counts``,
     NaN rows and columns for empty trains."""
+    import scipy.sparse as sps  # SciPy's signal module, which the statistics use, imports it too
+
     counts = np.asarray(counts)
     n_bins = counts.shape[1]
     if np.count_nonzero(counts) / counts.size > DENSE_CORRCOEF_SPARSITY:
         return np.corrcoef(counts)
-    # Elephant's _covariance_sparse: products of int32 counts, row sums in int64
-    n_spikes = counts.sum(axis=1, dtype=np.int64)[:, None]
-    res = (counts @ counts.T) - (n_spikes @ n_spikes.T) / n_bins
+    # Elephant's _covariance_sparse on its int32 CSR matrix (sparse products: fast for long runs)
+    spmat = sps.csr_matrix(counts, dtype=np.int32)
+    n_spikes = np.asarray(spmat.sum(axis=1))  # (n, 1) int64: the outer product below is exact
+    res = spmat.dot(spmat.T).toarray() - n_spikes * n_spikes.T / n_bins
     with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt(res.diagonal())[None, :]
+        std = np.expand_dims(np.sqrt(res.diagonal()), axis=0)
         res /= std.T * std
     return np.squeeze(res)
 

@@ -159,3 +159,15 @@ def test_points_run_with_one_blas_thread_unless_the_user_chose(monkeypatch):
     assert env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1"
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
     assert worker_env()["OPENBLAS_NUM_THREADS"] == "4"
+
+
+def test_chi_of_a_long_run_bins_in_bounded_blocks():
+    """100 s of 1 ms bins: fewer trains than CHI_BLOCK_TRAINS fit in a block; the same chi."""
+    from balanced.analysis.synchrony import CHI_BLOCK_VALUES
+
+    ps = population(5.0, n=80, seed=5, t_stop=100000.0)
+    n_bins = stats.n_bins_of(ps.t_start, ps.t_stop, 1.0)
+    assert CHI_BLOCK_VALUES // (n_bins + 1) < CHI_BLOCK_TRAINS < 80
+    sub = stats.active_subsample(ps, 80, seed=0)
+    trains = [ps.train_times(int(i)) for i in sub]
+    assert stats.golomb_chi_spikes(ps, sub) == chi_one_train_at_a_time(trains, ps.t_start, ps.t_stop)

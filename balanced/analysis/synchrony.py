@@ -21,8 +21,10 @@ from .selection import PopulationSpikes, bin_index, n_bins_of
 # fraction of non-empty bins, and its sparse formula below it
 # (elephant.spike_train_correlation._SPARSITY_MEMORY_EFFICIENT_THR).
 DENSE_CORRCOEF_SPARSITY = 0.1
-# trains binned at once by the chi (memory: this many x the number of 1 ms bins, float64)
+# trains binned at once by the chi: at most this many, and at most CHI_BLOCK_VALUES bins
+# in all (16 MiB per float64 array, however long the run)
 CHI_BLOCK_TRAINS = 64
+CHI_BLOCK_VALUES = 1 << 21
 
 
 def active_subsample(ps: PopulationSpikes, n: int, seed: int) -> np.ndarray:
@@ -104,8 +106,9 @@ def golomb_chi_binned(
     spikes of train i in a sliding ``window_ms`` box sampled every ``bin_ms`` over
     ``[t_start, t_stop)``; chi^2 = Var_t(mean_i x_i) / mean_i Var_t(x_i) (variances ddof 0).
 
-    Memory O(:data:`CHI_BLOCK_TRAINS` x bins). The variances are summed train by train in
-    row order, so the result does not depend on the block size. NaN if every train is flat.
+    Memory: a few arrays of :data:`CHI_BLOCK_VALUES` values at most (blocks of trains). The
+    variances are summed train by train in row order, so the result does not depend on the
+    block size. NaN if every train is flat.
     """
     n_bins = n_bins_of(t_start, t_stop, bin_ms)
     w = max(1, int(round(window_ms / bin_ms)))
@@ -119,8 +122,9 @@ def golomb_chi_binned(
     times, rows = times[order], rows[order]
     total = np.zeros(n_bins - w + 1)
     var_sum = 0.0
-    for r0 in range(0, n_rows, CHI_BLOCK_TRAINS):
-        r1 = min(n_rows, r0 + CHI_BLOCK_TRAINS)
+    block = max(1, min(CHI_BLOCK_TRAINS, CHI_BLOCK_VALUES // (n_bins + 1)))
+    for r0 in range(0, n_rows, block):
+        r1 = min(n_rows, r0 + block)
         lo, hi = np.searchsorted(rows, [r0, r1])
         counts = binned_counts(times[lo:hi], rows[lo:hi] - r0, r1 - r0, t_start, bin_ms, n_bins)
         cum = np.zeros((r1 - r0, n_bins + 1), dtype=np.int64)

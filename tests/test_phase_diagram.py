@@ -9,7 +9,14 @@ import pytest
 
 from balanced.params import resolve
 from balanced.theory import balance_rates
-from balanced.theory.phase import critical_delay, delay_stability, phase_boundaries, phase_rates
+from balanced.theory.phase import (
+    critical_delay,
+    delay_stabilities,
+    delay_stability,
+    delay_stability_instantaneous,
+    phase_boundaries,
+    phase_rates,
+)
 
 J = ((30.0, -60.0), (60.0, -75.0))  # the balanced preset
 I = (1.2, 1.05)
@@ -54,10 +61,30 @@ def test_critical_delay_is_where_the_mode_reaches_the_imaginary_axis():
 
 
 def test_preset_is_stable_at_one_step_and_oscillates_at_long_delays():
+    old = delay_stability_instantaneous(J, I, 100)
+    assert old.rates_hz[0] == pytest.approx(10.95, rel=1e-3)  # the sweep table's mf_rate_E at K = 100
+    # instantaneous response: a pair crosses at 237 Hz once D > 0.69 ms
+    assert old.critical_delay_ms == pytest.approx(0.693, rel=1e-3) and old.frequency_hz == pytest.approx(
+        236.6, rel=1e-3
+    )
+    # with the LIF's lag in the loop the fast mode is damped: the crossing comes at 71 Hz
+    # and needs D > 1.83 ms; the preset's 0.1 ms is far below either
     s = delay_stability(J, I, 100)
-    assert s.rates_hz[0] == pytest.approx(10.95, rel=1e-3)  # the sweep table's mf_rate_E at K = 100
-    # the rate model: a pair crosses at 237 Hz once D > 0.69 ms; the preset's 0.1 ms is far below
-    assert 0.3 < s.critical_delay_ms < 1.5 and 100 < s.frequency_hz < 400
+    assert s.rates_hz == pytest.approx(old.rates_hz)
+    assert s.critical_delay_ms == pytest.approx(1.83, rel=0.01) and s.frequency_hz == pytest.approx(70.7, rel=0.01)
+    assert s.eigenvalues == pytest.approx(old.eigenvalues, rel=1e-3)  # G(0) W: the same static gains
+
+
+def test_critical_delay_of_many_points_is_that_of_each():
+    pts = [(((30.0, -60.0 * g), (60.0, -75.0)), (1.2 * d, 1.05 * d)) for g, d in ((0.8, 3.0), (1.3, 1.0), (1.0, 0.1))]
+    many = delay_stabilities([p[0] for p in pts], [p[1] for p in pts], 100)
+    for (j, i), s in zip(pts, many, strict=True):
+        one = delay_stability(j, i, 100)
+        # one grid for the batch (its step set by the widest point): 5e-6 apart
+        assert s.critical_delay_ms == pytest.approx(one.critical_delay_ms, rel=1e-4, nan_ok=True)
+    # weak I -> E coupling and a strong drive: unstable at the 1.5 ms delay (0.60 ms); g = 1.3,
+    # d = 1 stable up to 3.9 ms
+    assert many[0].critical_delay_ms < 1.5 < many[1].critical_delay_ms
 
 
 SMALL_GRID = """

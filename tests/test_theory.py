@@ -299,14 +299,133 @@ def test_siegert_gain_matches_the_lif_f_i_slope_without_noise():
 
 
 def test_slow_inhibition_threshold_of_the_preset_tends_to_its_large_K_limit():
-    crit = {K: th.slow_inhibition_stability(PRESET_J, PRESET_I, K) for K in (100, 400, 6400)}
+    crit = {K: th.slow_inhibition_stability_instantaneous(PRESET_J, PRESET_I, K) for K in (100, 400, 6400)}
     # the Hopf line sits above the K -> inf limit and approaches it as 1/sqrt(K)
     # (W ~ sqrt K): 5.06, 3.49, 2.71 against a limit of 2.52 at K = 6400 (gains change a little with K)
     assert crit[100].critical_ratio > crit[400].critical_ratio > crit[6400].critical_ratio
     assert crit[6400].critical_ratio == pytest.approx(crit[6400].large_K_ratio, rel=0.1)
     assert crit[400].stable  # tau_I = tau_E: the preset's asynchronous state is stable
-    assert not th.slow_inhibition_stability(PRESET_J, PRESET_I, 400, ratio=4.0).stable
+    assert not th.slow_inhibition_stability_instantaneous(PRESET_J, PRESET_I, 400, ratio=4.0).stable
     assert crit[400].gains[0] > 0 and crit[400].gains[1] > 0
+
+
+# ----------------------------------------------------------------------------- LIF transfer function
+
+# the preset's operating point at K = 100 (mean field): E and I populations
+OP_MU = np.array([-54.687, -54.933])
+OP_SIGMA = np.array([5.426, 7.458])
+
+
+def test_lif_transfer_at_zero_frequency_is_the_siegert_slope():
+    mus = np.array([-62.0, -58.0, -54.7, -50.0, -45.0])
+    sig = np.array([4.0, 3.0, 5.4, 2.0, 8.0])
+    G0 = th.lif_transfer(0.0, mus, sig).real
+    want = [th.siegert_gain(m, s) for m, s in zip(mus, sig, strict=True)]
+    # threshold integration (second order after extrapolation) against a central difference
+    # (h = 1e-3 mV) of the Siegert quadrature: measured within 8e-5 relative
+    assert G0 == pytest.approx(want, rel=3e-4)
+    # the same integration's stationary rate is the Siegert rate (with the same threshold shift)
+    # (measured within 3e-5 relative)
+    assert th.lif_rate(mus, sig) == pytest.approx(
+        [th.siegert_rate(m, s, tau_s=2.0) for m, s in zip(mus, sig, strict=True)], rel=1e-4
+    )
+    # and with a refractory period, and without the colored-noise shift
+    assert th.lif_rate(-54.7, 5.4, t_ref=2.0, colored_noise_correction=False) == pytest.approx(
+        th.siegert_rate(-54.7, 5.4, t_ref=2.0, tau_s=2.0, colored_noise_correction=False), rel=1e-4
+    )
+
+
+def test_lif_transfer_lags_more_and_falls_at_higher_frequency():
+    f = np.array([1.0, 10.0, 50.0, 100.0, 200.0, 2000.0])
+    G = th.lif_transfer(2 * np.pi * f / 1000.0, OP_MU, OP_SIGMA)
+    phase = np.degrees(np.angle(G))
+    assert np.all(np.diff(phase[:, :-1], axis=-1) < 0)  # the lag grows with omega (to 50 degrees at 200 Hz)
+    assert np.all(np.diff(np.abs(G), axis=-1) < 0)  # fluctuation-driven: a low-pass, no resonance
+    assert np.all(np.abs(phase[:, -1] + 45.0) < 3.0)  # and returns to the white-noise limit of 45 degrees
+    # mean-driven (mu above threshold, little noise): resonance at the firing rate
+    Gm = np.abs(th.lif_transfer(2 * np.pi * np.array([5.0, 50.0]) / 1000.0, -48.0, 1.0))
+    assert th.lif_rate(-48.0, 1.0) == pytest.approx(50, abs=5) and Gm[1] > 1.5 * Gm[0]
+
+
+def test_lif_transfer_white_noise_high_frequency_limit():
+    # Brunel & Hakim (1999) / Lindner & Schimansky-Geier (2001): for white noise
+    # G ~ sqrt(2) nu0 / (sigma sqrt(i omega tau_m)) as omega -> inf (D = sigma^2/2 in their units)
+    mu, s = -54.7, 5.4
+    nu0 = th.lif_rate(mu, s, tau_s=0.0) / 1000.0
+    w = 2 * np.pi * 3.0  # 3 kHz: omega tau_m = 190
+    G = th.lif_transfer(w, mu, s, tau_s=0.0)
+    assert G == pytest.approx(
+        np.sqrt(2) * nu0 / (s * np.sqrt(1j * w * 10.0)), rel=0.08
+    )  # next order ~ 1/sqrt(omega tau_m)
+
+
+def test_transfer_interpolant_matches_the_direct_integration():
+    G = th.transfer_interpolant(OP_MU, OP_SIGMA)
+    w = 2 * np.pi * np.array([3.0, 77.0, 333.0, 2500.0]) / 1000.0
+    assert G(w).T == pytest.approx(th.lif_transfer(w, OP_MU, OP_SIGMA), rel=1e-4)  # measured 4e-6
+    with pytest.raises(ValueError, match="0 .. 4 kHz"):
+        G(np.array([2 * np.pi * 5.0]))
+
+
+# ----------------------------------------------------------------------------- loop stability
+
+
+def _static_loop(g, W, taus):
+    def B(w):
+        H = np.stack([th.synaptic_filter(w, t) for t in taus], axis=-1)
+        return np.asarray(g)[None, :, None] * np.asarray(W)[None] * H[:, None, :]
+
+    return B
+
+
+def test_loop_with_a_static_gain_is_the_instantaneous_theory():
+    from balanced.theory import loop
+    from balanced.theory.phase import critical_delay as critical_delay_instantaneous
+
+    old = th.slow_inhibition_stability_instantaneous(PRESET_J, PRESET_I, 100)
+    g, W = old.gains, old.W
+
+    def family(r):
+        return _static_loop(g, W, (2.0, 2.0 * r))
+
+    r_c = loop.critical_parameter(family, 0.25, 50.0)
+    assert r_c == pytest.approx(old.critical_ratio, rel=1e-5)  # Hopf line: trace(A) = 0, 5.06
+    f_c = loop.onset_frequency(family(r_c), 0.0) / (2 * np.pi) * 1000
+    assert f_c == pytest.approx(old.frequency_hz, rel=1e-3)  # sqrt(det A): 137 Hz
+    assert loop.unstable_roots(family(0.99 * r_c)) == 0 and loop.unstable_roots(family(1.01 * r_c)) == 2
+    # the delay: each eigenvalue mu of G W is one mode (1 + lambda tau_s) = mu e^{-lambda D}
+    D, w = loop.critical_delay(_static_loop(g, W, (2.0, 2.0)))
+    D_old, w_old = min(critical_delay_instantaneous(complex(m), 2.0) for m in np.linalg.eigvals(g[:, None] * W))
+    assert (D, w) == (pytest.approx(D_old, rel=1e-6), pytest.approx(w_old, rel=1e-6))  # 0.69 ms, 237 Hz
+    assert loop.unstable_roots(_static_loop(g, W, (2.0, 2.0)), 0.99 * D) == 0
+    assert loop.unstable_roots(_static_loop(g, W, (2.0, 2.0)), 1.01 * D) == 2
+
+
+def test_unstable_roots_counts_a_real_root_and_none():
+    from balanced.theory import loop
+
+    # M = diag(m) H: 1 - m/(1 + lambda tau) has the root lambda = (m - 1)/tau
+    def B(m):
+        return _static_loop([1.0, 1.0], [[m, 0.0], [0.0, 0.5]], (2.0, 2.0))
+
+    assert loop.unstable_roots(B(2.0)) == 1  # one real root at +0.5/ms
+    assert loop.unstable_roots(B(0.5)) == 0
+    assert loop.critical_delay(B(2.0)) == (0.0, pytest.approx(np.nan, nan_ok=True))
+    assert loop.critical_delay(B(0.9))[0] == np.inf  # |m| < 1 at every frequency: stable at any delay
+
+
+def test_lif_response_lowers_the_slow_inhibition_threshold():
+    new = {K: th.slow_inhibition_stability(PRESET_J, PRESET_I, K, delay_ms=0.1) for K in (100, 400)}
+    # the neuron's lag adds to the slow inhibitory filter's: the Hopf line moves from
+    # 5.06 / 3.49 (instantaneous) to 2.80 / 1.58 (K = 100 / 400, with the preset's 0.1 ms delay)
+    assert new[100].critical_ratio == pytest.approx(2.80, rel=0.01)
+    assert new[400].critical_ratio == pytest.approx(1.58, rel=0.01)
+    for s in new.values():
+        assert s.critical_ratio < 0.8 * s.instantaneous.critical_ratio
+        assert s.stable and s.unstable_roots == 0  # the preset, tau_I = tau_E
+        assert s.gains == pytest.approx(s.instantaneous.gains, rel=1e-3)
+        assert 40 < s.frequency_hz < s.instantaneous.frequency_hz
+    assert not th.slow_inhibition_stability(PRESET_J, PRESET_I, 100, ratio=3.0, delay_ms=0.1).stable
 
 
 # ----------------------------------------------------------------------------- rate distribution

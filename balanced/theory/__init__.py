@@ -41,8 +41,16 @@ Modules
   :func:`free_membrane_moments`, :func:`diffusion_parameters`)
 * :mod:`.meanfield`: finite-K mean field (:func:`mean_field_rates`)
 * :mod:`.forms`: coupling forms (:class:`ScaledForm`, :func:`tutorial_to_scaled`)
+* :mod:`.transfer`: the LIF's linear response to a modulated mean input
+  (:func:`lif_transfer`, :func:`transfer_interpolant`, :func:`synaptic_filter`)
+* :mod:`.loop`: stability of the asynchronous state from the open loop G H W e^{-i omega D}
+  (:func:`unstable_roots`, :func:`critical_delay`, :func:`critical_parameter`)
 * :mod:`.stability`: population oscillations when inhibition is slow
-  (:func:`slow_inhibition_stability`, :func:`rate_stability`)
+  (:func:`slow_inhibition_stability` with the LIF's response;
+  :func:`slow_inhibition_stability_instantaneous`, :func:`rate_stability` with an
+  instantaneous one)
+* :mod:`.phase`: the balance solution over the (g, d) plane and the critical delay
+  (:func:`balanced.theory.phase.delay_stability`)
 * :mod:`.disorder`: the distribution of rates across neurons, quenched disorder of the
   mean input (:func:`rate_distribution`)
 * :mod:`.diagnosis`: regime diagnosis (:func:`diagnose_regime`, :func:`diagnose_params`,
@@ -59,7 +67,15 @@ from .forms import ScaledForm, tutorial_to_scaled
 from .meanfield import MeanFieldSolution, mean_field_rates
 from .moments import FreeMoments, diffusion_parameters, free_membrane_moments, psp_kernel, psp_kernel_integrals
 from .neuron import lif_isi_constant_input, lif_rate_constant_input, siegert_rate
-from .stability import RateStability, rate_stability, siegert_gain, slow_inhibition_stability
+from .stability import (
+    RateStability,
+    SlowInhibitionStability,
+    rate_stability,
+    siegert_gain,
+    slow_inhibition_stability,
+    slow_inhibition_stability_instantaneous,
+)
+from .transfer import lif_rate, lif_transfer, synaptic_filter, transfer_interpolant
 
 __all__ = [
     "POPULATIONS",
@@ -91,6 +107,12 @@ __all__ = [
     "rate_stability",
     "siegert_gain",
     "slow_inhibition_stability",
+    "slow_inhibition_stability_instantaneous",
+    "SlowInhibitionStability",
+    "lif_transfer",
+    "lif_rate",
+    "transfer_interpolant",
+    "synaptic_filter",
     "RateDistribution",
     "rate_distribution",
     "siegert_rates",

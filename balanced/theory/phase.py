@@ -76,12 +76,13 @@ def phase_boundaries(j: ArrayLike, i: ArrayLike, g_max_search: float = 1e6) -> P
 
 @dataclass(frozen=True)
 class DelayStability:
-    """The asynchronous state of the delayed rate model at one point of the plane.
+    """The asynchronous state of the delayed network at one point of the plane.
 
-    ``critical_delay_ms``: the smallest delay at which a pair of eigenvalues crosses the
-    imaginary axis (0: unstable without delay; inf: stable at every delay);
-    ``frequency_hz``: the oscillation frequency at that crossing; ``eigenvalues``: of G W;
-    ``rates_hz``: the mean-field operating point.
+    ``critical_delay_ms``: the smallest delay at which a pair of roots crosses the
+    imaginary axis (0: unstable without delay; inf: stable at every delay; NaN: no
+    mean-field operating point); ``frequency_hz``: the oscillation frequency at that
+    crossing; ``eigenvalues``: of G(0) W (static gains); ``rates_hz``: the mean-field
+    operating point.
     """
 
     critical_delay_ms: float
@@ -110,7 +111,7 @@ def critical_delay(mu: complex, tau_s: float) -> tuple[float, float]:
     return float(best), w
 
 
-def delay_stability(
+def delay_stability_instantaneous(
     j: ArrayLike,
     i: ArrayLike,
     K: float,
@@ -121,7 +122,8 @@ def delay_stability(
     V_reset: float = -60.0,
     t_ref: float = 0.0,
 ) -> DelayStability:
-    """The critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``): the rate
+    """The instantaneous-response theory (the comparison for :func:`delay_stability`): the
+    critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``) in the rate
     model ``tau_s ds_b/dt = -s_b + nu_b(t - D)``, ``nu_a = Phi_a(mu_a)``, linearised at the
     mean-field operating point (gains G from the Siegert rate, ``W = sqrt(K) j tau_s``); each
     eigenvalue mu of G W is one mode (:func:`critical_delay`). Neglects the neurons' own
@@ -140,3 +142,65 @@ def delay_stability(
     return DelayStability(
         d, w / (2 * math.pi) * 1000.0 if math.isfinite(w) else math.nan, ev, np.asarray(mf.rates_hz, dtype=float)
     )
+
+
+def delay_stability(
+    j: ArrayLike,
+    i: ArrayLike,
+    K: float,
+    tau_m: float = 10.0,
+    tau_s: float = 2.0,
+    E_L: float = -52.0,
+    V_th: float = -50.0,
+    V_reset: float = -60.0,
+    t_ref: float = 0.0,
+) -> DelayStability:
+    """The critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``) with the
+    LIF's response: the loop ``G(omega) W H(omega) exp(-i omega D)`` (``G`` from
+    :func:`balanced.theory.transfer.lif_transfer` at the mean-field operating point,
+    ``W = sqrt(K) j tau_s``, ``H = 1/(1 + i omega tau_s)``), critical delay from
+    :func:`balanced.theory.loop.critical_delay`. With G frozen at G(0) it is
+    :func:`delay_stability_instantaneous`."""
+    return delay_stabilities([j], [i], K, tau_m, tau_s, E_L, V_th, V_reset, t_ref)[0]
+
+
+def delay_stabilities(
+    js,
+    i_s,
+    K: float,
+    tau_m: float = 10.0,
+    tau_s: float = 2.0,
+    E_L: float = -52.0,
+    V_th: float = -50.0,
+    V_reset: float = -60.0,
+    t_ref: float = 0.0,
+) -> list[DelayStability]:
+    """:func:`delay_stability` of many points (one threshold integration for all of them)."""
+    from .loop import critical_delay as loop_critical_delay
+    from .meanfield import mean_field_rates
+    from .transfer import synaptic_filter, transfer_interpolant
+
+    js = [np.asarray(j, dtype=float).reshape(2, 2) for j in js]
+    mfs = [mean_field_rates(j, i, K, tau_m, tau_s, E_L, V_th, V_reset, t_ref) for j, i in zip(js, i_s, strict=True)]
+    ok = [k for k, mf in enumerate(mfs) if mf.converged and np.all(mf.sigma > 0)]
+    out = [DelayStability(math.nan, math.nan, np.full(2, np.nan), np.full(2, np.nan)) for _ in mfs]
+    if not ok:
+        return out
+    mu = np.array([mfs[k].mu for k in ok])
+    sig = np.array([mfs[k].sigma for k in ok])
+    G = transfer_interpolant(mu, sig, tau_m, V_th, V_reset, t_ref, tau_s)  # (n_omega, P, 2)
+    for n, k in enumerate(ok):
+        W = math.sqrt(K) * js[k] * tau_s
+
+        def B(w, n=n, W=W):
+            return G(w)[:, n, :, None] * W[None, :, :] * synaptic_filter(w, tau_s)[:, None, None]
+
+        D, w = loop_critical_delay(B)
+        g0 = G(np.zeros(1))[0, n].real
+        out[k] = DelayStability(
+            D,
+            w / (2 * math.pi) * 1000.0 if math.isfinite(w) else math.nan,
+            np.linalg.eigvals(g0[:, None] * W),
+            np.asarray(mfs[k].rates_hz, dtype=float),
+        )
+    return out

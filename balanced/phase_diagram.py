@@ -47,53 +47,64 @@ def load_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def phase_result(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
-    """Labels, measured and balance rates per point, and the theory band in g."""
-    from .theory.phase import delay_stability, phase_boundaries, phase_rates
+    """Labels, measured and balance rates per point, the theory band in g and each point's
+    critical delay (LIF response and, for comparison, instantaneous response)."""
+    from .theory.phase import delay_stabilities, delay_stability_instantaneous, phase_boundaries, phase_rates
 
     p = resolve(spec.get("preset") or "balanced")
     j, i, K = scaled_form(p)
     K = int(spec.get("fixed", {}).get("K", K))
     b = phase_boundaries(j, i)
     delay = float(spec.get("fixed", {}).get("delay", p.delay))
+    neuron = (p.tau, p.tau_s, p.V_rest, p.V_th, p.V_reset, p.t_ref)
+    gd = [(float(r["j_EI"]) / float(p.j_EI), float(r["d"])) for r in rows]  # type: ignore[arg-type]
+    js = [((j[0][0], g * j[0][1]), j[1]) for g, _ in gd]
+    drives = [(d * i[0], d * i[1]) for _, d in gd]
+    lif = delay_stabilities(js, drives, K, *neuron)
     pts = []
-    for r in rows:
-        g = float(r["j_EI"]) / float(p.j_EI)  # type: ignore[arg-type]
-        nu_E, nu_I = phase_rates(j, i, p.tau_s, g, float(r["d"]))
-        ds = delay_stability(
-            ((j[0][0], g * j[0][1]), j[1]),
-            (float(r["d"]) * i[0], float(r["d"]) * i[1]),
-            K,
-            p.tau,
-            p.tau_s,
-            p.V_rest,
-            p.V_th,
-            p.V_reset,
-            p.t_ref,
-        )
+    for r, (g, d), jj, ii, ds in zip(rows, gd, js, drives, lif, strict=True):
+        nu_E, nu_I = phase_rates(j, i, p.tau_s, g, d)
+        inst = delay_stability_instantaneous(jj, ii, K, *neuron)
         inside = b.g_min is not None and b.g_min < g < (b.g_max or math.inf)
         pts.append(
             {
                 "point": r["point"],
                 "g": g,
-                "d": float(r["d"]),
+                "d": d,
                 "label": r.get("label"),
                 "rate_mean_hz": r.get("rate_mean"),
                 "cv_mean": r.get("cv_mean"),
                 "balance_rate_hz": [float(nu_E), float(nu_I)],
                 "inside_band": bool(inside),
                 "critical_delay_ms": ds.critical_delay_ms,
+                "onset_frequency_hz": ds.frequency_hz,
                 "theory_oscillates": bool(delay > ds.critical_delay_ms),
+                "critical_delay_instantaneous_ms": inst.critical_delay_ms,
+                "instantaneous_oscillates": bool(delay > inst.critical_delay_ms),
                 "mf_rate_hz": ds.rates_hz.tolist(),
             }
         )
     return {
         "preset": spec.get("preset"),
         "delay_ms": delay,
+        "agreement": agreement(pts),
         "K": K,
         "j_EI_preset": p.j_EI,
         "tau_s_ms": p.tau_s,
         "theory": {"g_det": b.g_det, "g_E0": b.g_E0, "g_min": b.g_min, "g_max": b.g_max},
         "points": pts,
+    }
+
+
+def agreement(pts: list[dict[str, Any]]) -> dict[str, int]:
+    """Active points (not Q, not failed) whose measured synchrony (SI/SR vs AI/AR) matches
+    each theory's oscillates / stable, and how many active points there are."""
+    act = [q for q in pts if q["label"] in ("SI", "SR", "AI", "AR")]
+    sync = [q["label"] in ("SI", "SR") for q in act]
+    return {
+        "active_points": len(act),
+        "lif_response": sum(s == q["theory_oscillates"] for s, q in zip(sync, act, strict=True)),
+        "instantaneous": sum(s == q["instantaneous_oscillates"] for s, q in zip(sync, act, strict=True)),
     }
 
 
@@ -117,16 +128,16 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         mean = np.where((nu_E > 0) & (nu_I > 0), 0.5 * (nu_E + nu_I), np.nan)
         cs = ax.contour(gg, dd, mean, levels=CONTOURS_HZ, colors="tab:blue", linewidths=0.7)
         ax.clabel(cs, fmt="%g Hz", fontsize=6)
-        crit = np.array([[_crit(p, result["K"], g, d) for g in gg[0, ::15]] for d in dd[::15, 0]])
-        if np.any(np.isfinite(crit)):
-            cd = ax.contour(
-                gg[::15, ::15], dd[::15, ::15], crit, levels=[result["delay_ms"]], colors="tab:red", linewidths=1.2
-            )
-            ax.clabel(
-                cd,
-                fmt=lambda v: f"rate model: critical delay D_c = {v:g} ms (D_c < delay right of and above it)",
-                fontsize=6,
-            )
+        gc, dc = gg[::15, ::15], dd[::15, ::15]
+        for name, crit, style_ in (
+            ("LIF response", _crit(p, result["K"], gc, dc, instantaneous=False), "-"),
+            ("instantaneous response", _crit(p, result["K"], gc, dc, instantaneous=True), ":"),
+        ):
+            if np.any(np.isfinite(crit)) and np.nanmin(crit) < result["delay_ms"] < np.nanmax(crit):
+                cd = ax.contour(
+                    gc, dc, crit, levels=[result["delay_ms"]], colors="tab:red", linewidths=1.2, linestyles=style_
+                )
+                ax.clabel(cd, fmt=lambda v, name=name: f"D_c = {v:g} ms ({name})", fontsize=6)
         th = result["theory"]
         for key, text in (("g_min", "balance exists"), ("g_max", "nu_E = 0")):
             v = th[key]
@@ -162,20 +173,27 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         ax.set_ylabel("d (drive factor)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="measured", fontsize=7)
         ax.set_title(
-            f"delay {result['delay_ms']:g} ms; labels: measured; blue: balance theory (mean rate contours, existence band)",
+            f"delay {result['delay_ms']:g} ms; labels: measured; blue: balance theory (mean rate contours, existence band); "
+            "red: oscillatory instability (D_c = delay)",
             fontsize=7,
         )
         fig.tight_layout()
         save_figure(fig, out, "phase_diagram_theory")
 
 
-def _crit(p, K: int, g: float, d: float) -> float:
-    from .theory.phase import delay_stability
+def _crit(p, K: int, g: np.ndarray, d: np.ndarray, *, instantaneous: bool) -> np.ndarray:
+    """Critical delay (ms) on a grid of (g, d), NaN where the mean field has no solution."""
+    from .theory.phase import delay_stabilities, delay_stability_instantaneous
 
     j, i, _ = scaled_form(p)
-    return delay_stability(
-        ((j[0][0], g * j[0][1]), j[1]), (d * i[0], d * i[1]), K, p.tau, p.tau_s, p.V_rest, p.V_th, p.V_reset, p.t_ref
-    ).critical_delay_ms
+    js = [((j[0][0], gv * j[0][1]), j[1]) for gv in g.ravel()]
+    drives = [(dv * i[0], dv * i[1]) for dv in d.ravel()]
+    neuron = (p.tau, p.tau_s, p.V_rest, p.V_th, p.V_reset, p.t_ref)
+    if instantaneous:
+        out = [delay_stability_instantaneous(jj, ii, K, *neuron) for jj, ii in zip(js, drives, strict=True)]
+    else:
+        out = delay_stabilities(js, drives, K, *neuron)
+    return np.array([s.critical_delay_ms for s in out]).reshape(g.shape)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,7 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for lab, qs in sorted(by.items(), key=lambda kv: str(kv[0])):
         inside = sum(q["inside_band"] for q in qs)
-        print(f"{lab}: {len(qs)} points, {inside} inside the band")
+        osc = sum(q["theory_oscillates"] for q in qs)
+        print(f"{lab}: {len(qs)} points, {inside} inside the band, {osc} with D_c < {result['delay_ms']:g} ms")
+    a = result["agreement"]
+    print(
+        f"synchronous label vs D_c < delay: {a['lif_response']} / {a['active_points']} agree (LIF response), "
+        f"{a['instantaneous']} / {a['active_points']} (instantaneous response)"
+    )
     return 0
 
 

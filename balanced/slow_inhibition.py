@@ -7,7 +7,9 @@ spike delivers the same charge and the balance solution stays the same: only the
 timescale of the inhibitory feedback changes. Per point: Golomb's chi (the analysis's
 network chi; a point oscillates when chi > 0.3), the peak of the E population rate's spectrum and its height over the
 spectrum's median (``peak_ratio``), and the rates. The theory line is
-:func:`balanced.theory.slow_inhibition_stability`.
+:func:`balanced.theory.slow_inhibition_stability` (the LIF's response ``G(omega)``, the
+run's delay); the instantaneous-response line
+(:func:`balanced.theory.slow_inhibition_stability_instantaneous`) is kept beside it.
 
 ``python -m balanced.slow_inhibition --out DIR [--preset balanced] [--ratios 1,2,3,4,6,8]
 [--set key=value ...]`` writes ``DIR/points/r=R/`` (run directories),
@@ -112,8 +114,9 @@ def run_slow_inhibition(
     out = Path(out)
     j, i, K = scaled_form(base)
     theory = slow_inhibition_stability(
-        j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref
+        j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref, base.delay
     )
+    inst = theory.instantaneous
     points = []
     for r in ratios:
         p = point_params(base, float(r))
@@ -145,16 +148,22 @@ def run_slow_inhibition(
         "criterion": {"chi_above": OSCILLATING_CHI},
         "theory": {
             "critical_ratio": theory.critical_ratio,
-            "large_K_ratio": theory.large_K_ratio,
             "frequency_hz": theory.frequency_hz,
+            "delay_ms": theory.delay_ms,
             "gains_per_ms_mV": theory.gains.tolist(),
             "W_mV_ms": theory.W.tolist(),
             "rates_hz": theory.rates_hz.tolist(),
+            "instantaneous": {
+                "critical_ratio": inst.critical_ratio,
+                "large_K_ratio": inst.large_K_ratio,
+                "frequency_hz": inst.frequency_hz,
+            },
         },
         "measured": {
             "first_oscillating_ratio": first_osc,
             "critical_ratio": measured,
             "over_theory": None if measured is None else measured / theory.critical_ratio,
+            "over_instantaneous": None if measured is None else measured / inst.critical_ratio,
         },
     }
     result = rundir.write_json(out / RESULT_FILE, result)
@@ -179,14 +188,18 @@ def _figure(out: Path, result: dict[str, Any]) -> None:
         a1b = a1.twinx()
         a1b.semilogy(r, [p["peak_ratio"] for p in pts], "s--", color="tab:red")
         a1b.set_ylabel("spectral peak / median", color="tab:red")
+        th = result["theory"]
         for ax in (a1, a2):
-            ax.axvline(result["theory"]["critical_ratio"], color="tab:blue", lw=1.2, label="theory (tau_I/tau_E)_c")
+            ax.axvline(th["critical_ratio"], color="tab:blue", lw=1.2, label="theory, LIF response")
+            ax.axvline(
+                th["instantaneous"]["critical_ratio"], color="tab:blue", lw=0.8, ls=":", label="theory, instantaneous"
+            )
         if result["measured"]["critical_ratio"]:
             a1.axvline(result["measured"]["critical_ratio"], color="k", lw=0.8, ls="--", label="measured")
         a1.legend(loc="upper left", fontsize=7)
         a2.plot(r, [p["peak_hz"] for p in pts], "o-", color="tab:red", label="measured peak")
-        if math.isfinite(result["theory"]["frequency_hz"] or math.nan):
-            a2.axhline(result["theory"]["frequency_hz"], color="tab:blue", lw=0.8, ls=":", label="theory at onset")
+        if math.isfinite(th["frequency_hz"] or math.nan):
+            a2.axhline(th["frequency_hz"], color="tab:blue", lw=0.8, ls="--", label="theory at onset")
         a2.set_xlabel("tau_I / tau_E")
         a2.set_ylabel("E rate spectrum peak (Hz)")
         a2.legend(fontsize=7)
@@ -202,9 +215,14 @@ def format_result(result: dict[str, Any]) -> str:
             f"{p['rate_E_hz']:>6.2f} {p['rate_I_hz']:>6.2f}  {p['oscillating']}"
         )
     th, me = result["theory"], result["measured"]
+    ins = th["instantaneous"]
     lines.append(
-        f"theory: (tau_I/tau_E)_c = {th['critical_ratio']:.3g} (K -> inf: {th['large_K_ratio']:.3g}), "
+        f"theory (LIF response, delay {th['delay_ms']:g} ms): (tau_I/tau_E)_c = {th['critical_ratio']:.3g}, "
         f"onset frequency {th['frequency_hz']:.3g} Hz"
+    )
+    lines.append(
+        f"theory (instantaneous response): (tau_I/tau_E)_c = {ins['critical_ratio']:.3g} "
+        f"(K -> inf: {ins['large_K_ratio']:.3g}), onset frequency {ins['frequency_hz']:.3g} Hz"
     )
     lines.append(
         f"measured: first oscillating ratio {me['first_oscillating_ratio']}, critical about "

@@ -149,6 +149,7 @@ def run_slow_inhibition(
         "theory": {
             "critical_ratio": theory.critical_ratio,
             "frequency_hz": theory.frequency_hz,
+            "resonance_hz_at_ratio_1": theory.resonance_hz,
             "delay_ms": theory.delay_ms,
             "gains_per_ms_mV": theory.gains.tolist(),
             "W_mV_ms": theory.W.tolist(),

@@ -161,7 +161,10 @@ class SlowInhibitionStability:
     ``G(0)`` in 1/(ms mV); W (2x2) mV ms; delay_ms; ratio: the tau_I/tau_E asked about;
     unstable_roots: roots with Re lambda > 0 there; stable: none;
     critical_ratio: smallest unstable tau_I/tau_E (inf if none up to ``max_ratio``);
-    frequency_hz: the onset frequency there; instantaneous: the same network in the
+    frequency_hz: the onset frequency there; resonance_hz: at ``ratio``, the peak (above
+    20 Hz) of the E rate's spectrum when each population's own spike noise (white, of
+    intensity nu_b) drives the loop, ``sum_b |[(1 - M)^-1]_Eb|^2 nu_b`` (the damped
+    oscillation of a stable state); instantaneous: the same network in the
     instantaneous-response theory (:class:`RateStability`) for comparison.
     """
 
@@ -176,6 +179,7 @@ class SlowInhibitionStability:
     stable: bool
     critical_ratio: float
     frequency_hz: float
+    resonance_hz: float
     instantaneous: RateStability
 
 
@@ -202,7 +206,7 @@ def slow_inhibition_stability(
     ``critical_ratio`` is searched on ``[MIN_RATIO, max_ratio]`` (:func:`balanced.theory.loop.critical_parameter`)
     and is returned as found to 1e-6 relative.
     """
-    from .loop import critical_parameter, onset_frequency, unstable_roots
+    from .loop import SCAN_HZ, critical_parameter, omega_of_hz, onset_frequency, unstable_roots
 
     j = np.asarray(j, dtype=float).reshape(2, 2)
     if not ratio > 0:
@@ -225,6 +229,12 @@ def slow_inhibition_stability(
     freq = math.nan
     if math.isfinite(crit) and crit > MIN_RATIO:
         freq = onset_frequency(family(crit), delay_ms) / (2.0 * math.pi) * 1000.0
+    f_res = SCAN_HZ[SCAN_HZ >= 20.0]
+    w_res = omega_of_hz(f_res)
+    M = family(ratio)(w_res) * np.exp(-1j * w_res * delay_ms)[:, None, None]
+    R = np.linalg.inv(np.eye(2)[None] - M)
+    spectrum = np.abs(R[:, 0, 0]) ** 2 * mf.rates_hz[0] + np.abs(R[:, 0, 1]) ** 2 * mf.rates_hz[1]
+    resonance = float(f_res[int(np.argmax(spectrum))])
     g0 = G(np.zeros(1))[0].real
     inst = rate_stability(g0, W, tau_s, ratio * tau_s, mf.rates_hz)
     return SlowInhibitionStability(
@@ -239,5 +249,6 @@ def slow_inhibition_stability(
         n_here == 0,
         float(crit),
         float(freq),
+        resonance,
         inst,
     )

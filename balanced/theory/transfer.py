@@ -210,6 +210,34 @@ def transfer_interpolant(
     return G_of
 
 
+def colored_noise_limit(
+    mu: float,
+    sigma: float,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    tau_s: float = TAU_S,
+) -> float:
+    """``G(omega -> inf)`` (1/(ms mV)) of the LIF with colored (synaptic) noise.
+
+    With filtered noise V is smooth and the neurons at threshold all move up; a fast
+    modulation of the mean input changes their velocity by ``mu_1/tau_m`` before the density
+    can follow, so ``G_inf = P(V_th) / tau_m``. To first order in ``sqrt(tau_s/tau_m)`` the
+    density at the true threshold is that of the shifted white-noise problem,
+    ``2 nu_0 tau_m shift / sigma^2``, hence ``G_inf = 2 nu_0 shift / sigma^2 =
+    nu_0 sqrt(2) |zeta(1/2)| sqrt(tau_s/tau_m) / sigma`` (the finite high-frequency response
+    of Brunel, Chance, Fourcaud & Abbott, PRL 86:2186, 2001). :func:`lif_transfer`
+    decays like 1/sqrt(omega) instead: it is the white-noise response with shifted
+    boundaries and holds only while ``omega tau_s`` is small.
+    """
+    from .neuron import siegert_rate
+
+    nu0 = siegert_rate(mu, sigma, tau_m, V_th, V_reset, t_ref, tau_s) / 1000.0
+    shift = sigma * math.sqrt(tau_s / tau_m) * FB_ALPHA_HALF
+    return 2.0 * nu0 * shift / sigma**2
+
+
 def _transfer_and_rate(omega, mu, sigma, tau_m, V_th, V_reset, t_ref, tau_s, corr, steps):
     w = np.asarray(omega, dtype=float)
     mu_a, sig_a = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float))

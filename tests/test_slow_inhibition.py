@@ -2,9 +2,9 @@
 
 The balanced preset at N_E = N_I = 1000, K = 100, 600 ms per point (4 points, about 20 s),
 inhibitory synapses tau_I / tau_E = 1, 2, 2.5, 4 times slower at the same charge per spike.
-Measured on this machine (seed 12345): chi 0.055, 0.13, 0.94, 0.94; the theory's Hopf line
-(linearised rate model) is at 5.06, the measured transition between 2 and 2.5 (0.44 of
-the theory; 0.50 at K = 400, see docs/balanced-state.md).
+Measured on this machine (seed 12345): chi 0.055, 0.13, 0.94, 0.94; the measured transition
+lies between 2 and 2.5. Theory: 2.80 with the LIF's response G(omega) and the 0.1 ms delay
+(5.06 with an instantaneous response); see docs/balanced-state.md.
 """
 
 from __future__ import annotations
@@ -59,18 +59,22 @@ def test_oscillations_appear_when_inhibition_is_slow(sweep):
     assert not sweep["points"][0]["oscillating"] and sweep["points"][-1]["oscillating"]
     # the balance solution (10 / 15 Hz) holds in the asynchronous state: same charge per spike
     assert sweep["points"][0]["rate_E_hz"] == pytest.approx(10.0, rel=0.2)
-    # the asynchronous state already rings near the instability's frequency (damped):
-    # measured 164 Hz at ratio 1, theory 137 Hz at onset; a factor 2 either way
-    assert 0.5 < sweep["points"][0]["peak_hz"] / sweep["theory"]["frequency_hz"] < 2.0
+    # the asynchronous state already rings (a damped oscillation): measured 152-164 Hz at
+    # ratio 1, the theory's resonance there 94 Hz; its G lags too much above 50 Hz
+    # (tests/test_transfer.py), which lowers its frequencies: a factor 2 either way
+    assert 0.5 < sweep["points"][0]["peak_hz"] / sweep["theory"]["resonance_hz_at_ratio_1"] < 2.0
 
 
 def test_measured_threshold_lies_within_a_factor_of_the_theory(sweep):
     th, me = sweep["theory"], sweep["measured"]
-    assert th["critical_ratio"] == pytest.approx(5.06, rel=0.02)  # rate model at K = 100
-    # The rate model takes the neurons' response as instantaneous; the LIF's phase lag at
-    # 100-300 Hz destabilises earlier: measured 0.44 (K = 100) and 0.50 (K = 400) of the
-    # theory. A factor 3 below and never above is the stated agreement.
-    assert th["critical_ratio"] / 3.0 <= me["critical_ratio"] <= th["critical_ratio"]
+    assert th["critical_ratio"] == pytest.approx(2.80, rel=0.02)  # LIF response, 0.1 ms delay, K = 100
+    assert th["instantaneous"]["critical_ratio"] == pytest.approx(5.06, rel=0.02)
+    # With the LIF's response the full sweeps measured 0.76 (K = 100: 2.12 vs 2.80) and 1.18
+    # (K = 400: 1.87 vs 1.58) of the theory, against 0.42 and 0.54 with an instantaneous
+    # response; this test's bracket (2 - 2.5, middle 2.24 = 0.80) adds +-12 %. A factor 1.5
+    # either way is the stated agreement (it was a factor 3, one-sided, before).
+    assert th["critical_ratio"] / 1.5 <= me["critical_ratio"] <= th["critical_ratio"] * 1.5
+    assert me["over_instantaneous"] < 0.6  # the instantaneous line misses by about 2x
 
 
 def test_diagnosis_counts_the_charge_of_slow_inhibition():

@@ -178,7 +178,7 @@ def delay_stabilities(
     """:func:`delay_stability` of many points (one threshold integration for all of them)."""
     from .loop import critical_delay as loop_critical_delay
     from .meanfield import mean_field_rates
-    from .transfer import synaptic_filter, transfer_interpolant
+    from .transfer import synaptic_filter, transfer_interpolants
 
     js = [np.asarray(j, dtype=float).reshape(2, 2) for j in js]
     mfs = [mean_field_rates(j, i, K, tau_m, tau_s, E_L, V_th, V_reset, t_ref) for j, i in zip(js, i_s, strict=True)]
@@ -188,15 +188,15 @@ def delay_stabilities(
         return out
     mu = np.array([mfs[k].mu for k in ok])
     sig = np.array([mfs[k].sigma for k in ok])
-    G = transfer_interpolant(mu, sig, tau_m, V_th, V_reset, t_ref, tau_s)  # (n_omega, P, 2)
-    for n, k in enumerate(ok):
+    Gs = transfer_interpolants(mu, sig, tau_m, V_th, V_reset, t_ref, tau_s)
+    for G, k in zip(Gs, ok, strict=True):
         W = math.sqrt(K) * js[k] * tau_s
 
-        def B(w, n=n, W=W):
-            return G(w)[:, n, :, None] * W[None, :, :] * synaptic_filter(w, tau_s)[:, None, None]
+        def B(w, G=G, W=W):
+            return G(w)[:, :, None] * W[None, :, :] * synaptic_filter(w, tau_s)[:, None, None]
 
         D, w = loop_critical_delay(B)
-        g0 = G(np.zeros(1))[0, n].real
+        g0 = G(np.zeros(1))[0].real
         out[k] = DelayStability(
             D,
             w / (2 * math.pi) * 1000.0 if math.isfinite(w) else math.nan,

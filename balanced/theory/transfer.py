@@ -198,7 +198,28 @@ def transfer_interpolant(
     G = lif_transfer(
         w, mu, sigma, tau_m, V_th, V_reset, t_ref, tau_s, colored_noise_correction=colored_noise_correction
     )
-    spline = CubicSpline(w, np.moveaxis(G, -1, 0), axis=0)
+    return _spline(w, np.moveaxis(G, -1, 0))
+
+
+def transfer_interpolants(
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    tau_m: float = TAU_M,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
+    tau_s: float = TAU_S,
+) -> list:
+    """One :func:`transfer_interpolant` per row of ``mu``, ``sigma`` (shape (P, n)); each row
+    is integrated on its own grid (one batch would take the finest step of all)."""
+    return [
+        transfer_interpolant(m, s, tau_m, V_th, V_reset, t_ref, tau_s)
+        for m, s in zip(np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float), strict=True)
+    ]
+
+
+def _spline(w: np.ndarray, values: np.ndarray):
+    spline = CubicSpline(w, values, axis=0)
     w_max = w[-1]
 
     def G_of(omega):

@@ -39,7 +39,7 @@ def measured():
     import nest
 
     nest.ResetKernel()
-    nest.set_verbosity("M_ERROR")
+    nest.verbosity = nest.VerbosityLevel.ERROR
     nest.resolution = H
     nest.rng_seed = 20261202
     nest.local_num_threads = 1

@@ -2,7 +2,7 @@
 a finite-K mean field and a regime diagnosis.
 
 Pure numpy/scipy (no NEST, no :mod:`balanced.params`): every function takes plain floats
-or small arrays so that it can be tested on its own; the lead's thin wrapper maps a
+or small arrays so that it can be tested on its own; a thin wrapper maps a
 ``Params`` object onto these arguments.
 
 Conventions (see ``docs/design.md``)

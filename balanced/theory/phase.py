@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .constants import E_L, T_REF, TAU_M, TAU_S, V_RESET, V_TH
+
 
 @dataclass(frozen=True)
 class PhaseBoundaries:
@@ -115,12 +117,12 @@ def delay_stability_instantaneous(
     j: ArrayLike,
     i: ArrayLike,
     K: float,
-    tau_m: float = 10.0,
-    tau_s: float = 2.0,
-    E_L: float = -52.0,
-    V_th: float = -50.0,
-    V_reset: float = -60.0,
-    t_ref: float = 0.0,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
 ) -> DelayStability:
     """The instantaneous-response theory (the comparison for :func:`delay_stability`): the
     critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``) in the rate
@@ -148,12 +150,12 @@ def delay_stability(
     j: ArrayLike,
     i: ArrayLike,
     K: float,
-    tau_m: float = 10.0,
-    tau_s: float = 2.0,
-    E_L: float = -52.0,
-    V_th: float = -50.0,
-    V_reset: float = -60.0,
-    t_ref: float = 0.0,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
 ) -> DelayStability:
     """The critical delay of a scaled-form network (in-degree K, ``J = j/sqrt(K)``) with the
     LIF's response: the loop ``G(omega) W H(omega) exp(-i omega D)`` (``G`` from
@@ -168,12 +170,12 @@ def delay_stabilities(
     js,
     i_s,
     K: float,
-    tau_m: float = 10.0,
-    tau_s: float = 2.0,
-    E_L: float = -52.0,
-    V_th: float = -50.0,
-    V_reset: float = -60.0,
-    t_ref: float = 0.0,
+    tau_m: float = TAU_M,
+    tau_s: float = TAU_S,
+    E_L: float = E_L,
+    V_th: float = V_TH,
+    V_reset: float = V_RESET,
+    t_ref: float = T_REF,
 ) -> list[DelayStability]:
     """:func:`delay_stability` of many points (one threshold integration for all of them)."""
     from .loop import critical_delay as loop_critical_delay

@@ -255,8 +255,8 @@ def colored_noise_limit(
     from .neuron import siegert_rate
 
     nu0 = siegert_rate(mu, sigma, tau_m, V_th, V_reset, t_ref, tau_s) / 1000.0
-    shift = sigma * math.sqrt(tau_s / tau_m) * FB_ALPHA_HALF
-    return 2.0 * nu0 * shift / sigma**2
+    shifted_th, _ = _shifted(np.asarray(sigma, dtype=float), V_th, V_reset, tau_m, tau_s, True)
+    return float(2.0 * nu0 * (shifted_th - V_th) / sigma**2)
 
 
 def _transfer_and_rate(omega, mu, sigma, tau_m, V_th, V_reset, t_ref, tau_s, corr, steps):

@@ -10,7 +10,7 @@ The other machine-dependent settings act where they must and are recorded beside
 threads per rank (:func:`balanced.kernel.resolve_threads`, manifest ``threads``) and the
 OpenMP wait policy (:func:`balanced.kernel.apply_omp_wait_policy`, ``omp``) belong to the
 kernel set-up, which must apply them before NEST loads; one BLAS thread is set by the
-command line before NumPy loads (:func:`balanced.cli.single_thread_blas`, ``blas_threads``).
+command line before NumPy loads (:func:`balanced.blas.single_thread_blas`, ``blas_threads``).
 """
 
 from __future__ import annotations

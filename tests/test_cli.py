@@ -183,7 +183,7 @@ def test_command_keeps_numpy_blas_to_one_thread_unless_the_user_chose():
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.fail("needs 2 cores: with one, OpenBLAS starts no extra thread and this test could not fail")
-    prepare = "from balanced import cli; cli.single_thread_blas()"
+    prepare = "from balanced import blas; blas.single_thread_blas()"
     assert _threads_after_numpy("pass", None) > 1  # what NumPy's OpenBLAS does by itself
     assert _threads_after_numpy(prepare, None) == 1
     assert _threads_after_numpy(prepare, "2") == 2  # the user's setting wins

@@ -161,6 +161,20 @@ def test_points_run_with_one_blas_thread_unless_the_user_chose(monkeypatch):
     assert worker_env()["OPENBLAS_NUM_THREADS"] == "4"
 
 
+def test_the_analysis_worker_runs_with_one_thread_of_each_kind_unless_the_user_chose(monkeypatch):
+    from balanced.analysis.worker import _child_env
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert {v: _child_env()[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} == {
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _child_env()["OMP_NUM_THREADS"] == "3"
+
+
 def test_chi_of_a_long_run_bins_in_bounded_blocks():
     """100 s of 1 ms bins: fewer trains than CHI_BLOCK_TRAINS fit in a block; the same chi."""
     from balanced.analysis.synchrony import CHI_BLOCK_VALUES

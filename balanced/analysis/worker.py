@@ -32,6 +32,8 @@ import sys
 import time
 from typing import IO
 
+from ..blas import one_thread_env
+
 FIGURE_NICE = 10  # the figure process's priority: below the simulation and the statistics
 
 
@@ -101,11 +103,9 @@ class AnalysisWorker:
 
 
 def _child_env() -> dict[str, str]:
-    env = dict(os.environ)  # same interpreter, environment and working directory: same package
-    # one thread is enough for the report, and it leaves the cores to the simulation
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    return env
+    # same interpreter, environment and working directory: same package; one thread is
+    # enough for the report, and it leaves the cores to the simulation
+    return dict(one_thread_env(also=("OMP_NUM_THREADS",)))
 
 
 class FigureProcess:

@@ -20,7 +20,8 @@ by the verbs that simulate.
 
 from __future__ import annotations
 
-from .main import console_main, dispatch, end_process, main, single_thread_blas
+from ..blas import single_thread_blas
+from .main import console_main, dispatch, end_process, main
 from .parser import make_parser
 from .verbs import EXIT_FAILED, EXIT_USAGE, EXPERIMENTS
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 from .. import __version__
+from ..blas import single_thread_blas
 from .parser import make_parser
 from .verbs import EXIT_FAILED, EXIT_USAGE
 
@@ -49,17 +50,6 @@ def _stdout_closed() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return 128 + 13
-
-
-def single_thread_blas() -> None:
-    """One BLAS thread in this process (``OPENBLAS_NUM_THREADS=1``) unless the user chose a
-    count; call before NumPy is imported.
-
-    The command does no linear algebra, but the OpenBLAS in NumPy's wheels starts a thread
-    per core when NumPy is imported, and those threads spin (docs/performance.md): with
-    MPI, one such team per rank.
-    """
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def end_process(code: int) -> None:

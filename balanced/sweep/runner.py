@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import rundir
+from ..blas import one_thread_env
 from ..params import ParamError
 from .errors import SweepError
 from .fits import sweep_fits
@@ -86,14 +87,9 @@ def prepare(spec: SweepSpec, sweep_dir: Path, log=_say) -> tuple[list[Point], li
 
 def worker_env() -> dict[str, str]:
     """The environment of a point's process: this one's, with one BLAS thread unless the
-    user chose a count (as ``balanced`` commands and SLURM array tasks run). A point runs
-    NEST with one thread; the OpenBLAS in NumPy's wheels would otherwise start a thread per
-    core for the correlation coefficients, whose spinning costs more CPU than the
-    analysis itself when the cores are busy (docs/sweeps.md)."""
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    return env
+    user chose a count (as ``balanced`` commands and SLURM array tasks run; a point runs
+    NEST with one thread, :mod:`balanced.blas` says why)."""
+    return dict(one_thread_env())
 
 
 class _Worker:

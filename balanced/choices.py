@@ -40,9 +40,11 @@ SIMULATE_S_PER_SYNAPSE_MS = 6.4e-10
 REFERENCE_SYNAPSES = 4e7
 SIMULATE_SIZE_EXPONENT = 1.24
 # Peak memory per synapse and per neuron with NEST 3.10 (connections, source and target
-# tables, recording included; docs/performance.md, "Memory").
+# tables, recording included; docs/performance.md, "Memory per synapse"): a neuron's node
+# and tables (2.8 KiB), its connection to the spike recorder (8 KiB) and its share of the
+# first Prepare (2.3 KiB).
 BYTES_PER_SYNAPSE = {FAST_SYNAPSE: 48.0, "static_synapse_hom_w": 40.0, SMALL_SYNAPSE: 24.0}
-BYTES_PER_NEURON = 2000.0
+BYTES_PER_NEURON = 13.0 * 1024
 
 
 @dataclass(frozen=True)

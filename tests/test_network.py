@@ -2,6 +2,7 @@
 NESTML vs built-in equivalence, run directories and interrupted runs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,29 @@ def test_huge_pages_keep_the_spikes(tmp_path):
     assert m_auto["huge_pages"] == {"setting": "auto", "applied": False}
     with pytest.raises(ValueError, match="huge_pages = 'always': must be one of auto, on, off"):
         run(tmp_path, "bad", "T=50", huge_pages="always")
+
+
+@pytest.mark.parametrize("k", [1, 100])
+def test_memory_estimate_matches_a_measured_peak(tmp_path, k):
+    """The estimate behind the memory refusal (choices.estimated_memory_bytes) against the
+    peak a real run reaches above the process with NEST loaded: per neuron (K = 1) and
+    with synapses (K = 100, 4e6 of them)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    sets = ["N_E=10000", "N_I=10000", f"K={k}", "T=20", "record_n=1"]
+    argv = ["--preset", "balanced", *sum((["--set", s] for s in sets), []), "--no-analysis", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("memory_probe.py")), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    measured = json.loads(proc.stdout.splitlines()[-1])
+    manifest = json.loads((out / "manifest.json").read_text())
+    estimate = choices.estimated_memory_bytes(
+        manifest["counts"]["synapses"], 20000, manifest["choices"]["synapse_model"]["value"], 1
+    )
+    assert 0.8 <= estimate / (measured["peak"] - measured["base"]) <= 1.3, (estimate, measured)

@@ -469,3 +469,17 @@ def test_bernoulli_disorder_is_broad_and_self_consistent(disorder_K100):
 
 def stats_norm_cdf(z):
     return 0.5 * (1 + np.vectorize(math.erf)(np.asarray(z) / math.sqrt(2)))
+
+
+def test_diagnosis_of_the_same_parameters_is_remembered_as_a_copy():
+    from balanced.params import resolve
+    from balanced.theory import diagnose_params, diagnosis_lines
+    from balanced.theory.diagnosis import _diagnose_params
+
+    p = resolve("balanced", overrides=["K=100", "N_E=1000", "N_I=1000"])
+    first = diagnose_params(p)
+    first.notes.append("changed by a caller")
+    again = diagnose_params(resolve("balanced", overrides=["K=100", "N_E=1000", "N_I=1000"]))
+    assert "changed by a caller" not in again.notes
+    assert again.lines() == _diagnose_params(p).lines() == diagnosis_lines(p)
+    assert diagnose_params(resolve("balanced", overrides=["K=200"])).lines() != again.lines()

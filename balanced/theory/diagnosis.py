@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -242,8 +244,22 @@ def diagnose_params(params) -> Diagnosis:
     With a separate inhibitory time constant ``tau_s_I`` the inhibitory couplings enter as
     ``J tau_s_I / tau_s`` (the same charge per spike at tau_s): exact for the mean input and
     the balance solution; the fluctuations are computed as if inhibition decayed with tau_s
-    (a note says so).
+    (a note says so). Each call returns its own copy; the last few parameter sets are
+    remembered (a sweep point's report and its table row ask for the same one).
     """
+    try:
+        hash(params)
+    except TypeError:  # not a frozen Params: nothing to remember it by
+        return _diagnose_params(params)
+    return copy.deepcopy(_diagnose_params_remembered(params))
+
+
+@functools.lru_cache(maxsize=8)
+def _diagnose_params_remembered(params) -> Diagnosis:
+    return _diagnose_params(params)
+
+
+def _diagnose_params(params) -> Diagnosis:
     neuron = dict(
         tau_m=params.tau,
         tau_s=params.tau_s,

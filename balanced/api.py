@@ -235,7 +235,7 @@ class Network:
         """Connect the populations, add the Poisson drive (if ``nu_ext > 0``) and the
         recorders; NEST's min and max delay are the network's from here on."""
         from .devices import kernel_delays
-        from .network import connect_network
+        from .network import connect_network, nest_rule
 
         if self.E is None:
             raise ApiError("connect(): call create() first")
@@ -246,6 +246,10 @@ class Network:
                 self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value
             )
             self.manifest["counts"]["synapses"] = self.handles.n_synapses
+            # the NEST rule that drew the connections (the module's fixed_indegree, where loaded)
+            self.manifest["model"]["nest_connection_rule"] = nest_rule(self.nest, {"rule": self.params.connectivity})[
+                "rule"
+            ]
             self._delays = kernel_delays(self.nest)
         return self
 

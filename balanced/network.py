@@ -40,6 +40,9 @@ class Network:
 
 
 RECORDER_SYNAPSE = "static_synapse_hom_w_hpc"  # neurons -> spike_recorder (see build_network)
+# The package's NEST module adds this rule: NEST's fixed_indegree with the same random draws
+# and connections, built faster without multapses (balanced/build/nestml-templates/README.md).
+FAST_FIXED_INDEGREE = "balanced_fixed_indegree"
 
 
 def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
@@ -60,6 +63,14 @@ def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
             "allow_multapses": p.allow_multapses,
         }
     return {"rule": "pairwise_bernoulli", "p": d.probability[t][s], "allow_autapses": p.allow_autapses}
+
+
+def nest_rule(nest, conn_spec: dict) -> dict:
+    """``conn_spec`` for this kernel: ``fixed_indegree`` becomes the package's equivalent
+    :data:`FAST_FIXED_INDEGREE` where the loaded module provides it (same connections)."""
+    if conn_spec["rule"] == "fixed_indegree" and FAST_FIXED_INDEGREE in nest.connection_rules:
+        return {**conn_spec, "rule": FAST_FIXED_INDEGREE}
+    return conn_spec
 
 
 def synapse_spec(nest, p: Params, d: Derived, target: str, source: str, model: str) -> dict:
@@ -124,7 +135,7 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Ne
         nest.Connect(
             pops[source],
             pops[target],
-            connection_rule(p, d, target, source),
+            nest_rule(nest, connection_rule(p, d, target, source)),
             synapse_spec(nest, p, d, target, source, synapse_model),
         )
     n_synapses = int(nest.num_connections)  # before any device is connected

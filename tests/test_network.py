@@ -80,6 +80,52 @@ def test_fixed_indegree_read_back(nest_kernel, built_model, synapse_model):
             assert len(np.unique(pairs, axis=0)) == len(pairs)
 
 
+def _fixed_indegree_pairs(nest, module, rule, n_e, n_i, k, threads, autapses, multapses):
+    """(source, target) of every connection drawn by ``rule``, sorted by target then source."""
+    from balanced.kernel import setup_kernel
+
+    setup_kernel(nest, dt=0.1, seed=11, threads=threads, module=module)
+    E, I = nest.Create("iaf_psc_exp", n_e), nest.Create("iaf_psc_exp", n_i)
+    spec = {"rule": rule, "indegree": k, "allow_autapses": autapses, "allow_multapses": multapses}
+    nest.Connect(E, E + I, spec, {"weight": 1.0, "delay": 0.1})
+    nest.Connect(I, E[:3] + I, {**spec, "indegree": max(1, k // 2)}, {"weight": -1.0, "delay": 0.1})
+    conns = nest.GetConnections()
+    src, tgt = np.asarray(conns.get("source")), np.asarray(conns.get("target"))
+    order = np.lexsort((src, tgt))
+    return src[order], tgt[order]
+
+
+@pytest.mark.parametrize(
+    "n_e, n_i, k, threads, autapses, multapses",
+    [
+        (300, 200, 40, 1, True, False),
+        (300, 200, 40, 2, True, False),
+        (300, 200, 299, 3, False, False),  # nearly every source: many redrawn duplicates
+        (100, 100, 100, 2, True, False),  # every source once
+        (200, 100, 30, 2, True, True),
+    ],
+)
+def test_module_fixed_indegree_draws_nests_connections(
+    nest_kernel, built_model, n_e, n_i, k, threads, autapses, multapses
+):
+    """The module's rule makes exactly NEST's fixed_indegree connections (same random draws),
+    at any thread count, with and without autapses and multapses; runs use it."""
+    from balanced.network import FAST_FIXED_INDEGREE, nest_rule
+
+    nest = nest_kernel
+    args = (n_e, n_i, k, threads, autapses, multapses)
+    src_nest, tgt_nest = _fixed_indegree_pairs(nest, built_model, "fixed_indegree", *args)
+    src_fast, tgt_fast = _fixed_indegree_pairs(nest, built_model, FAST_FIXED_INDEGREE, *args)
+    assert len(src_nest) == (n_e + n_i) * k + (3 + n_i) * max(1, k // 2)
+    np.testing.assert_array_equal(tgt_fast, tgt_nest)
+    np.testing.assert_array_equal(src_fast, src_nest)
+    assert nest_rule(nest, {"rule": "fixed_indegree"})["rule"] == FAST_FIXED_INDEGREE
+    nest.ResetKernel()
+    nest.Install(built_model.module)
+    nest.set(local_num_threads=threads + 1)  # NEST initialises the module again: the rule stays, once
+    assert nest.connection_rules.count(FAST_FIXED_INDEGREE) == 1
+
+
 @pytest.mark.parametrize("delay", ["0.1", "1.5"])
 def test_devices_do_not_lengthen_the_input_ring(nest_kernel, built_model, delay):
     """Recorder and multimeter are connected with the network's delay: NEST's max_delay is

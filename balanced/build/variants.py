@@ -68,7 +68,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 
 def upstream_record() -> dict:
-    """The contents of ``UPSTREAM.json``: ``nestml_version``, ``changed`` (the files the
+    """The contents of ``UPSTREAM.json``: ``nestml_version``, ``added`` (the package's own
+    files), ``changed`` (the files the
     package's copy changes) and ``files`` (``{path: sha256}`` of the upstream tree)."""
     return json.loads(UPSTREAM_FILE.read_text())
 
@@ -130,14 +131,16 @@ def check_upstream(v: Variant, nestml_dir: str | None, nestml_version: str | Non
         )
 
 
-def record_upstream(upstream_root: Path, nestml_version: str, changed: list[str]) -> None:
+def record_upstream(upstream_root: Path, nestml_version: str, changed: list[str], added: list[str]) -> None:
     """Write ``UPSTREAM.json`` for a new upstream tree (when the copy is redone for another
-    NESTML: see ``nestml-templates/README.md``)."""
+    NESTML: see ``nestml-templates/README.md``): ``changed`` upstream files, ``added`` files
+    of the package's own."""
     text = json.dumps(
         {
             "nestml_version": nestml_version,
             "upstream": f"pynestml/{UPSTREAM_SUBDIR.as_posix()}",
             "changed": sorted(changed),
+            "added": sorted(added),
             "files": tree_hashes(upstream_root),
         },
         indent=1,

@@ -1,6 +1,6 @@
 """Execute analysis notebooks in place, so that they are stored with their outputs.
 
-    python analysis/execute.py analysis/balanced_state.ipynb    # `make notebooks`
+    python analysis/execute.py analysis/balanced_state.ipynb
 
 Runs each notebook from this folder against its default run directory (``runs/tutorial``
 at the repository root; ``BALANCED_RUN_DIR`` is ignored, so that the stored outputs are

@@ -53,6 +53,7 @@ TIERS = {
     "test_layering.py": "pure",
     "test_hugepages.py": "pure",
     "test_choices.py": "pure",
+    "test_docs.py": "pure",
     "test_benchmarks.py": "nest",
     "test_analysis.py": "analysis",
     "test_notebook.py": "analysis",

@@ -159,3 +159,7 @@ def test_the_elephant_page_runs(run, capsys):
     out = capsys.readouterr().out
     assert f"{N_E} E and {N_I} I trains, seed 17" in out
     assert "CCH of neurons" in out and "Victor-Purpura mean" in out
+    # the PSTH's mean rate per neuron is the mean firing rate (a unit slip prints 0.0 Hz)
+    rate = float(re.search(r"E rate ([0-9.]+) Hz", out).group(1))
+    psth_mean = float(re.search(r"E population rate: mean ([0-9.]+) Hz", out).group(1))
+    assert abs(psth_mean - rate) <= 0.02 * rate + 0.05, (psth_mean, rate)

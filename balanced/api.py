@@ -242,14 +242,14 @@ class Network:
         if self.handles is not None:
             raise ApiError("connect(): already connected")
         with self._phase("create_connect"):
+            module_rule = self._choices.connection_builder.value == "module"
             self.handles = connect_network(
-                self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value
+                self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value, module_rule
             )
             self.manifest["counts"]["synapses"] = self.handles.n_synapses
-            # the NEST rule that drew the connections (the module's fixed_indegree, where loaded)
-            self.manifest["model"]["nest_connection_rule"] = nest_rule(self.nest, {"rule": self.params.connectivity})[
-                "rule"
-            ]
+            # the NEST rule that drew the connections (the module's fixed_indegree, where chosen and loaded)
+            rule = nest_rule(self.nest, {"rule": self.params.connectivity}, module_rule)
+            self.manifest["model"]["nest_connection_rule"] = rule["rule"]
             self._delays = kernel_delays(self.nest)
         return self
 

@@ -47,6 +47,12 @@ BYTES_PER_SYNAPSE = {FAST_SYNAPSE: 48.0, "static_synapse_hom_w": 40.0, SMALL_SYN
 BYTES_PER_NEURON = 13.0 * 1024
 
 
+# The module's fixed_indegree builds K distinct sources in about half of NEST's time; up to
+# this many synapses per rank the simulation after it was as fast as after NEST's own
+# (N = 2e4), at 2e8 it was 1.2x slower (docs/performance.md, "The module's fixed_indegree").
+MODULE_RULE_MAX_SYNAPSES = 4e7
+
+
 @dataclass(frozen=True)
 class Choice:
     """A decided value, who decided it (``"user"`` or ``"auto"``) and why, in one sentence."""
@@ -79,6 +85,26 @@ def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float)
         "auto",
         f"{need / 1e9:.3g} GB at 48 B/synapse would exceed {MEMORY_FRACTION:g} of "
         f"the {physical_memory_bytes / 1e9:.3g} GB of memory",
+    )
+
+
+def connection_builder(n_synapses_per_rank: float) -> Choice:
+    """Who draws ``fixed_indegree`` connections: ``"module"`` (the package's module rule,
+    :data:`balanced.network.FAST_FIXED_INDEGREE`, where the module is loaded) or ``"nest"``
+    (NEST's own). The same connections either way; the module's up to
+    :data:`MODULE_RULE_MAX_SYNAPSES` synapses per rank."""
+    if n_synapses_per_rank <= MODULE_RULE_MAX_SYNAPSES:
+        return Choice(
+            "module",
+            "auto",
+            f"{n_synapses_per_rank:.3g} synapses per rank: the module's fixed_indegree builds them in about "
+            "half the time, the simulation after it measured as fast",
+        )
+    return Choice(
+        "nest",
+        "auto",
+        f"{n_synapses_per_rank:.3g} synapses per rank, above {MODULE_RULE_MAX_SYNAPSES:.0e}: NEST's own "
+        "fixed_indegree (the simulation after the module's was 1.2x slower at 2e8)",
     )
 
 
@@ -137,6 +163,7 @@ class RunChoices:
 
     synapse_model: Choice
     huge_pages: Choice
+    connection_builder: Choice
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: asdict(choice) for name, choice in self.__dict__.items()}
@@ -159,6 +186,7 @@ def decide(
             bool(hugepages.support().get("collapse")),
             synapse.value,
         ),
+        connection_builder=connection_builder(n_synapses / max(1, ranks)),
     )
 
 

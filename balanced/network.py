@@ -65,10 +65,12 @@ def connection_rule(p: Params, d: Derived, target: str, source: str) -> dict:
     return {"rule": "pairwise_bernoulli", "p": d.probability[t][s], "allow_autapses": p.allow_autapses}
 
 
-def nest_rule(nest, conn_spec: dict) -> dict:
-    """``conn_spec`` for this kernel: ``fixed_indegree`` becomes the package's equivalent
-    :data:`FAST_FIXED_INDEGREE` where the loaded module provides it (same connections)."""
-    if conn_spec["rule"] == "fixed_indegree" and FAST_FIXED_INDEGREE in nest.connection_rules:
+def nest_rule(nest, conn_spec: dict, module_rule: bool = True) -> dict:
+    """``conn_spec`` for this kernel: with ``module_rule`` (see
+    :func:`balanced.choices.connection_builder`), ``fixed_indegree`` becomes the package's
+    equivalent :data:`FAST_FIXED_INDEGREE` where the loaded module provides it (same
+    connections)."""
+    if module_rule and conn_spec["rule"] == "fixed_indegree" and FAST_FIXED_INDEGREE in nest.connection_rules:
         return {**conn_spec, "rule": FAST_FIXED_INDEGREE}
     return conn_spec
 
@@ -93,11 +95,12 @@ def recording_sample(p: Params) -> np.ndarray:
     return np.sort(np.concatenate([e, i])).astype(np.int64)
 
 
-def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str) -> Network:
+def build_network(nest, p: Params, d: Derived, model: str, synapse_model: str, module_rule: bool = True) -> Network:
     """Create E and I populations of ``model``, connect them with ``synapse_model`` (a NEST
-    synapse model, see :func:`balanced.choices.synapse_model`), add drive and recorders."""
+    synapse model, see :func:`balanced.choices.synapse_model`), add drive and recorders.
+    ``module_rule``: see :func:`nest_rule`."""
     E, I = create_populations(nest, p, d, model)
-    return connect_network(nest, p, d, E, I, synapse_model)
+    return connect_network(nest, p, d, E, I, synapse_model, module_rule)
 
 
 def set_status(nodes, params: list[dict]) -> None:
@@ -126,16 +129,17 @@ def create_populations(nest, p: Params, d: Derived, model: str) -> tuple:
     return E, I
 
 
-def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str) -> Network:
-    """Connect the populations of :func:`create_populations` with ``synapse_model``; add
-    Poisson drive and recorders."""
+def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str, module_rule: bool = True) -> Network:
+    """Connect the populations of :func:`create_populations` with ``synapse_model`` (and the
+    module's fixed_indegree where ``module_rule``, see :func:`nest_rule`); add Poisson
+    drive and recorders."""
     neurons = E + I
     pops = {"E": E, "I": I}
     for target, source in PROJECTIONS:
         nest.Connect(
             pops[source],
             pops[target],
-            nest_rule(nest, connection_rule(p, d, target, source)),
+            nest_rule(nest, connection_rule(p, d, target, source), module_rule),
             synapse_spec(nest, p, d, target, source, synapse_model),
         )
     n_synapses = int(nest.num_connections)  # before any device is connected

@@ -42,7 +42,7 @@ def test_break_even_model_time_shrinks_with_size():
 
 def test_decide_records_every_choice():
     made = C.decide("auto", "auto", 1e5, 1, 1, 1000.0).as_dict()
-    assert set(made) == {"synapse_model", "huge_pages"}
+    assert set(made) == {"synapse_model", "huge_pages", "connection_builder"}
     assert all(set(c) == {"value", "source", "reason"} for c in made.values())
 
 
@@ -60,3 +60,10 @@ def test_chunk_schedule_depends_on_the_network_not_the_clock():
     assert edges == [55.0, 155.0, 250.0]  # hook times are edges; times after T are ignored
     resumed = Chunks(200.0, 0.1, [], steps=1000, start=150.0)
     assert resumed.next_edge() == 200.0
+
+
+def test_module_fixed_indegree_only_where_measured_no_slower():
+    assert C.connection_builder(4e7).value == "module"  # N = 2e4, K = 1000, one rank
+    assert C.connection_builder(2e8).value == "nest"  # N = 1e5: its simulation was slower
+    assert C.decide("auto", "auto", 2e8, 8, 1, 1000.0).connection_builder.value == "module"  # 2.5e7 per rank
+    assert "above 4e+07" in C.connection_builder(2e8).reason

@@ -208,6 +208,8 @@ def test_manifest_contents(tmp_path):
     assert set(m["versions"]) >= {"balanced", "nest", "nestml", "python"}
     assert m["populations"] == [{"name": "E", "first": 0, "size": 500}, {"name": "I", "first": 500, "size": 500}]
     assert m["counts"]["synapses"] == 100_000
+    assert m["choices"]["connection_builder"]["value"] == "module"
+    assert m["model"]["nest_connection_rule"] == "balanced_fixed_indegree"  # the NESTML module is loaded
     assert {"build", "kernel", "create_connect", "simulate", "merge", "total"} <= set(m["timers_s"])
     assert P.resolve(config=tmp_path / "m" / "params.toml") == P.resolve(overrides=["T=100"])
     assert not (tmp_path / "m" / "spikes").exists()  # per-rank files merged and removed

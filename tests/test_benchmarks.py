@@ -324,3 +324,20 @@ def test_profile_scale_fractions_and_scatter_add(tmp_path):
     assert abs(sa["events"] / (sa["steps"] * sa["spikes_per_step"]) - 200) < 40
     assert sa["events_per_s"] > 0 and row["nest_events_per_cpu_s"] > 0
     assert not list(tmp_path.glob("run-*"))  # the run directories are removed
+
+
+def test_connect_rule_compares_both_builders_on_the_same_network(tmp_path, built_model):
+    out = tmp_path / "rule.json"
+    args = ["--n", "2000", "--k", "100", "--T", "20", "--threads", "2", "--pairs", "2", "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "connect_rule.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = json.loads(out.read_text())["records"]
+    assert [r["builder"] for r in records] == ["module", "nest", "nest", "module"]  # turns alternate
+    assert len({r["spikes"] for r in records}) == 1 and records[0]["spikes"] > 0
+    assert "| build_s (median) |" in proc.stdout and "| run_s (median) |" in proc.stdout

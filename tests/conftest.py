@@ -68,6 +68,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         tier = TIERS.get(item.path.name, "nest")
         item.add_marker(getattr(pytest.mark, tier))
-
-
-pytest_plugins = ["slurm_cluster"]  # the session's private SLURM (tests/slurm_cluster.py)

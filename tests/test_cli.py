@@ -29,6 +29,8 @@ def test_config_show_round_trip(tmp_path, preset):
     again = balanced("config", "show", "--config", str(path)).stdout
     assert tomllib.loads(again) == tomllib.loads(out)
     assert P.resolve(config=path) == P.resolve(preset, overrides=["seed=3"])
+    assert f"(preset: {preset}, then 1 --set)" in out.splitlines()[0]
+    assert "(preset: tutorial, then config: p.toml)" in again.splitlines()[0]  # the file's values over the default
 
 
 def test_config_show_diagnoses_both_presets():

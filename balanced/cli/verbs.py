@@ -30,7 +30,12 @@ def cmd_config_show(args) -> int:
     from ..theory import diagnosis_lines
 
     params = _resolve(args)
-    header = f"balanced {__version__}: resolved parameters (preset: {_preset_name(args)})"
+    layers = [f"preset: {_preset_name(args)}"]  # in the order they apply, each over the one before
+    if getattr(args, "config", None):
+        layers.append(f"config: {Path(args.config).name}")
+    if getattr(args, "overrides", None):
+        layers.append(f"{len(args.overrides)} --set")
+    header = f"balanced {__version__}: resolved parameters ({', then '.join(layers)})"
     print(to_toml(params, header=header), end="")
     print("\n# ---- regime diagnosis (not parameters)")
     print("\n".join(f"# {line}" for line in diagnosis_lines(params)))

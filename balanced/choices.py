@@ -49,7 +49,7 @@ BYTES_PER_NEURON = 13.0 * 1024
 
 # The module's fixed_indegree builds K distinct sources in about half of NEST's time; up to
 # this many synapses per rank the simulation after it was as fast as after NEST's own
-# (N = 2e4), at 2e8 it was 1.2x slower (docs/performance.md, "The module's fixed_indegree").
+# (N = 2e4), at 2e8 slower in 4 of 7 pairs (docs/performance.md, "The module's fixed_indegree").
 MODULE_RULE_MAX_SYNAPSES = 4e7
 
 
@@ -104,7 +104,7 @@ def connection_builder(n_synapses_per_rank: float) -> Choice:
         "nest",
         "auto",
         f"{n_synapses_per_rank:.3g} synapses per rank, above {MODULE_RULE_MAX_SYNAPSES:.0e}: NEST's own "
-        "fixed_indegree (the simulation after the module's was 1.2x slower at 2e8)",
+        "fixed_indegree (the simulation after the module's was slower at 2e8 synapses)",
     )
 
 

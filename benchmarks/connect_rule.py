@@ -75,6 +75,12 @@ def main(argv=None) -> int:
     for key in ("build_s", "prepare_s", "run_s"):
         m, n = median([r[key] for r in by["module"]]), median([r[key] for r in by["nest"]])
         print(f"| {key} (median) | {m:.2f} | {n:.2f} | {m / n:.3f} |")
+    pairs = [
+        next(r for r in by["module"] if r["pair"] == k)["run_s"]
+        / next(r for r in by["nest"] if r["pair"] == k)["run_s"]
+        for k in range(1, args.pairs + 1)
+    ]
+    print(f"\nrun_s module / NEST in each pair: {', '.join(f'{x:.3f}' for x in pairs)}; median {median(pairs):.3f}")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "records": records}, indent=1))
     return 0

@@ -341,3 +341,4 @@ def test_connect_rule_compares_both_builders_on_the_same_network(tmp_path, built
     assert [r["builder"] for r in records] == ["module", "nest", "nest", "module"]  # turns alternate
     assert len({r["spikes"] for r in records}) == 1 and records[0]["spikes"] > 0
     assert "| build_s (median) |" in proc.stdout and "| run_s (median) |" in proc.stdout
+    assert "run_s module / NEST in each pair:" in proc.stdout

@@ -146,6 +146,7 @@ def parse_kernel(items: list[str]) -> dict:
 
 
 def measure(args) -> dict:
+    from balanced.choices import connection_builder
     from balanced.derived import derive
     from balanced.kernel import import_nest, setup_kernel
     from balanced.network import connect_network, create_populations
@@ -188,7 +189,8 @@ def measure(args) -> dict:
             return result
 
     labels = iter(["connect E<-E", "connect I<-E", "connect E<-I", "connect I<-I"])
-    handles = connect_network(ProbedNest(), params, d, E, I, args.synapse_model)
+    module_rule = connection_builder(d.n_synapses_expected).value == "module"  # as `balanced run` chooses
+    handles = connect_network(ProbedNest(), params, d, E, I, args.synapse_model, module_rule)
     synapses = handles.n_synapses
     nest.Prepare()
     probe("prepare (sort, target tables)")

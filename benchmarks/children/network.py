@@ -29,7 +29,7 @@ def build(cfg: dict):
     """``(nest, params, network, build_s)``: the kernel set up and the network connected
     (``build_s``: the synapse choice and ``build_network``, seconds)."""
     from balanced import params as P
-    from balanced.choices import physical_memory_bytes, synapse_model
+    from balanced.choices import connection_builder, physical_memory_bytes, synapse_model
     from balanced.derived import derive
     from balanced.kernel import import_nest, setup_kernel
     from balanced.network import build_network
@@ -41,5 +41,6 @@ def build(cfg: dict):
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
     t0 = time.perf_counter()
     synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
-    net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse)
+    module_rule = connection_builder(d.n_synapses_expected).value == "module"  # as `balanced run` chooses
+    net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse, module_rule)
     return nest, p, net, time.perf_counter() - t0

@@ -235,7 +235,7 @@ class Network:
         """Connect the populations, add the Poisson drive (if ``nu_ext > 0``) and the
         recorders; NEST's min and max delay are the network's from here on."""
         from .devices import kernel_delays
-        from .network import connect_network, nest_rule
+        from .network import connect_network
 
         if self.E is None:
             raise ApiError("connect(): call create() first")
@@ -247,9 +247,7 @@ class Network:
                 self.nest, self.params, self.derived, self.E, self.I, self._choices.synapse_model.value, module_rule
             )
             self.manifest["counts"]["synapses"] = self.handles.n_synapses
-            # the NEST rule that drew the connections (the module's fixed_indegree, where chosen and loaded)
-            rule = nest_rule(self.nest, {"rule": self.params.connectivity}, module_rule)
-            self.manifest["model"]["nest_connection_rule"] = rule["rule"]
+            self.manifest["model"]["nest_connection_rule"] = self.handles.nest_connection_rule
             self._delays = kernel_delays(self.nest)
         return self
 

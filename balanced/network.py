@@ -33,6 +33,7 @@ class Network:
     sampled: np.ndarray  # global indices of the neurons whose state is recorded
     poisson: Any | None
     n_synapses: int  # recurrent connections on this rank (MPI: run.py sums the ranks), devices not counted
+    nest_connection_rule: str  # the NEST rule that drew them (see nest_rule)
 
     @property
     def neurons(self):
@@ -135,11 +136,12 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str, modul
     drive and recorders."""
     neurons = E + I
     pops = {"E": E, "I": I}
+    rule = nest_rule(nest, {"rule": p.connectivity}, module_rule)["rule"]  # one kernel query for all projections
     for target, source in PROJECTIONS:
         nest.Connect(
             pops[source],
             pops[target],
-            nest_rule(nest, connection_rule(p, d, target, source), module_rule),
+            {**connection_rule(p, d, target, source), "rule": rule},
             synapse_spec(nest, p, d, target, source, synapse_model),
         )
     n_synapses = int(nest.num_connections)  # before any device is connected
@@ -175,4 +177,5 @@ def connect_network(nest, p: Params, d: Derived, E, I, synapse_model: str, modul
         sampled=sampled,
         poisson=poisson,
         n_synapses=n_synapses,
+        nest_connection_rule=rule,
     )

@@ -31,12 +31,12 @@ CHILD = ROOT / "benchmarks" / "children" / "connect_rule_child.py"
 
 
 def one(builder: str, args) -> dict:
-    sets = network_overrides(args.n, "nestml", args.T, args.k, ("seed=12345",))
+    sets = network_overrides(args.n, "nestml", args.T, args.k, ("seed=12345", f"synapse_model={args.synapse_model}"))
     cfg = {
-        "builder": builder,
         "sets": sets,
         "threads": args.threads,
-        "synapse_model": args.synapse_model,
+        "model_file": str(ROOT / "models" / "lif_psc_exp.nestml"),
+        "module_rule": builder == "module",
         "huge_pages": args.huge_pages,
     }
     out = subprocess.run(

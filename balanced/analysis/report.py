@@ -10,7 +10,6 @@ stats.json last. The keys of stats.json, with units and definitions, are listed 
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -56,18 +55,14 @@ def compute_report(
 
 def diagnosis_of(params: dict[str, Any]) -> list[str] | None:
     """The regime diagnosis of a run's parameters (balanced.theory), None when they are not
-    a complete parameter set. Remembered per parameter set: the analysis worker computes it
-    while the run simulates, and the report then finds it ready."""
-    return _diagnosis_cached(json.dumps(params, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=8)
-def _diagnosis_cached(params_json: str) -> list[str] | None:
+    a complete parameter set. The theory remembers it per parameter set
+    (:func:`balanced.theory.diagnose_params`): the analysis worker computes it while the run
+    simulates, and the report then finds it ready."""
     from balanced.params import ParamError, validate
     from balanced.theory import diagnosis_lines
 
     try:
-        return diagnosis_lines(validate(json.loads(params_json)))
+        return diagnosis_lines(validate(params))
     except ParamError:
         return None
 

@@ -4,7 +4,8 @@ Shared by the child programs of ``benchmarks/interleaved.py`` and
 ``benchmarks/profile_parity.py``. A config (JSON, from the parent) names the ``--set``
 items of the tutorial preset (``sets``), the threads, and for the NESTML neuron the model
 file of the measured checkout (``model_file``: ``balanced.models`` would resolve to the
-installed package's) and its template variant (``templates``, optional).
+installed package's) and its template variant (``templates``, optional); ``module_rule``
+(optional) overrides the connection builder that ``balanced run`` would choose.
 """
 
 import os
@@ -41,6 +42,6 @@ def build(cfg: dict):
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
     t0 = time.perf_counter()
     synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
-    module_rule = connection_builder(d.n_synapses_expected).value == "module"  # as `balanced run` chooses
+    module_rule = cfg.get("module_rule", connection_builder(d.n_synapses_expected).value == "module")
     net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse, module_rule)
     return nest, p, net, time.perf_counter() - t0

@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +413,7 @@ def run_network(
     progress: bool = True,
     hooks: Sequence[RunHook] = (),
     huge_pages: str = "auto",
+    while_threads_run: AbstractContextManager | None = None,
 ) -> dict:
     """Simulate ``params`` for ``params.T`` and write the run directory ``out`` (what
     ``balanced run`` does); return the final manifest (this rank's, on ranks other than
@@ -420,7 +421,9 @@ def run_network(
 
     ``threads``: OpenMP threads per rank; ``None`` chooses from the allocation.
     ``hooks``: :class:`balanced.run.RunHook` objects acting on the network at their times.
-    ``huge_pages``: as :class:`Network`'s, default ``"auto"``. Every automatic choice is
+    ``huge_pages``: as :class:`Network`'s, default ``"auto"``. ``while_threads_run``: a
+    context entered around connecting and simulating, where NEST's threads take the cores
+    (``balanced run`` pauses its analysis worker there). Every automatic choice is
     recorded in the manifest (``choices``). ``out`` changes only when the run is complete
     (:mod:`balanced.transaction`). Raises :class:`balanced.run.RunError`,
     :class:`balanced.transaction.OutputError` (an unusable ``out``, before any work),
@@ -438,7 +441,10 @@ def run_network(
         huge_pages=huge_pages,
         progress=progress,
     )
-    net.create().connect().simulate(params.T, hooks).write()
+    net.create()
+    with while_threads_run or nullcontext():
+        net.connect().simulate(params.T, hooks)
+    net.write()
     manifest = net.manifest
     if net.rank == 0:
         layout, timers = net._layout, manifest["timers_s"]

@@ -108,11 +108,12 @@ def test_rerun_refuses_without_overwrite(tmp_path):
     assert not (out / "analysis").exists()
 
 
-def test_analysis_worker_only_on_a_spare_core():
-    from balanced.analysis.worker import worker_fits
+def test_analysis_worker_beside_the_run_and_paused_where_threads_take_every_core():
+    from balanced.analysis.worker import worker_fits, worker_pauses
 
-    assert worker_fits(threads=1, cores=2, mpi_ranks=1)
-    assert not worker_fits(threads=2, cores=2, mpi_ranks=1)
+    assert worker_fits(threads=1, cores=2, mpi_ranks=1) and not worker_pauses(threads=1, cores=2)
+    assert worker_fits(threads=2, cores=2, mpi_ranks=1) and worker_pauses(threads=2, cores=2)
+    assert worker_pauses(threads=4, cores=2)
     assert not worker_fits(threads=1, cores=1, mpi_ranks=1)
     assert not worker_fits(threads=1, cores=16, mpi_ranks=2)
 
@@ -152,6 +153,21 @@ def test_the_analysis_diagnoses_the_regime_with_and_without_the_worker(tmp_path)
         assert "diagnosis" not in json.loads((tmp_path / name / "manifest.json").read_text())
         stats = json.loads((tmp_path / name / "analysis" / "stats.json").read_text())
         assert stats["diagnosis"] == expected and stats["figures"] == [], name
+
+
+def test_the_paused_worker_analyses_as_balanced_analyze_does(tmp_path):
+    # threads on every core: the worker is stopped while NEST's threads run, then analyses
+    from balanced.kernel import usable_cores
+
+    cores = usable_cores()
+    assert cores >= 2, "the analysis worker needs a second core"
+    run = tmp_path / "r"
+    balanced("run", "--set", "T=200", "--threads", str(cores), "--out", str(run), "--quiet")
+    files = {p.name: p.read_bytes() for p in (run / "analysis").iterdir()}
+    assert sorted(files) == ["raster_rate.pdf", "raster_rate.png", "stats.json"]
+    balanced("analyze", str(run), "--figures", "raster_rate")
+    for name in ("stats.json", "raster_rate.png"):  # the PDF holds its creation time
+        assert (run / "analysis" / name).read_bytes() == files[name], name
 
 
 def test_nest_imported_without_its_optional_extras():

@@ -372,7 +372,7 @@ def test_one_step_analysis_window(finished_run):
 
 
 # ----------------------------------------------------------------------------- 8. signals
-def start_long_run(target: Path, *extra) -> subprocess.Popen:
+def start_long_run(target: Path, *extra, analysis: bool = False) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -386,7 +386,7 @@ def start_long_run(target: Path, *extra) -> subprocess.Popen:
             "--out",
             str(target),
             "--quiet",
-            "--no-analysis",
+            *(() if analysis else ("--no-analysis",)),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -415,6 +415,56 @@ def test_signal_ends_the_run_cleanly(tmp_path, finished_run, built_model, sig):
     assert sorted(p.name for p in staging_path(target).iterdir()) == sorted(
         [STAGING_MARK, "manifest.json", "params.toml"]
     )
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """{pid: (parent pid, state letter)} of every process, from /proc."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def _descendants(pid: int) -> list[int]:
+    table = _process_table()
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [p for p, (ppid, _) in table.items() if ppid == parent]
+        found += children
+        todo += children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    return _process_table().get(pid, (0, "Z"))[1] != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
+    # With the threads on every core the analysis worker and its figure process are
+    # stopped while NEST's threads run; when the run ends, even killed, so do they.
+    from balanced.kernel import usable_cores
+
+    cores = usable_cores()
+    assert cores >= 2, "the analysis worker needs a second core"
+    proc = start_long_run(tmp_path / "r", "--threads", str(cores), analysis=True)
+    helpers = _descendants(proc.pid)
+    assert len(helpers) == 2, helpers  # the worker and its figure process
+    deadline = time.time() + 30
+    while any(_process_table().get(pid, (0, ""))[1] != "T" for pid in helpers):
+        assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while any(_alive(pid) for pid in helpers):
+        assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}
+        time.sleep(0.05)
 
 
 def test_killed_run_leaves_the_target_and_is_cleaned_by_the_next(tmp_path, built_model):

@@ -8,7 +8,10 @@ SciPy (:func:`balanced.analysis.report.preload_statistics`) on the other core an
 waits. It only ever reads the run directory the parent names, once that run is complete. The
 figure process imports matplotlib at low priority (``nice`` 10): it takes only the CPU
 that the simulation and the statistics leave, so it does not slow them, and gets a core
-as soon as either is waiting. When the run is complete the parent sends the worker the
+as soon as either is waiting. Where NEST's threads take every core, the parent stops the
+worker's process group (the worker and its figure process) while they connect and
+simulate (:meth:`AnalysisWorker.paused`), so the imports run only beside the parent's
+single-threaded parts. When the run is complete the parent sends the worker the
 run directory and the figures to draw, and waits for its exit status; the worker does what
 ``balanced analyze`` does (:func:`balanced.analysis.command.analyze_command`: same table,
 files, messages and exit codes) and has the figures drawn in the figure process (drawn
@@ -30,6 +33,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO
 
 from ..blas import one_thread_env
@@ -40,11 +45,18 @@ FIGURE_NICE = 10  # the figure process's priority: below the simulation and the 
 def worker_fits(threads: int, cores: int, mpi_ranks: int) -> bool:
     """Whether a worker may run next to a simulation with ``threads`` threads per rank.
 
-    No under MPI (no child processes next to MPI ranks), and not when the threads take
-    every core: NEST's threads meet at a barrier every step, and a busy neighbour on one of
-    their cores slows them all (docs/performance.md, "Threads").
+    No under MPI (no child processes next to MPI ranks), nor on one core (nothing to
+    overlap).
     """
-    return mpi_ranks <= 1 and threads < cores
+    return mpi_ranks <= 1 and cores > 1
+
+
+def worker_pauses(threads: int, cores: int) -> bool:
+    """Whether the worker must stop while NEST's threads run (connect and simulate): when
+    they take every core. NEST's threads meet at a barrier every step, and a busy
+    neighbour on one of their cores slows them all (docs/performance.md, "Threads"); the
+    worker then imports only while the run is on one core (start, writing the spikes)."""
+    return threads >= cores
 
 
 class AnalysisWorker:
@@ -62,7 +74,8 @@ class AnalysisWorker:
         argv = [sys.executable, "-m", "balanced.analysis.worker", *(() if figures else ("--no-figures",))]
         if params is not None:
             argv += ["--params", json.dumps(params)]
-        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env())
+        # its own process group (with its figure process), stopped and ended as one
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True, env=_child_env(), process_group=0)
         assert self._proc.stdin is not None  # stdin=PIPE
         self._stdin = self._proc.stdin
         self._sent = False
@@ -80,25 +93,45 @@ class AnalysisWorker:
             pass
         return self._proc.wait()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the worker and its figure process for the duration (SIGSTOP), then let them
+        go on (SIGCONT). Should this process be killed meanwhile, the stopped group is
+        orphaned and the kernel ends it (SIGHUP, then SIGCONT)."""
+        self._signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._signal(signal.SIGCONT)
+
     def cancel(self) -> None:
         """End the worker without analysing (idempotent)."""
         if self._proc.poll() is not None:
             return
+        self._signal(signal.SIGCONT)
         try:
             if not self._sent:
                 self._stdin.close()
             self._proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            self._proc.kill()
-            self._proc.wait()
+            self._kill()
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self._proc.pid, signum)
+        except (ProcessLookupError, PermissionError):  # the group has ended
+            pass
+
+    def _kill(self) -> None:
+        self._signal(signal.SIGKILL)  # the figure process too
+        self._proc.wait()
 
     def __enter__(self) -> AnalysisWorker:
         return self
 
     def __exit__(self, *exc) -> None:
         if exc[0] is not None and self._proc.poll() is None:
-            self._proc.kill()  # interrupted or failed: do not wait for imports to finish
-            self._proc.wait()
+            self._kill()  # interrupted or failed: do not wait for imports to finish
         self.cancel()
 
 

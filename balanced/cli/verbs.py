@@ -84,22 +84,23 @@ def cmd_run(args) -> int:
     if args.no_analysis:
         _simulate(args, params, out)
         return 0
-    from ..analysis.worker import AnalysisWorker, worker_fits
+    from ..analysis.worker import AnalysisWorker, worker_fits, worker_pauses
 
     figures = _figures(args.figures)
     threads = args.threads if args.threads is not None else choose_threads(params)
     if not worker_fits(threads, usable_cores(), mpi_world_size_from_env()):
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
-    # the worker imports Elephant and matplotlib while the network simulates
+    # the worker imports the statistics and matplotlib while the network is built and simulated
     with AnalysisWorker(figures=bool(figures), params=params.to_dict()) as worker:
-        manifest = _simulate(args, params, out)
+        pause = worker.paused() if worker_pauses(threads, usable_cores()) else None
+        manifest = _simulate(args, params, out, while_threads_run=pause)
         if manifest.get("status") != "complete":
             return 0
         return worker.analyze(out, figures)
 
 
-def _simulate(args, params, out: Path) -> dict:
+def _simulate(args, params, out: Path, while_threads_run=None) -> dict:
     from ..api import run_network
     from ..kernel import import_nest
 
@@ -112,6 +113,7 @@ def _simulate(args, params, out: Path) -> dict:
         preset=_preset_name(args),
         progress=not args.quiet,
         huge_pages=args.huge_pages,
+        while_threads_run=while_threads_run,
     )
 
 

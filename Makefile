@@ -20,8 +20,8 @@ test-fast: setup
 	.venv/bin/python -m pytest -m "pure or analysis"
 
 lint: setup
-	.venv/bin/ruff check balanced tests benchmarks
-	.venv/bin/ruff format --check balanced tests benchmarks
+	.venv/bin/ruff check balanced tests benchmarks analysis
+	.venv/bin/ruff format --check balanced tests benchmarks analysis
 	.venv/bin/mypy balanced
 
 bench: setup

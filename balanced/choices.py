@@ -47,12 +47,6 @@ BYTES_PER_SYNAPSE = {FAST_SYNAPSE: 48.0, "static_synapse_hom_w": 40.0, SMALL_SYN
 BYTES_PER_NEURON = 13.0 * 1024
 
 
-# The module's fixed_indegree builds K distinct sources in about half of NEST's time; up to
-# this many synapses per rank the simulation after it was as fast as after NEST's own
-# (N = 2e4), at 2e8 slower in 4 of 7 pairs (docs/performance.md, "The module's fixed_indegree").
-MODULE_RULE_MAX_SYNAPSES = 4e7
-
-
 @dataclass(frozen=True)
 class Choice:
     """A decided value, who decided it (``"user"`` or ``"auto"``) and why, in one sentence."""
@@ -89,22 +83,16 @@ def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float)
 
 
 def connection_builder(n_synapses_per_rank: float) -> Choice:
-    """Who draws ``fixed_indegree`` connections: ``"module"`` (the package's module rule,
-    :data:`balanced.network.FAST_FIXED_INDEGREE`, where the module is loaded) or ``"nest"``
-    (NEST's own). The same connections either way; the module's up to
-    :data:`MODULE_RULE_MAX_SYNAPSES` synapses per rank."""
-    if n_synapses_per_rank <= MODULE_RULE_MAX_SYNAPSES:
-        return Choice(
-            "module",
-            "auto",
-            f"{n_synapses_per_rank:.3g} synapses per rank: the module's fixed_indegree builds them in about "
-            "half the time, the simulation after it measured as fast",
-        )
+    """Who draws ``fixed_indegree`` connections: ``"module"``, the package's module rule
+    (:data:`balanced.network.FAST_FIXED_INDEGREE`, where the module is loaded; NEST's own
+    elsewhere). The same connections as NEST's, in about half the time, and the simulation
+    after it as fast from 2e7 to 2e8 synapses (docs/performance.md, "The module's
+    fixed_indegree")."""
     return Choice(
-        "nest",
+        "module",
         "auto",
-        f"{n_synapses_per_rank:.3g} synapses per rank, above {MODULE_RULE_MAX_SYNAPSES:.0e}: NEST's own "
-        "fixed_indegree (the simulation after the module's was slower at 2e8 synapses)",
+        f"{n_synapses_per_rank:.3g} synapses per rank: the module's fixed_indegree draws the same "
+        "connections in about half of NEST's time, and the simulation after it is as fast",
     )
 
 

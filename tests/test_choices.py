@@ -62,8 +62,9 @@ def test_chunk_schedule_depends_on_the_network_not_the_clock():
     assert resumed.next_edge() == 200.0
 
 
-def test_module_fixed_indegree_only_where_measured_no_slower():
-    assert C.connection_builder(4e7).value == "module"  # N = 2e4, K = 1000, one rank
-    assert C.connection_builder(2e8).value == "nest"  # N = 1e5: its simulation was slower
-    assert C.decide("auto", "auto", 2e8, 8, 1, 1000.0).connection_builder.value == "module"  # 2.5e7 per rank
-    assert "above 4e+07" in C.connection_builder(2e8).reason
+def test_module_fixed_indegree_at_every_size():
+    # measured as fast to simulate after it from 2e7 (N = 1e4) to 2e8 synapses (N = 1e5)
+    for n_synapses in (1e5, 4e7, 2e8):
+        choice = C.connection_builder(n_synapses)
+        assert choice.value == "module" and choice.source == "auto" and "half" in choice.reason
+    assert C.decide("auto", "auto", 2e8, 8, 1, 1000.0).connection_builder.value == "module"

@@ -11,6 +11,10 @@ on average; measure on an idle machine.
 
 The command after ``--`` is what follows ``python -m balanced`` (default: the tutorial
 ``run`` with statistics and figure); ``--out`` and ``--overwrite --quiet`` are added.
+Each command runs in a temporary folder with ``python -P``, so that a ``balanced`` folder
+in the current directory (the checkout this script is started from) cannot shadow the
+package of the Python given; the package each Python imports is printed and recorded,
+and two different Pythons importing the same package are refused.
 """
 
 from __future__ import annotations
@@ -31,10 +35,35 @@ from _common import machine, median  # noqa: E402
 DEFAULT_COMMAND = ["run", "--preset", "tutorial"]
 
 
+def source_of(python: str, cwd: Path) -> str:
+    """The ``balanced`` package folder that ``python`` imports when started as :func:`one` starts it."""
+    code = "import os, balanced; print(os.path.dirname(os.path.realpath(balanced.__file__)))"
+    proc = subprocess.run([python, "-P", "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    if proc.returncode != 0:
+        raise SystemExit(f"{python}: cannot import balanced: {proc.stderr.strip()[-500:]}")
+    return proc.stdout.strip()
+
+
+def commit_of(source: str) -> str:
+    """The git commit of the checkout holding package folder ``source`` ("+dirty" with
+    uncommitted changes), or "unknown" outside a checkout."""
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", source, *args], capture_output=True, text=True, timeout=60)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def one(python: str, command: list[str], out: Path) -> float:
-    argv = [python, "-m", "balanced", *command, "--out", str(out), "--overwrite", "--quiet"]
+    """Wall seconds of ``python -P -m balanced COMMAND --out OUT --overwrite --quiet``, run in
+    the folder above ``out`` (not the caller's: ``-m`` would find a checkout there first)."""
+    argv = [python, "-P", "-m", "balanced", *command, "--out", str(out), "--overwrite", "--quiet"]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=out.parent)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -58,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ab-") as tmp:
         outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
         pythons = {"A": args.python_a, "B": args.python_b}
+        sources = {key: source_of(python, Path(tmp)) for key, python in pythons.items()}
+        for key in ("A", "B"):
+            print(f"{key}: {pythons[key]} imports {sources[key]} ({commit_of(sources[key])})", flush=True)
+        if args.python_a != args.python_b and sources["A"] == sources["B"]:
+            raise SystemExit(
+                "both Pythons import the same balanced package: install each checkout in its own environment"
+            )
         for _ in range(args.warmup):
             for key in ("A", "B"):
                 one(pythons[key], command, outs[key])
@@ -74,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": args.pairs,
             "times_s": times,
             "median_s": med,
+            "commits": {key: commit_of(source) for key, source in sources.items()},
             "ratio_b_over_a": ratio,
             "machine": machine(),
         }

@@ -97,6 +97,24 @@ def test_values_plausible(small):
     assert data["nestml_vs_builtin"][0]["ratio"] > 0
 
 
+def test_ab_checkouts_measures_the_package_of_each_python(tmp_path, built_model):
+    # started from a folder holding another `balanced` package (as from a checkout's root),
+    # each command still runs the package its Python has installed
+    shadow = tmp_path / "elsewhere"
+    (shadow / "balanced").mkdir(parents=True)
+    for name in ("__init__.py", "__main__.py"):
+        (shadow / "balanced" / name).write_text("raise SystemExit('the shadowing package ran')\n")
+    record = tmp_path / "ab.json"
+    argv = [sys.executable, str(ROOT / "benchmarks" / "ab_checkouts.py"), sys.executable, sys.executable]
+    argv += ["--pairs", "1", "--warmup", "0", "--json", str(record), "--", "run", "--set", "T=20", "--no-analysis"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=shadow)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert f"imports {ROOT / 'balanced'}" in proc.stdout, proc.stdout
+    data = json.loads(record.read_text())
+    assert len(data["times_s"]["A"]) == len(data["times_s"]["B"]) == 1
+    assert data["commits"]["A"] == data["commits"]["B"] != "unknown"
+
+
 def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     # the A/B harness at the tutorial size, two 20 ms chunks each, one with huge pages:
     # both networks simulate the same spikes, and the summary names both variants

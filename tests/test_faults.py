@@ -444,7 +444,7 @@ def _alive(pid: int) -> bool:
     return _process_table().get(pid, (0, "Z"))[1] != "Z"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
     # With the threads on every core the analysis worker and its figure process are
     # stopped while NEST's threads run; when the run ends, even killed, so do they.
@@ -460,7 +460,10 @@ def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
         assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}
         time.sleep(0.05)
     proc.send_signal(sig)
-    proc.wait(timeout=30)
+    code = proc.wait(timeout=30)
+    if sig != signal.SIGKILL:  # handled: the run ends as without a worker
+        stderr = proc.stderr.read()
+        assert code == 128 + sig and f"interrupted by {sig.name}" in stderr and "Traceback" not in stderr, stderr
     deadline = time.time() + 10
     while any(_alive(pid) for pid in helpers):
         assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}

@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
         pythons = {"A": args.python_a, "B": args.python_b}
         sources = {key: source_of(python, Path(tmp)) for key, python in pythons.items()}
+        commits = {key: commit_of(source) for key, source in sources.items()}
         for key in ("A", "B"):
-            print(f"{key}: {pythons[key]} imports {sources[key]} ({commit_of(sources[key])})", flush=True)
+            print(f"{key}: {pythons[key]} imports {sources[key]} ({commits[key]})", flush=True)
         if args.python_a != args.python_b and sources["A"] == sources["B"]:
             raise SystemExit(
                 "both Pythons import the same balanced package: install each checkout in its own environment"
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": args.pairs,
             "times_s": times,
             "median_s": med,
-            "commits": {key: commit_of(source) for key, source in sources.items()},
+            "commits": commits,
             "ratio_b_over_a": ratio,
             "machine": machine(),
         }

@@ -111,11 +111,11 @@ def test_rerun_refuses_without_overwrite(tmp_path):
 def test_analysis_worker_beside_the_run_and_paused_where_threads_take_every_core():
     from balanced.analysis.worker import worker_fits, worker_pauses
 
-    assert worker_fits(threads=1, cores=2, mpi_ranks=1) and not worker_pauses(threads=1, cores=2)
-    assert worker_fits(threads=2, cores=2, mpi_ranks=1) and worker_pauses(threads=2, cores=2)
+    assert worker_fits(cores=2, mpi_ranks=1) and not worker_pauses(threads=1, cores=2)
+    assert worker_fits(cores=2, mpi_ranks=1) and worker_pauses(threads=2, cores=2)
     assert worker_pauses(threads=4, cores=2)
-    assert not worker_fits(threads=1, cores=1, mpi_ranks=1)
-    assert not worker_fits(threads=1, cores=16, mpi_ranks=2)
+    assert not worker_fits(cores=1, mpi_ranks=1)
+    assert not worker_fits(cores=16, mpi_ranks=2)
 
 
 def test_figure_selection(tmp_path):

@@ -42,8 +42,9 @@ from ..blas import one_thread_env
 FIGURE_NICE = 10  # the figure process's priority: below the simulation and the statistics
 
 
-def worker_fits(threads: int, cores: int, mpi_ranks: int) -> bool:
-    """Whether a worker may run next to a simulation with ``threads`` threads per rank.
+def worker_fits(cores: int, mpi_ranks: int) -> bool:
+    """Whether a worker may run next to a simulation (stopped while it needs every core,
+    :func:`worker_pauses`).
 
     No under MPI (no child processes next to MPI ranks), nor on one core (nothing to
     overlap).

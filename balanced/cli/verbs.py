@@ -79,8 +79,9 @@ def cmd_run(args) -> int:
 
     params = _resolve(args)
     out = Path(args.out) if args.out else Path("runs") / _preset_name(args)
+    cores = usable_cores()
     if args.threads is not None:
-        check_threads(args.threads, usable_cores())  # before anything starts
+        check_threads(args.threads, cores)  # before anything starts
     if args.no_analysis:
         _simulate(args, params, out)
         return 0
@@ -88,12 +89,12 @@ def cmd_run(args) -> int:
 
     figures = _figures(args.figures)
     threads = args.threads if args.threads is not None else choose_threads(params)
-    if not worker_fits(threads, usable_cores(), mpi_world_size_from_env()):
+    if not worker_fits(cores, mpi_world_size_from_env()):
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
     # the worker imports the statistics and matplotlib while the network is built and simulated
     with AnalysisWorker(figures=bool(figures), params=params.to_dict()) as worker:
-        pause = worker.paused() if worker_pauses(threads, usable_cores()) else None
+        pause = worker.paused() if worker_pauses(threads, cores) else None
         manifest = _simulate(args, params, out, while_threads_run=pause)
         if manifest.get("status") != "complete":
             return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -86,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="ab-") as tmp:
         outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
-        pythons = {"A": args.python_a, "B": args.python_b}
+        # absolute, as the commands run in the temporary folder (not resolved: a venv's python is a link)
+        pythons = {"A": os.path.abspath(args.python_a), "B": os.path.abspath(args.python_b)}
         sources = {key: source_of(python, Path(tmp)) for key, python in pythons.items()}
         commits = {key: commit_of(source) for key, source in sources.items()}
         for key in ("A", "B"):
             print(f"{key}: {pythons[key]} imports {sources[key]} ({commits[key]})", flush=True)
-        if args.python_a != args.python_b and sources["A"] == sources["B"]:
+        if pythons["A"] != pythons["B"] and sources["A"] == sources["B"]:
             raise SystemExit(
                 "both Pythons import the same balanced package: install each checkout in its own environment"
             )

@@ -5,6 +5,7 @@ network); never a speed threshold: CI machines differ and are shared.
 """
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -99,13 +100,15 @@ def test_values_plausible(small):
 
 def test_ab_checkouts_measures_the_package_of_each_python(tmp_path, built_model):
     # started from a folder holding another `balanced` package (as from a checkout's root),
-    # each command still runs the package its Python has installed
+    # each command still runs the package its Python has installed; a Python given by a
+    # path relative to that folder is found there (the commands run elsewhere)
     shadow = tmp_path / "elsewhere"
     (shadow / "balanced").mkdir(parents=True)
     for name in ("__init__.py", "__main__.py"):
         (shadow / "balanced" / name).write_text("raise SystemExit('the shadowing package ran')\n")
     record = tmp_path / "ab.json"
-    argv = [sys.executable, str(ROOT / "benchmarks" / "ab_checkouts.py"), sys.executable, sys.executable]
+    relative = os.path.relpath(sys.executable, shadow)
+    argv = [sys.executable, str(ROOT / "benchmarks" / "ab_checkouts.py"), sys.executable, relative]
     argv += ["--pairs", "1", "--warmup", "0", "--json", str(record), "--", "run", "--set", "T=20", "--no-analysis"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=shadow)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]

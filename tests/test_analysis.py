@@ -489,6 +489,32 @@ def test_correlations_equal_elephant_on_a_grid_with_edge_spikes():
 
 
 # --------------------------------------------------------------------------- the worker's figure process
+def test_formats_saved_in_a_forked_child_equal_those_saved_here(tmp_path):
+    """``fork_formats`` (the figure process's way: the PDF saved in a forked child while
+    the PNG is saved here) gives the same files, and a child that fails leaves its formats
+    to this process (its status, not its pipe, decides)."""
+    import os
+    import pickle
+
+    run_dir = poisson_run(tmp_path / "run", t_stop_ms=1000.0)
+    result, _ = report.compute_report(run_dir)
+    stems = ("raster_rate", "spectrum")
+    here = report.render_figures(result, stems)
+    forked = report.render_figures(result, stems, fork_formats=True)
+    assert list(forked) == list(here) == [f"{s}.{f}" for s in stems for f in ("png", "pdf")]
+    for stem in stems:
+        assert forked[f"{stem}.png"] == here[f"{stem}.png"], stem
+        assert forked[f"{stem}.pdf"][:5] == b"%PDF-" and len(forked[f"{stem}.pdf"]) > 1000
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child that sends a complete reply, then fails
+        os.write(write_fd, pickle.dumps({"raster_rate.pdf": b"partial"}))
+        os._exit(3)
+    os.close(write_fd)
+    assert report._collect_child(pid, read_fd) is None
+
+
 @pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
 def test_figure_process_draws_what_this_process_draws(tmp_path, fork):
     """The analysis worker's figure process (a real child, matplotlib imported at low

@@ -87,24 +87,79 @@ def preload_figures() -> None:
         font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
 
 
-def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS) -> dict[str, bytes]:
-    """Render report figures (default all) to bytes in memory: {file name: content}."""
+def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS, fork_formats: bool = False) -> dict[str, bytes]:
+    """Render report figures (default all) to bytes in memory: {file name: content}.
+
+    ``fork_formats``: save the formats after the first (the PDF) in a forked child while
+    this process saves the first, on two cores at once. Only for a process without threads
+    (the analysis worker's figure process, :mod:`.worker`); should the child fail, those
+    formats are saved here.
+    """
     import matplotlib.pyplot as plt
 
     from . import plots
 
-    files: dict[str, bytes] = {}
-    for stem, fig in plots.report_figures(result, stems).items():
-        try:
-            for fmt in FIGURE_FORMATS:
-                buf = io.BytesIO()
-                with plots.style():  # savefig reads its dpi and the PDF font type from the rc parameters
-                    # fixed margins already fit ("tight" would draw twice)
-                    fig.savefig(buf, format=fmt, **plots.SAVE_OPTIONS.get(fmt, {}))
-                files[f"{stem}.{fmt}"] = buf.getvalue()
-        finally:
+    figures = plots.report_figures(result, stems)
+    try:
+        first, rest = FIGURE_FORMATS[:1], FIGURE_FORMATS[1:]
+        if fork_formats and rest and hasattr(os, "fork"):
+            child = _save_in_child(figures, rest)
+            files = _save(figures, first)
+            files.update(_collect_child(*child) or _save(figures, rest))
+        else:
+            files = _save(figures, FIGURE_FORMATS)
+    finally:
+        for fig in figures.values():
             plt.close(fig)
+    return {name: files[name] for name in (f"{stem}.{fmt}" for stem in figures for fmt in FIGURE_FORMATS)}
+
+
+def _save(figures: dict, formats) -> dict[str, bytes]:
+    """{file name: bytes} of ``figures`` ({stem: Figure}) saved in ``formats``."""
+    from . import plots
+
+    files: dict[str, bytes] = {}
+    for stem, fig in figures.items():
+        for fmt in formats:
+            buf = io.BytesIO()
+            with plots.style():  # savefig reads its dpi and the PDF font type from the rc parameters
+                # fixed margins already fit ("tight" would draw twice)
+                fig.savefig(buf, format=fmt, **plots.SAVE_OPTIONS.get(fmt, {}))
+            files[f"{stem}.{fmt}"] = buf.getvalue()
     return files
+
+
+def _save_in_child(figures: dict, formats) -> tuple[int, int]:
+    """Fork a child that saves ``figures`` in ``formats`` and sends the pickled files back;
+    returns (its pid, the pipe's read end) for :func:`_collect_child`."""
+    import pickle
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: save, send, and end without the parent's clean-up
+        status = 1
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as pipe:
+                pickle.dump(_save(figures, formats), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def _collect_child(pid: int, read_fd: int) -> dict[str, bytes] | None:
+    """The files the child of :func:`_save_in_child` sent, None if it failed."""
+    import pickle
+
+    try:
+        with os.fdopen(read_fd, "rb") as pipe:
+            files = pickle.load(pipe)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        files = None
+    _, status = os.waitpid(pid, 0)
+    return files if os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def analyze_run(

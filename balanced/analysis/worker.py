@@ -255,7 +255,9 @@ def _close_fds_except(keep) -> None:
 
 
 def serve_figures(requests=None, replies=None) -> int:
-    """The figure process: import matplotlib, draw one request, answer, exit.
+    """The figure process: import matplotlib, draw one request (its PDFs saved meanwhile
+    by a forked child, ``fork_formats`` of :func:`balanced.analysis.report.render_figures`),
+    answer, exit.
 
     ``requests``/``replies``: binary streams (default: stdin, and stdout as it was).
     Anything printed meanwhile (a library's warning) goes to stderr, not into the replies.
@@ -279,7 +281,7 @@ def serve_figures(requests=None, replies=None) -> int:
         return 0
     reply: tuple[str, object]
     try:
-        reply = ("ok", report.render_figures(result, stems))
+        reply = ("ok", report.render_figures(result, stems, fork_formats=True))
     except Exception as exc:  # noqa: BLE001 - the worker draws again and reports it
         reply = ("error", f"{type(exc).__name__}: {exc}")
     with replies:

@@ -155,6 +155,22 @@ def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     assert all(c[v]["wall_s"] > 0 for c in data["chunks"] for v in ("builtin,off", "nestml,on"))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux's")
+def test_idle_neighbour_times_chunks_with_the_neighbour_running_and_stopped(tmp_path, built_model):
+    # the tutorial network, 2 pairs of chunks with an interpreter loop at idle priority;
+    # the neighbour (and its process group) is gone afterwards
+    record = tmp_path / "idle.json"
+    argv = [sys.executable, str(ROOT / "benchmarks" / "idle_neighbour.py"), "--size", "1e3", "--threads", "1"]
+    argv += ["--chunks", "2", "--neighbour", "python", "--json", str(record)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "neighbour python at SCHED_IDLE, 2 pairs of 100 ms" in proc.stdout
+    data = json.loads(record.read_text())
+    assert len(data["times_s"]["stopped"]) == len(data["times_s"]["running"]) == 2 and data["ratio"] > 0
+    leftover = subprocess.run(["pgrep", "-f", "table = {i: str(i)"], capture_output=True, text=True)
+    assert leftover.stdout == "", leftover.stdout
+
+
 def test_interleaved_separate_mode_alternates_fresh_processes(tmp_path, built_model):
     # --separate: one fresh process per run, A then B in the first pair; each simulates
     # the same spikes, and the pair's ratio is B's steady simulate time over A's

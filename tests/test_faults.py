@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import procs
 import pytest
 
 from balanced import params as P
@@ -417,33 +418,6 @@ def test_signal_ends_the_run_cleanly(tmp_path, finished_run, built_model, sig):
     )
 
 
-def _process_table() -> dict[int, tuple[int, str]]:
-    """{pid: (parent pid, state letter)} of every process, from /proc."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        table[int(stat.parent.name)] = (int(fields[1]), fields[0])
-    return table
-
-
-def _descendants(pid: int) -> list[int]:
-    table = _process_table()
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [p for p, (ppid, _) in table.items() if ppid == parent]
-        found += children
-        todo += children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    return _process_table().get(pid, (0, "Z"))[1] != "Z"
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
     # With the threads on every core the analysis worker and its figure process are
@@ -453,11 +427,11 @@ def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
     cores = usable_cores()
     assert cores >= 2, "the analysis worker needs a second core"
     proc = start_long_run(tmp_path / "r", "--threads", str(cores), analysis=True)
-    helpers = _descendants(proc.pid)
+    helpers = procs.descendants(proc.pid)
     assert len(helpers) == 2, helpers  # the worker and its figure process
     deadline = time.time() + 30
-    while any(_process_table().get(pid, (0, ""))[1] != "T" for pid in helpers):
-        assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}
+    while any(procs.state_of(pid) != "T" for pid in helpers):
+        assert time.time() < deadline, {pid: procs.state_of(pid) for pid in helpers}
         time.sleep(0.05)
     proc.send_signal(sig)
     code = proc.wait(timeout=30)
@@ -465,8 +439,8 @@ def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
         stderr = proc.stderr.read()
         assert code == 128 + sig and f"interrupted by {sig.name}" in stderr and "Traceback" not in stderr, stderr
     deadline = time.time() + 10
-    while any(_alive(pid) for pid in helpers):
-        assert time.time() < deadline, {pid: _process_table().get(pid) for pid in helpers}
+    while any(procs.alive(pid) for pid in helpers):
+        assert time.time() < deadline, {pid: procs.state_of(pid) for pid in helpers}
         time.sleep(0.05)
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import procs
 import pytest
 
 from balanced import rundir
@@ -167,17 +168,10 @@ def test_four_virtual_processes_any_split(tmp_path):
 def _rank_pids(parent: int) -> dict[int, int]:
     """MPI rank -> pid of the processes that ``mpirun`` (pid ``parent``) started on this node."""
     ranks = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
-                continue
-            env = dict(kv.split("=", 1) for kv in (entry / "environ").read_text().split("\0") if "=" in kv)
-        except (OSError, ValueError, IndexError):
-            continue
-        if "OMPI_COMM_WORLD_RANK" in env:
-            ranks[int(env["OMPI_COMM_WORLD_RANK"])] = int(entry.name)
+    for child in (p for p in procs.processes() if p.ppid == parent):
+        rank = child.environ().get("OMPI_COMM_WORLD_RANK")
+        if rank is not None:
+            ranks[int(rank)] = child.pid
     return ranks
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import procs
 import pytest
 from test_mpi import MPI_ENV, mpi_python, mpirun
 
@@ -180,14 +181,10 @@ def test_srun_task_that_dies_ends_the_step(slurm_cluster, tmp_path):
         while not (staging_path(out) / rundir.RANK_SPIKE_DIR).exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         victim = None
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and str(out) in (entry / "cmdline").read_text():
-                    env = (entry / "environ").read_text().split("\0")
-                    if "SLURM_PROCID=1" in env and "SLURM_STEP_ID=0" in env:
-                        victim = int(entry.name)
-            except OSError:
-                continue
+        for task in (p for p in procs.processes() if str(out) in p.cmdline()):
+            env = task.environ()
+            if env.get("SLURM_PROCID") == "1" and env.get("SLURM_STEP_ID") == "0":
+                victim = task.pid
         assert victim, "task 1 not found"
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()

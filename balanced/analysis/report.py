@@ -104,8 +104,11 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS, fork_format
         first, rest = FIGURE_FORMATS[:1], FIGURE_FORMATS[1:]
         if fork_formats and rest and hasattr(os, "fork"):
             child = _save_in_child(figures, rest)
-            files = _save(figures, first)
-            files.update(_collect_child(*child) or _save(figures, rest))
+            try:
+                files = _save(figures, first)
+            finally:  # waited for even if saving here fails
+                theirs = _collect_child(*child)
+            files.update(theirs or _save(figures, rest))
         else:
             files = _save(figures, FIGURE_FORMATS)
     finally:

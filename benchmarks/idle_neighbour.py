@@ -30,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,15 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     from balanced.api import Network
-    from balanced.kernel import usable_cores
+    from balanced.kernel import import_nest, usable_cores
     from balanced.params import resolve
 
     n = parse_size(args.size)
     threads = args.threads or usable_cores()
     params = resolve("tutorial", None, [*network_overrides(n, "nestml"), "record_n=0"])
-    import tempfile
-
-    import nest
+    nest = import_nest()  # with the OpenMP wait policy balanced run uses
 
     with tempfile.TemporaryDirectory(prefix="idle-neighbour-") as tmp:
         net = Network(params=params, threads=threads, out=Path(tmp) / "run", progress=False)
@@ -105,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads,
         "neighbour": args.neighbour,
         "priority": f"nice {args.nice}" if args.nice is not None else "SCHED_IDLE",
+        "omp_wait_policy": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
         "chunks": args.chunks,
         "chunk_ms": CHUNK_MS,
         "median_stopped_s": round(stopped, 4),

@@ -134,7 +134,7 @@ def test_degree_nest_cannot_satisfy_is_refused_at_once(overrides, key):
         P.resolve(overrides=overrides)
     with pytest.raises(P.ParamError, match="'K' = 4000.*only 3999 exist"):
         P.resolve("balanced", overrides=["K=4000", "allow_autapses=false"])
-    assert time.perf_counter() - started < 1.0  # validation, not NEST's connect loop
+    assert time.perf_counter() - started < 10  # validation, not NEST's connect loop (which never ends)
     P.resolve("balanced", overrides=["K=4000"])  # K = N is possible with autapses
     P.resolve(overrides=["p=1.0", "allow_autapses=false", "allow_multapses=true"])
     proc = balanced("run", "--set", overrides[0], *[f"--set={o}" for o in overrides[1:]], "--quiet", timeout=30)

@@ -165,6 +165,8 @@ def cost_model(fresh_cpu_per_point: float, phases: list[dict], per_worker: float
         "points_per_worker": per_worker,
         "expected_ratio": round(per_worker * f / (s + per_worker * p), 3),
         "expected_ratio_many_points": round(f / p, 3),
+        # n F / (S + n P) >= 2  <=>  n >= 2 S / (S - P), reachable only where S > P
+        "points_per_worker_for_twice": math.ceil(2 * s / (s - p)) if s > p else None,
     }
 
 
@@ -267,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             "cost model (CPU s): fresh point F = {F_fresh_cpu_s}, worker's later point P = {P_worker_point_cpu_s}, "
             "worker start-up S = F - P = {S_worker_startup_cpu_s}; expected ratio with {points_per_worker:g} "
             "points per worker {expected_ratio}, with many {expected_ratio_many_points}".format(**model)
+        )
+        twice = model["points_per_worker_for_twice"]
+        print(
+            f"twice the points per minute from {twice} points per worker"
+            if twice
+            else "twice the points per minute is out of reach: S <= P"
         )
     if args.json:
         doc = {

@@ -472,4 +472,7 @@ def test_throughput_benchmark_runs(tmp_path, built_model):
     model = doc["cost_model"]
     assert model["F_fresh_cpu_s"] > model["P_worker_point_cpu_s"] > 0 and model["expected_ratio_many_points"] > 1
     assert model["points_per_worker"] == 1 and model["expected_ratio"] == 1.0, model  # one point: a fresh process
+    n, (f, w) = model["points_per_worker_for_twice"], (model["F_fresh_cpu_s"], model["P_worker_point_cpu_s"])
+    assert "twice the points per minute" in proc.stdout, proc.stdout
+    assert (n * f / (f - w + n * w) >= 1.99) if n else (f <= 2 * w), model  # the threshold the model gives
     assert set(doc["startup_cpu_s"]) == {"interpreter", "worker module", "NEST", "statistics (SciPy)", "theory"}, doc

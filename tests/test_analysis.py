@@ -515,6 +515,44 @@ def test_formats_saved_in_a_forked_child_equal_those_saved_here(tmp_path):
     assert report._collect_child(pid, read_fd) is None
 
 
+def test_formats_are_saved_here_when_no_child_can_be_forked(tmp_path, monkeypatch):
+    """A fork that fails (EAGAIN: no process left; as root the process limit cannot make
+    it fail, so the failure is injected) leaves every format to this process."""
+    import os
+
+    run_dir = poisson_run(tmp_path / "run", t_stop_ms=1000.0)
+    result, _ = report.compute_report(run_dir)
+    here = report.render_figures(result, ("spectrum",))
+    fds_before = len(os.listdir("/proc/self/fd"))
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    files = report.render_figures(result, ("spectrum",), fork_formats=True)
+    assert list(files) == ["spectrum.png", "spectrum.pdf"] and files["spectrum.png"] == here["spectrum.png"]
+    assert files["spectrum.pdf"][:5] == b"%PDF-"
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # the pipe was closed
+
+
+def test_worker_without_a_figure_process_when_none_can_be_forked(monkeypatch):
+    """The worker's figure process is optional: a fork that fails (injected, see above)
+    leaves no pipe open, and the worker then draws the figures itself (``render=None``)."""
+    import os
+
+    from balanced.analysis import worker
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(worker.sys, "platform", "linux")
+    assert worker._start_figure_process() is None
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
 @pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
 def test_figure_process_draws_what_this_process_draws(tmp_path, fork):
     """The analysis worker's figure process (a real child, matplotlib imported at low

@@ -449,6 +449,38 @@ def test_paused_analysis_worker_ends_with_the_run(tmp_path, built_model, sig):
         time.sleep(0.05)
 
 
+def test_run_analyses_in_process_when_no_worker_can_be_started(tmp_path, built_model):
+    # A process limit (ulimit -u on a login node; root is exempt, so the failure is
+    # injected): without its analysis worker the run simulates, then analyses itself.
+    code = """
+import subprocess, sys
+start = subprocess.Popen.__init__
+def no_worker(self, argv, *a, **kw):
+    if "balanced.analysis.worker" in argv:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    start(self, argv, *a, **kw)
+subprocess.Popen.__init__ = no_worker
+from balanced.cli import console_main
+sys.argv = ["balanced", *sys.argv[1:]]
+console_main()
+"""
+    target = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", *SMALL, "--threads", "1", "--out", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert rundir.load_run(target).manifest["status"] == "complete"
+    assert sorted(p.name for p in (target / "analysis").iterdir()) == [
+        "raster_rate.pdf",
+        "raster_rate.png",
+        "stats.json",
+    ]
+    assert "rate" in proc.stdout, proc.stdout  # the statistics table
+
+
 def test_killed_run_leaves_the_target_and_is_cleaned_by_the_next(tmp_path, built_model):
     target = tmp_path / "killed"
     proc = start_long_run(target)

@@ -92,8 +92,8 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS, fork_format
 
     ``fork_formats``: save the formats after the first (the PDF) in a forked child while
     this process saves the first, on two cores at once. Only for a process without threads
-    (the analysis worker's figure process, :mod:`.worker`); should the child fail, those
-    formats are saved here.
+    (the analysis worker's figure process, :mod:`.worker`); should the fork or the child
+    fail, those formats are saved here.
     """
     import matplotlib.pyplot as plt
 
@@ -102,8 +102,8 @@ def render_figures(result: _stats.RunStatistics, stems=FIGURE_STEMS, fork_format
     figures = plots.report_figures(result, stems)
     try:
         first, rest = FIGURE_FORMATS[:1], FIGURE_FORMATS[1:]
-        if fork_formats and rest and hasattr(os, "fork"):
-            child = _save_in_child(figures, rest)
+        child = _save_in_child(figures, rest) if fork_formats and rest and hasattr(os, "fork") else None
+        if child is not None:
             try:
                 files = _save(figures, first)
             finally:  # waited for even if saving here fails
@@ -132,13 +132,22 @@ def _save(figures: dict, formats) -> dict[str, bytes]:
     return files
 
 
-def _save_in_child(figures: dict, formats) -> tuple[int, int]:
+def _save_in_child(figures: dict, formats) -> tuple[int, int] | None:
     """Fork a child that saves ``figures`` in ``formats`` and sends the pickled files back;
-    returns (its pid, the pipe's read end) for :func:`_collect_child`."""
+    returns (its pid, the pipe's read end) for :func:`_collect_child`, None if no child
+    could be started (no pipe or process left)."""
     import pickle
 
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
     if pid == 0:  # the child: save, send, and end without the parent's clean-up
         status = 1
         try:

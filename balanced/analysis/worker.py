@@ -71,7 +71,8 @@ class AnalysisWorker:
     def __init__(self, figures: bool = True, params: dict | None = None) -> None:
         """``figures``: whether the analysis will draw any (else no figure process).
         ``params``: the run's parameters (``Params.to_dict()``), whose regime diagnosis the
-        worker computes for its report while the run simulates."""
+        worker computes for its report while the run simulates. Raises OSError if the
+        process cannot be started."""
         argv = [sys.executable, "-m", "balanced.analysis.worker", *(() if figures else ("--no-figures",))]
         if params is not None:
             argv += ["--params", json.dumps(params)]
@@ -150,7 +151,8 @@ class FigureProcess:
     ``fork=True`` starts it as a fork of this process, which then needs only matplotlib:
     the worker forks it after importing NumPy and the report module, which a new
     interpreter would import again. Only for a process without threads that has not
-    imported NEST (the worker); the default starts a new interpreter.
+    imported NEST (the worker); the default starts a new interpreter. Raises OSError
+    (nothing left open) if no process can be started.
     """
 
     def __init__(self, fork: bool = False) -> None:
@@ -172,7 +174,12 @@ class FigureProcess:
         reply_r, reply_w = os.pipe()
         sys.stdout.flush()  # or the child would write what is buffered here a second time
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (request_r, request_w, reply_r, reply_w):
+                os.close(fd)
+            raise
         if pid == 0:
             code = 1
             try:
@@ -289,6 +296,15 @@ def serve_figures(requests=None, replies=None) -> int:
     return 0
 
 
+def _start_figure_process() -> FigureProcess | None:
+    """The figure process, None if none can be started (no process or pipe left: this
+    process then draws the figures itself)."""
+    try:
+        return FigureProcess(fork=sys.platform.startswith("linux"))
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> int:
     if "--figure-process" in argv:
         return serve_figures()
@@ -296,7 +312,7 @@ def main(argv: list[str]) -> int:
 
     # Forked where fork is safe for what the figure process uses (on macOS, not after NumPy's
     # Accelerate); this process has no threads (one BLAS thread, see _child_env).
-    figures = None if "--no-figures" in argv else FigureProcess(fork=sys.platform.startswith("linux"))
+    figures = None if "--no-figures" in argv else _start_figure_process()
     try:
         try:
             report.preload_statistics()

@@ -89,11 +89,16 @@ def cmd_run(args) -> int:
 
     figures = _figures(args.figures)
     threads = args.threads if args.threads is not None else choose_threads(params)
-    if not worker_fits(cores, mpi_world_size_from_env()):
+    worker = None
+    if worker_fits(cores, mpi_world_size_from_env()):
+        try:  # the worker imports the statistics and matplotlib while the network is built and simulated
+            worker = AnalysisWorker(figures=bool(figures), params=params.to_dict())
+        except OSError:  # no process left for it (a user's process limit): analyse here
+            pass
+    if worker is None:
         manifest = _simulate(args, params, out)  # then analyse here (rank 0 under MPI)
         return _analyze(out, None, None, figures=figures) if manifest.get("status") == "complete" else 0
-    # the worker imports the statistics and matplotlib while the network is built and simulated
-    with AnalysisWorker(figures=bool(figures), params=params.to_dict()) as worker:
+    with worker:
         pause = worker.paused() if worker_pauses(threads, cores) else None
         manifest = _simulate(args, params, out, while_threads_run=pause)
         if manifest.get("status") != "complete":

@@ -283,6 +283,46 @@ def test_workers_give_the_spikes_of_fresh_processes(tmp_path, built_model):
     assert (tmp_path / "fresh" / "results.csv").read_text() == (tmp_path / "work" / "results.csv").read_text()
 
 
+def _refuse_process_starts(monkeypatch, refused) -> list[int]:
+    """Make the sweep's n-th start of a point process fail as fork does without a process
+    left (EAGAIN), for every n in ``refused`` (1-based; root is exempt from the process
+    limit, so the failure is injected); returns the list of starts made."""
+    start = subprocess.Popen
+    starts: list[int] = []
+
+    def popen(argv, *args, **kwargs):
+        if "balanced.sweep.worker" in argv:
+            starts.append(len(starts) + 1)
+            if refused(starts[-1]):
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+        return start(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    return starts
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["workers", "fresh-processes"])
+def test_a_process_that_cannot_be_started_leaves_fewer_at_once(tmp_path, built_model, monkeypatch, fresh):
+    """With no process left for the second of two jobs the sweep goes on with one at a
+    time (fresh processes: the refused point is tried again when a slot frees)."""
+    spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 100.0")))
+    starts = _refuse_process_starts(monkeypatch, lambda n: n == 2)
+    logs: list[str] = []
+    res = run_sweep(spec, tmp_path / "sw", jobs=2, fresh=fresh, log=logs.append, figures=False)
+    assert sorted(res.ran) == ["d=0.5", "d=1", "d=1.5"] and not res.failed, logs
+    assert len(starts) == (4 if fresh else 2), starts  # fresh: 3 points + the refused start
+    assert fresh or any("only 1 of 2 workers could be started" in line for line in logs), logs
+
+
+def test_no_process_for_any_point_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    spec_path = write(tmp_path, TINY.format(values="[1.0]"))
+    _refuse_process_starts(monkeypatch, lambda n: True)
+    assert cli.main(["sweep", str(spec_path), "--out", str(tmp_path / "sw"), "--no-figures"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("balanced:")]
+    assert len(errors) == 1 and errors[0].startswith("balanced: error: no system resources left"), errors
+    assert "ulimit" in errors[0]
+
+
 def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
     """A point that fails inside a worker (here: its run directory is a file) is reported
     failed; the same worker then runs the next point."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -100,6 +101,10 @@ def dispatch(args) -> int:
         return code
 
 
+#: errno values of a process, pipe or allocation the system refused (fork, pipe, mmap)
+_RESOURCE_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE})
+
+
 def _report_error(exc: Exception) -> int:
     # imported here, not before the command: `run` starts its analysis worker before
     # anything imports NumPy (balanced.rundir and balanced.run do)
@@ -121,6 +126,13 @@ def _report_error(exc: Exception) -> int:
         return EXIT_FAILED
     if isinstance(exc, OSError) and exc.filename:
         print(f"balanced: error: {exc.filename}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:  # the machine's limits, not a bug
+        print(
+            f"balanced: error: no system resources left: {exc.strerror or exc} "
+            "(a limit on processes, memory or open files; `ulimit -a` shows them)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     report = _write_crash_report(exc)
     where = f"; full report in {report}" if report else ""

@@ -173,14 +173,19 @@ def run_local(
         try:
             while queue or running:
                 while queue and len(running) < jobs:
-                    p, job = queue.pop(0)
-                    proc = subprocess.Popen(
-                        [python, "-m", "balanced.sweep.worker", str(job)],
-                        env=worker_env(),
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        stdin=subprocess.DEVNULL,
-                    )
+                    try:
+                        proc = subprocess.Popen(
+                            [python, "-m", "balanced.sweep.worker", str(queue[0][1])],
+                            env=worker_env(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL,
+                        )
+                    except OSError:  # no process left: fewer at once, tried again as one ends
+                        if not running:
+                            raise
+                        break
+                    p, _ = queue.pop(0)
                     running[p.name] = (proc, p, time.perf_counter())
                 time.sleep(0.05)
                 for name in list(running):
@@ -203,10 +208,18 @@ def run_local(
     pool: list[_Worker] = []
     try:
 
-        def start_one() -> None:
-            w = _Worker(python)
+        def start_one() -> bool:
+            """A new worker in the pool; False if no process is left for it (the pool
+            goes on with fewer; with none, the error is raised)."""
+            try:
+                w = _Worker(python)
+            except OSError:
+                if not pool:
+                    raise
+                return False
             pool.append(w)
             sel.register(w.stdout, selectors.EVENT_READ, w)
+            return True
 
         def feed(w: _Worker) -> None:
             while queue:
@@ -217,7 +230,9 @@ def run_local(
             w.point = None
 
         for _ in range(min(jobs, len(queue))):
-            start_one()
+            if not start_one():
+                log(f"only {len(pool)} of {min(jobs, len(queue))} workers could be started (no process left)")
+                break
         for w in list(pool):
             feed(w)
         while any(w.point is not None for w in pool):
@@ -231,8 +246,7 @@ def run_local(
                     pool.remove(w)
                     if p is not None:
                         finished(p, False, w.started, f"worker exited with {w.proc.returncode}")
-                    if queue:
-                        start_one()
+                    if queue and start_one():
                         feed(pool[-1])
                     continue
                 parts = line.split(maxsplit=2)

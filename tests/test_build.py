@@ -420,6 +420,17 @@ def test_load_module_into_real_nest(cold_build):
 # ------------------------------------------------------------------- MPI
 
 
+def test_cache_that_is_a_file_is_refused_naming_it(tmp_path, monkeypatch):
+    plain = tmp_path / "not-a-folder"
+    plain.write_text("x")
+    with pytest.raises(BuildError, match=f"module cache {plain} is not a folder"):
+        build_model(cache_dir=str(plain))
+    monkeypatch.setenv("BALANCED_CACHE", str(plain))
+    with pytest.raises(BuildError, match=f"BALANCED_CACHE={plain} is not a folder"):
+        module_status()
+    assert plain.read_text() == "x"
+
+
 def test_mpi_world_size_from_env():
     assert mpi_world_size_from_env({}) == 1
     assert mpi_world_size_from_env({"OMPI_COMM_WORLD_SIZE": "4"}) == 4

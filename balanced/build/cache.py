@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import BUILD_FORMAT, CACHE_ENV, BuildResult
+from .base import BUILD_FORMAT, CACHE_ENV, BuildError, BuildResult
 
 
 def default_cache_dir() -> Path:
@@ -31,8 +31,13 @@ def default_cache_dir() -> Path:
 
 
 def cache_root(cache_dir) -> Path:
-    """The absolute cache folder for a ``cache_dir`` argument (None: the default)."""
-    return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()).resolve()
+    """The absolute cache folder for a ``cache_dir`` argument (None: the default).
+    Raises BuildError if that path exists and is not a folder."""
+    root = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()).resolve()
+    if root.exists() and not root.is_dir():
+        named = str(cache_dir) if cache_dir else f"{CACHE_ENV}={os.environ.get(CACHE_ENV, root)}"
+        raise BuildError(f"the module cache {named} is not a folder; point it at a folder (it is created if absent)")
+    return root
 
 
 def sha(data: bytes) -> str:

@@ -355,6 +355,16 @@ def test_a_worker_runs_a_point_without_nests_optional_imports(tmp_path, built_mo
 
 
 # ----------------------------------------------------------------------------- SLURM plan
+def test_slurm_sweep_without_slurm_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0]"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
+    out = tmp_path / "sw"
+    assert cli.main(["sweep", str(spec_path), "--out", str(out), "--executor", "slurm"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("balanced: error: --executor slurm: 'sbatch' not found on PATH"), err
+    assert len(err.splitlines()) == 1 and not out.exists(), err
+
+
 def test_plan_writes_the_job_array_and_submits_nothing(tmp_path, capsys):
     spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0, 1.5]") + "[options]\nseeds = 2\n")
     out = tmp_path / "sw"

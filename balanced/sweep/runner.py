@@ -306,10 +306,12 @@ def run_sweep(
     if jobs < 1:
         raise ParamError(f"--jobs {jobs}: must be >= 1")
     if executor == "slurm":
-        from .slurm import SlurmOptions
+        from .slurm import SlurmOptions, check_tools
 
         slurm = slurm or SlurmOptions()
         slurm.check()  # before any folder is made
+        if not plan:
+            check_tools()
         if fresh:
             raise ParamError(
                 "--fresh-processes: only with --executor local (an array task runs its points "

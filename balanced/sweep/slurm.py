@@ -127,6 +127,17 @@ def write_plan(spec: SweepSpec, sweep_dir: Path, jobs: list[Path], opts: SlurmOp
     }
 
 
+#: the SLURM commands a submitted sweep runs (submit, then wait)
+SUBMIT_TOOLS = ("sbatch", "squeue")
+
+
+def check_tools() -> None:
+    """Raise :class:`SweepError` unless every command of :data:`SUBMIT_TOOLS` is on PATH
+    (before the sweep makes any folder)."""
+    for name in SUBMIT_TOOLS:
+        _tool(name)
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import rundir
 from .params import ParamError, Params, replace, resolve
+from .transaction import OutputError, claim_experiment_folder
 
 RESULT_FILE = "chaos_rate.json"
 STEP_MS = 0.1  # resolution of C(t)
@@ -104,15 +105,19 @@ def run_chaos_rate(
     from .perturb import run_perturbation
 
     out = Path(out)
-    points = []
-    curves = {}
+    plan = []  # (its parameters, its folder name, the perturbation time) per K, all checked first
     for K in list(Ks) if Ks else [None]:
         p = replace(base if K is None else scaled_for_K(base, K), record_n=0)
         name = f"K={p.K}" if K is not None else (label or "base")
-        n_total = p.N_E + p.N_I
         t_p = time_ms if time_ms is not None else round(p.T / 2 / p.dt) * p.dt
         if t_p + FIT_MAX_MS > p.T:
             raise ParamError(f"T = {p.T:g} ms: the perturbation at {t_p:g} ms needs {FIT_MAX_MS:g} ms after it")
+        plan.append((p, name, t_p))
+    claim_experiment_folder(out, "chaos-rate", RESULT_FILE)
+    points = []
+    curves = {}
+    for p, name, t_p in plan:
+        n_total = p.N_E + p.N_I
         fits = []
         for trial in range(trials):
             d_dir = out / name / f"trial{trial}"
@@ -218,8 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             Ks = None
         result = run_chaos_rate(base, a.out, Ks, preset=a.preset, label=a.preset, trials=a.trials)
-    except ParamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ParamError, OutputError) as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     return 0

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import rundir
 from .params import ParamError, Params
+from .transaction import claim_experiment_folder
 
 DIVERGENCE_FILE = "divergence.json"
 HORIZON_MS = 50.0
@@ -221,7 +222,7 @@ def run_perturbation(
     time_ms = round(time_ms / params.dt) * params.dt
     if bin_ms <= 0:
         raise ParamError(f"--bin {bin_ms}: must be > 0 ms")
-    out.mkdir(parents=True, exist_ok=True)
+    claim_experiment_folder(out, "perturb", DIVERGENCE_FILE)
     if (out / DIVERGENCE_FILE).exists() and not overwrite:
         raise ParamError(f"{out} already holds a perturbation experiment; pass --overwrite or choose another --out")
     diagnosis = diagnosis_lines(params)

@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, spec = load_rows(Path(a.sweep_dir))
         result = phase_result(rows, spec)
     except ParamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
     out = Path(a.out or a.sweep_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import rundir
 from .params import ParamError, Params, replace, resolve
+from .transaction import OutputError, claim_experiment_folder
 
 RESULT_FILE = "rate_distribution.json"
 RULES = ("pairwise_bernoulli", "fixed_indegree")
@@ -98,6 +99,7 @@ def run_rate_distribution(
     if not 0 <= t_start < base.T:
         raise ParamError(f"--t-start {t_start!r}: must be in [0, T = {base.T:g}) ms")
     out = Path(out)
+    claim_experiment_folder(out, "rate-distribution", RESULT_FILE)
     result: dict[str, Any] = {
         "base": base.to_dict(),
         "preset": preset,
@@ -183,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         result = run_rate_distribution(resolve(a.preset, None, a.set), a.out, t_start=a.t_start, preset=a.preset)
-    except ParamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ParamError, OutputError) as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     return 0

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import rundir
 from .params import ParamError, Params, replace, resolve
+from .transaction import OutputError, claim_experiment_folder
 
 RESULT_FILE = "slow_inhibition.json"
 RATE_BIN_MS = 0.5  # population-rate bins: resolves oscillations up to 1 kHz
@@ -113,6 +114,9 @@ def run_slow_inhibition(
 
     out = Path(out)
     j, i, K = scaled_form(base)
+    for r in ratios:  # every ratio's parameters checked before the folder is claimed
+        point_params(base, float(r))
+    claim_experiment_folder(out, "slow-inhibition", RESULT_FILE)
     theory = slow_inhibition_stability(
         j, i, K, 1.0, base.tau, base.tau_s, base.V_rest, base.V_th, base.V_reset, base.t_ref, base.delay
     )
@@ -249,8 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in ratios:
             point_params(base, r)  # reject a bad ratio before any run
         result = run_slow_inhibition(base, a.out, ratios, t_start=a.t_start, preset=a.preset)
-    except ParamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ParamError, OutputError) as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     return 0

@@ -43,6 +43,7 @@ import numpy as np
 from . import rundir
 from .params import ParamError, Params, replace, resolve
 from .tracking_estimate import AREA_MS, BIN_MS, LEVEL, normalised, response, response_time
+from .transaction import OutputError, claim_experiment_folder
 
 RESULT_FILE = "tracking.json"
 SETUP_MS = 0.1  # the sources are created after the first step (NEST fixes delays at Simulate)
@@ -222,7 +223,10 @@ def run_tracking(
         raise ParamError(f"--half-period {half_period!r}: must be >= {1.5 * AREA_MS:g} ms (the response window)")
     if base.coupling != "scaled":
         raise ParamError(f"parameter 'coupling' = {base.coupling!r}: this experiment needs 'scaled'")
+    for K in Ks:  # every K checked before the folder is claimed
+        scaled_for_K(base, int(K))
     out = Path(out)
+    claim_experiment_folder(out, "tracking", RESULT_FILE)
     T = WARMUP_MS + 2 * cycles * half_period
     conds: dict[str, Any] = {}
 
@@ -365,8 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tutorial=tut,
             preset=a.preset,
         )
-    except ParamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ParamError, OutputError) as exc:
+        print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     return 0

@@ -96,6 +96,44 @@ def check_target(target: Path, overwrite: bool) -> bool:
     return True
 
 
+EXPERIMENT_MARK = ".balanced-experiment"  # in an experiment's --out: which experiment made it
+
+
+def claim_experiment_folder(out: Path, experiment: str, result_file: str) -> None:
+    """Make ``out`` the folder of ``experiment`` (``balanced experiment NAME``, ``perturb``),
+    or check that it already is: absent or empty (then marked as the experiment's, with
+    :data:`EXPERIMENT_MARK`), or marked as that experiment's, or holding its
+    ``result_file`` (a folder from before the mark). Raises :class:`OutputError` for
+    anything else, before any work: an experiment never writes among files not its own."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: exists and is not a folder; choose a folder for the experiment")
+    try:
+        entries = sorted(os.listdir(out)) if out.exists() else []
+    except OSError as exc:
+        raise _os_error(out, exc, "cannot be read") from exc
+    try:
+        owner = json.loads((out / EXPERIMENT_MARK).read_text()).get("experiment")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner not in (None, experiment):
+        raise OutputError(f"--out {out}: holds a {owner!r} experiment; choose another --out for {experiment!r}")
+    theirs = [e for e in entries if not e.startswith(EXPERIMENT_MARK)]
+    if theirs and owner is None and result_file not in entries:
+        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+        raise OutputError(
+            f"--out {out}: holds files that are not a {experiment!r} experiment's ({shown}); "
+            "an experiment writes only into a new or empty folder, or its own: choose another --out"
+        )
+    if owner is None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            mark = out / f"{EXPERIMENT_MARK}.{os.getpid()}.tmp"
+            mark.write_text(json.dumps({"experiment": experiment}) + "\n")
+            os.replace(mark, out / EXPERIMENT_MARK)
+        except OSError as exc:
+            raise _os_error(out, exc, "cannot be written") from exc
+
+
 class Lock:
     """An exclusive, non-blocking lock on ``path`` (a lock file, removed on release)."""
 

@@ -120,6 +120,48 @@ def test_another_programs_manifest_is_not_ours(tmp_path):
     assert tree_digest(other) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("experiment", "chaos-rate"),
+        ("experiment", "rate-distribution"),
+        ("experiment", "slow-inhibition"),
+        ("experiment", "tracking"),
+        ("perturb",),
+    ],
+    ids=lambda c: c[-1],
+)
+def test_an_experiment_never_writes_among_a_users_files(tmp_path, command):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep")
+    before = tree_digest(user)
+    proc = balanced(*command, "--out", user, timeout=60)
+    assert_clean_error(proc, 2, str(user), "notes.txt", "not a", "choose another --out")
+    assert tree_digest(user) == before and sorted(p.name for p in tmp_path.iterdir()) == ["user"]
+
+
+def test_an_experiment_folder_is_claimed_once_and_kept_to_its_experiment(tmp_path):
+    from balanced.transaction import EXPERIMENT_MARK, OutputError, claim_experiment_folder
+
+    out = tmp_path / "a" / "chaos"
+    claim_experiment_folder(out, "chaos-rate", "chaos_rate.json")  # absent: made and marked
+    assert sorted(os.listdir(out)) == [EXPERIMENT_MARK]
+    (out / "K=100").mkdir()
+    claim_experiment_folder(out, "chaos-rate", "chaos_rate.json")  # its own: again
+    with pytest.raises(OutputError, match="holds a 'chaos-rate' experiment; choose another --out for 'tracking'"):
+        claim_experiment_folder(out, "tracking", "tracking.json")
+    before = tmp_path / "before"  # from before the mark: recognised by its result
+    before.mkdir()
+    (before / "tracking.json").write_text("{}")
+    (before / "balanced").mkdir()
+    claim_experiment_folder(before, "tracking", "tracking.json")
+    assert (before / EXPERIMENT_MARK).exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        claim_experiment_folder(tmp_path / "file", "tracking", "tracking.json")
+
+
 # ----------------------------------------------------------------------------- 2. NEST's infinite loop
 @pytest.mark.parametrize(
     "overrides, key",

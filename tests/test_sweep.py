@@ -355,6 +355,19 @@ def test_a_worker_runs_a_point_without_nests_optional_imports(tmp_path, built_mo
 
 
 # ----------------------------------------------------------------------------- SLURM plan
+def test_a_sweep_never_writes_among_a_users_files(tmp_path, capsys):
+    spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0]"))
+    user = tmp_path / "user"
+    (user / "points").mkdir(parents=True)
+    (user / "notes.txt").write_text("keep")
+    for options in (["--executor", "local"], ["--executor", "slurm", "--plan"]):
+        assert cli.main(["sweep", str(spec_path), "--out", str(user), *options]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"balanced: error: --out {user}: exists and is not a sweep folder of balanced"), err
+        assert "notes.txt" in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "points"] and not any((user / "points").iterdir())
+
+
 def test_slurm_sweep_without_slurm_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
     spec_path = write(tmp_path, TINY.format(values="[0.5, 1.0]"))
     monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))

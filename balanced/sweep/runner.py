@@ -18,6 +18,7 @@ from typing import Any
 from .. import rundir
 from ..blas import one_thread_env
 from ..params import ParamError
+from ..transaction import OutputError
 from .errors import SweepError
 from .fits import sweep_fits
 from .spec import Point, SweepSpec, base_params, points
@@ -51,6 +52,38 @@ def job_file(sweep_dir: Path, spec: SweepSpec, p: Point) -> Path:
     path = sweep_dir / "jobs" / f"{p.name}.json"
     rundir.atomic_write_text(path, json.dumps(job, indent=2) + "\n")
     return path.resolve()
+
+
+#: what a sweep folder holds (the layout in :mod:`balanced.sweep`)
+SWEEP_ENTRIES = frozenset(
+    {"sweep.json", "points", "logs", "jobs", "slurm", "figures", "results.csv", "results_runs.csv", "results.json"}
+)
+
+
+def check_sweep_folder(sweep_dir: Path) -> None:
+    """Raise :class:`OutputError` unless ``sweep_dir`` is absent, an empty folder or a sweep
+    folder of this package (its ``sweep.json`` names a spec and points, or it holds only
+    what a sweep makes, as after a sweep killed while starting): a sweep never writes
+    among files that are not its own."""
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise OutputError(f"--out {sweep_dir}: exists and is not a folder; choose a folder for the sweep")
+    try:
+        entries = sorted(os.listdir(sweep_dir)) if sweep_dir.exists() else []
+    except OSError as exc:
+        raise OutputError(f"--out {sweep_dir}: cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    if not entries:
+        return
+    try:
+        doc = json.loads((sweep_dir / "sweep.json").read_text())
+        ours = isinstance(doc, dict) and "spec" in doc and isinstance(doc.get("points"), list)
+    except (OSError, ValueError):
+        ours = False
+    if not ours and not set(entries) <= SWEEP_ENTRIES:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise OutputError(
+            f"--out {sweep_dir}: exists and is not a sweep folder of balanced ({shown}); "
+            "a sweep writes only into a new or empty folder, or its own: choose another --out"
+        )
 
 
 def prepare(spec: SweepSpec, sweep_dir: Path, log=_say) -> tuple[list[Point], list[Point], list[str]]:
@@ -331,6 +364,7 @@ def run_sweep(
     t0 = time.perf_counter()
     sweep_dir = Path(sweep_dir)
     python = python or sys.executable
+    check_sweep_folder(sweep_dir)
     pts, todo, skipped = prepare(spec, sweep_dir, log)
     result = SweepResult(sweep_dir, [], {}, [], skipped=skipped)
     theory: dict[str, dict[str, Any]] = {}

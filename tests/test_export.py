@@ -121,6 +121,21 @@ def test_cli_export_writes_the_default_path(run):
     assert not list(path.parent.glob(".*"))  # no temporary file left
 
 
+def test_cli_export_replaces_an_existing_file_only_with_overwrite(run, tmp_path):
+    mine = tmp_path / "mine.nwb"
+    mine.write_text("a user's file")
+    proc = cli("export", str(run.path), "--format", "nwb", "--out", str(mine))
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"balanced: error: --out {mine}: exists; pass --overwrite to replace it, or choose another --out"
+    ), proc.stderr
+    assert mine.read_text() == "a user's file"
+    proc = cli("export", str(run.path), "--format", "nwb", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder; name the file to write" in proc.stderr, proc.stderr
+    proc = cli("export", str(run.path), "--format", "nwb", "--out", str(mine), "--overwrite")
+    assert proc.returncode == 0 and mine.read_bytes()[:4] == b"\x89HDF", proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.nwb"]  # no temporary file left
+
+
 def test_export_refuses_an_incomplete_run(tmp_path):
     neuron, time = poisson_spikes(10, 5.0, 100.0)
     d = write_run(tmp_path / "running", neuron, time, 8, 2, 100.0, status="running")

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from balanced.rundir import Run, load_run
+from balanced.transaction import OutputError
 
 FORMATS = {"nwb": ".nwb", "nix": ".nix"}
 EXPORT_DIR = "export"
@@ -58,20 +59,27 @@ def default_path(run: Run, fmt: str) -> Path:
     return run.path / EXPORT_DIR / f"{run_id}{FORMATS[fmt]}"
 
 
-def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> Path:
+def export_run(
+    run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, overwrite: bool = False
+) -> Path:
     """Write the run ``run_dir`` as ``fmt`` (``"nwb"`` or ``"nix"``) to ``out`` (default
-    :func:`default_path`); returns the path. Raises :class:`balanced.rundir.RunDirError`
-    for an incomplete run, :class:`ExportUnavailable` without the package, ValueError for
-    an unknown format."""
+    :func:`default_path`, inside the run directory, replaced by a new export); returns the
+    path. An existing ``out`` is replaced only with ``overwrite``. Raises
+    :class:`balanced.rundir.RunDirError` for an incomplete run,
+    :class:`balanced.transaction.OutputError` for an ``out`` that exists,
+    :class:`ExportUnavailable` without the package, ValueError for an unknown format."""
     if fmt not in FORMATS:
         raise ValueError(f"format: {fmt!r}; allowed: {', '.join(FORMATS)}")
     run = load_run(run_dir)
     _require(fmt)
     path = Path(out) if out is not None else default_path(run, fmt)
+    if out is not None and (path.exists() or path.is_symlink()):
+        if path.is_dir():
+            raise OutputError(f"--out {path}: is a folder; name the file to write")
+        if not overwrite:
+            raise OutputError(f"--out {path}: exists; pass --overwrite to replace it, or choose another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if tmp.exists():
-        tmp.unlink()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # this process's own
     try:
         (write_nwb if fmt == "nwb" else write_nix)(run, tmp)
         os.replace(tmp, path)

@@ -164,6 +164,7 @@ def make_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", default=None, metavar="FILE", help="output file (default RUN_DIR/export/RUN_ID.nwb|.nix)"
     )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out FILE")
     export.set_defaults(func=cmd_export)
 
     experiment = verbs.add_parser(

@@ -157,7 +157,7 @@ def cmd_export(args) -> int:
     from ..params import ParamError
 
     try:
-        path = export_run(args.run_dir, args.format, args.out)
+        path = export_run(args.run_dir, args.format, args.out, overwrite=args.overwrite)
     except ExportUnavailable as exc:
         raise ParamError(str(exc)) from exc
     print(f"{args.format}: {path}")

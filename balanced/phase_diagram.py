@@ -27,6 +27,7 @@ import numpy as np
 from . import rundir
 from .params import ParamError, resolve
 from .slow_inhibition import scaled_form
+from .transaction import OutputError, claim_experiment_folder
 
 RESULT_FILE = "phase_diagram_theory.json"
 CONTOURS_HZ = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
@@ -201,14 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("sweep_dir")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
+    out = Path(a.out or a.sweep_dir)
     try:
         rows, spec = load_rows(Path(a.sweep_dir))
         result = phase_result(rows, spec)
-    except ParamError as exc:
+        if a.out is not None:  # the sweep folder itself is the sweep's own
+            claim_experiment_folder(out, "phase-diagram", RESULT_FILE)
+    except (ParamError, OutputError) as exc:
         print(f"balanced: error: {exc}", file=sys.stderr)
         return 2
-    out = Path(a.out or a.sweep_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rundir.write_json(out / RESULT_FILE, result)
     _figure(out, result)
     by: dict[str, list[dict[str, Any]]] = {}

@@ -131,6 +131,13 @@ def test_small_grid_labels_and_theory_figure(tmp_path, built_model):
     assert by[(1.0, 1.0)]["label"] == "AI" and by[(1.0, 1.0)]["inside_band"]
     assert not by[(1.6, 1.0)]["inside_band"]  # g > 1.43: the balance solution has nu_E < 0
     assert (tmp_path / "sw" / "phase_diagram_theory.png").stat().st_size > 10_000
+    # another --out: new, or its own again; a user's folder is refused, nothing written in it
+    assert phase_main([str(tmp_path / "sw"), "--out", str(tmp_path / "fig")]) == 0
+    assert phase_main([str(tmp_path / "sw"), "--out", str(tmp_path / "fig")]) == 0
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "notes.txt").write_text("keep")
+    assert phase_main([str(tmp_path / "sw"), "--out", str(tmp_path / "user")]) == 2
+    assert [p.name for p in (tmp_path / "user").iterdir()] == ["notes.txt"]
 
 
 def test_shipped_phase_sweeps_are_8_by_8_across_the_band():

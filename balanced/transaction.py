@@ -65,6 +65,20 @@ def _os_error(path: Path, exc: OSError, what: str) -> OutputError:
     return OutputError(f"--out {path}: {what} ({reason})")
 
 
+def folder_entries(out: Path, purpose: str) -> list[str]:
+    """The names in the output folder ``out``, sorted ([] if it does not exist). Raises
+    :class:`OutputError` if it is not a folder or cannot be read (``purpose``: what it is
+    for, "the run", for the message)."""
+    if not out.exists() and not out.is_symlink():
+        return []
+    if not out.is_dir():
+        raise OutputError(f"--out {out}: exists and is not a folder; choose a folder for {purpose}")
+    try:
+        return sorted(os.listdir(out))
+    except OSError as exc:
+        raise _os_error(out, exc, "cannot be read") from exc
+
+
 def check_target(target: Path, overwrite: bool) -> bool:
     """Whether ``target`` holds something to replace (True) or is absent/empty (False).
 
@@ -75,12 +89,7 @@ def check_target(target: Path, overwrite: bool) -> bool:
         raise OutputError(f"--out {target}: the folder name is longer than 255 bytes")
     if not target.exists() and not target.is_symlink():
         return False
-    if not target.is_dir():
-        raise OutputError(f"--out {target}: exists and is not a folder; choose a folder for the run")
-    try:
-        entries = os.listdir(target)
-    except OSError as exc:
-        raise _os_error(target, exc, "cannot be read") from exc
+    entries = folder_entries(target, "the run")
     if not entries:
         return True
     status = own_run_status(target)
@@ -105,12 +114,7 @@ def claim_experiment_folder(out: Path, experiment: str, result_file: str) -> Non
     :data:`EXPERIMENT_MARK`), or marked as that experiment's, or holding its
     ``result_file`` (a folder from before the mark). Raises :class:`OutputError` for
     anything else, before any work: an experiment never writes among files not its own."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out}: exists and is not a folder; choose a folder for the experiment")
-    try:
-        entries = sorted(os.listdir(out)) if out.exists() else []
-    except OSError as exc:
-        raise _os_error(out, exc, "cannot be read") from exc
+    entries = folder_entries(out, "the experiment")
     try:
         owner = json.loads((out / EXPERIMENT_MARK).read_text()).get("experiment")
     except (OSError, ValueError, AttributeError):

@@ -18,7 +18,7 @@ from typing import Any
 from .. import rundir
 from ..blas import one_thread_env
 from ..params import ParamError
-from ..transaction import OutputError
+from ..transaction import OutputError, folder_entries
 from .errors import SweepError
 from .fits import sweep_fits
 from .spec import Point, SweepSpec, base_params, points
@@ -65,12 +65,7 @@ def check_sweep_folder(sweep_dir: Path) -> None:
     folder of this package (its ``sweep.json`` names a spec and points, or it holds only
     what a sweep makes, as after a sweep killed while starting): a sweep never writes
     among files that are not its own."""
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise OutputError(f"--out {sweep_dir}: exists and is not a folder; choose a folder for the sweep")
-    try:
-        entries = sorted(os.listdir(sweep_dir)) if sweep_dir.exists() else []
-    except OSError as exc:
-        raise OutputError(f"--out {sweep_dir}: cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    entries = folder_entries(sweep_dir, "the sweep")
     if not entries:
         return
     try:

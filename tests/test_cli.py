@@ -88,6 +88,23 @@ def test_errors_are_clear(args, code, message):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "argv, verbose, quiet, log_file",
+    [
+        (["run"], 0, 0, None),
+        (["-v", "--log-file", "a.log", "run"], 1, 0, "a.log"),
+        (["run", "-v", "--log-file", "a.log", "--quiet"], 1, 0, "a.log"),  # --quiet: run's, no bar
+        (["--log-file", "a.log", "sweep", "s.toml", "-q"], 0, 1, "a.log"),  # kept when not repeated
+        (["config", "show", "-vv"], 2, 0, None),
+    ],
+)
+def test_logging_options_before_or_after_the_verb(argv, verbose, quiet, log_file):
+    from balanced.cli.parser import make_parser
+
+    args = make_parser().parse_args(argv)
+    assert (args.verbose, args.quiet_log, args.log_file) == (verbose, quiet, log_file)
+
+
 def test_analyze_refuses_incomplete_run(tmp_path):
     out = tmp_path / "r"
     out.mkdir()

@@ -37,26 +37,38 @@ def _param_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _logging_args(p: argparse.ArgumentParser, default_to_none: bool) -> None:
+    """-v, -q, --log-file: before the verb (``default_to_none``: the defaults are set here)
+    or after it (no defaults, so that the options before the verb stay when not repeated)."""
+    zero = 0 if default_to_none else argparse.SUPPRESS
+    none = None if default_to_none else argparse.SUPPRESS
+    p.add_argument("-v", "--verbose", action="count", default=zero, help="more messages (debug level)")
+    p.add_argument("-q", "--quiet-log", dest="quiet_log", action="count", default=zero, help="warnings and errors only")
+    p.add_argument(
+        "--log-file", default=none, metavar="FILE", help="also append time-stamped messages to FILE (first MPI rank)"
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="balanced", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"balanced {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages (debug level)")
-    parser.add_argument(
-        "-q", "--quiet-log", dest="quiet_log", action="count", default=0, help="warnings and errors only"
-    )
-    parser.add_argument(
-        "--log-file", default=None, metavar="FILE", help="also append time-stamped messages to FILE (first MPI rank)"
-    )
+    _logging_args(parser, default_to_none=True)
+    after_verb = argparse.ArgumentParser(add_help=False)  # the same options, accepted after a verb too
+    _logging_args(after_verb, default_to_none=False)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    config = verbs.add_parser("config", help="show resolved parameters and presets")
+    config = verbs.add_parser("config", parents=[after_verb], help="show resolved parameters and presets")
     config_verbs = config.add_subparsers(dest="config_verb", required=True, metavar="ACTION")
-    show = config_verbs.add_parser("show", help="print the fully resolved parameters as TOML")
+    show = config_verbs.add_parser("show", parents=[after_verb], help="print the fully resolved parameters as TOML")
     _param_args(show)
     show.set_defaults(func=cmd_config_show)
-    config_verbs.add_parser("presets", help="list the presets").set_defaults(func=cmd_config_presets)
+    config_verbs.add_parser("presets", parents=[after_verb], help="list the presets").set_defaults(
+        func=cmd_config_presets
+    )
 
-    build = verbs.add_parser("build", help="compile the NESTML neuron into a NEST module (cached)")
+    build = verbs.add_parser(
+        "build", parents=[after_verb], help="compile the NESTML neuron into a NEST module (cached)"
+    )
     build.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
     build.add_argument(
         "--templates",
@@ -68,7 +80,9 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print one JSON object (module, model, cached)")
     build.set_defaults(func=cmd_build)
 
-    run = verbs.add_parser("run", help="simulate a network and write a run directory (then analyse it)")
+    run = verbs.add_parser(
+        "run", parents=[after_verb], help="simulate a network and write a run directory (then analyse it)"
+    )
     _param_args(run)
     run.add_argument(
         "--threads",
@@ -97,7 +111,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    analyze = verbs.add_parser("analyze", help="statistics and figures of a run directory")
+    analyze = verbs.add_parser("analyze", parents=[after_verb], help="statistics and figures of a run directory")
     analyze.add_argument("run_dir")
     analyze.add_argument("--t-start", type=float, default=None, help="analysis window start, ms (default 50)")
     analyze.add_argument("--t-stop", type=float, default=None, help="analysis window end, ms (default T - 50)")
@@ -110,7 +124,9 @@ def make_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-figures", action="store_true", help="same as --figures none")
     analyze.set_defaults(func=cmd_analyze)
 
-    sweep = verbs.add_parser("sweep", help="run a parameter grid (resumable), tabulate and plot it")
+    sweep = verbs.add_parser(
+        "sweep", parents=[after_verb], help="run a parameter grid (resumable), tabulate and plot it"
+    )
     sweep.add_argument("spec", metavar="SWEEP.toml", help="sweep file (see sweeps/*.toml)")
     sweep.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default runs/sweeps/NAME)")
     sweep.add_argument(
@@ -143,7 +159,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sweep.set_defaults(func=cmd_sweep)
 
-    perturb = verbs.add_parser("perturb", help="chaos: the same run twice, the second with one extra spike")
+    perturb = verbs.add_parser(
+        "perturb", parents=[after_verb], help="chaos: the same run twice, the second with one extra spike"
+    )
     _param_args(perturb)
     perturb.add_argument(
         "--neuron", type=int, default=0, help="neuron that gets the extra spike (default 0, an E neuron)"
@@ -158,7 +176,9 @@ def make_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--quiet", action="store_true", help="no progress bar")
     perturb.set_defaults(func=cmd_perturb)
 
-    export = verbs.add_parser("export", help="write a run as NWB or NIX (needs the extra balanced[export])")
+    export = verbs.add_parser(
+        "export", parents=[after_verb], help="write a run as NWB or NIX (needs the extra balanced[export])"
+    )
     export.add_argument("run_dir")
     export.add_argument("--format", required=True, choices=("nwb", "nix"), help="nwb (pynwb) or nix (neo's NixIO)")
     export.add_argument(
@@ -178,7 +198,7 @@ def make_parser() -> argparse.ArgumentParser:
     experiment.add_argument("args", nargs=argparse.REMAINDER, help="the experiment's options (--out DIR ...)")
     experiment.set_defaults(func=cmd_experiment)
 
-    doctor = verbs.add_parser("doctor", help="what a user needs to know before a run")
+    doctor = verbs.add_parser("doctor", parents=[after_verb], help="what a user needs to know before a run")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
     return parser

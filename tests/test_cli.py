@@ -70,6 +70,23 @@ def test_doctor():
     assert ("runs can collapse" in text) == hp["collapse"]
 
 
+def test_doctor_lists_a_module_cache_that_is_a_file(tmp_path):
+    import os
+
+    plain = tmp_path / "cache"
+    plain.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "balanced", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "BALANCED_CACHE": str(plain)},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"problems:\n  - the module cache BALANCED_CACHE={plain} is not a folder" in proc.stdout, proc.stdout
+    assert "compiler  " in proc.stdout  # the rest is still reported
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [

@@ -4,6 +4,7 @@ and the cached module, gathered without importing NEST here and without building
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 from ..launch import mpi_world_size_from_env
@@ -17,10 +18,15 @@ from .toolchain import HEADERS, cmake, compiler, missing_headers
 def module_status(model_file=None, cache_dir=None, python: str | None = None, templates: str = "balanced") -> dict:
     """A report for ``balanced doctor``: NEST, NESTML, toolchain and the cached module."""
     python = resolve_python(python)
-    root = cache_root(cache_dir)
+    try:
+        root: Path | None = cache_root(cache_dir)
+        cache_error = None
+    except BuildError as exc:  # reported with the rest, not instead of it
+        root, cache_error = None, str(exc)
     status: dict[str, Any] = {
         "python": python,
-        "cache_dir": str(root),
+        "cache_dir": str(root) if root is not None else None,
+        "cache_error": cache_error,
         "nest_importable": False,
         "nest_version": None,
         "nest_dir": None,
@@ -54,6 +60,8 @@ def module_status(model_file=None, cache_dir=None, python: str | None = None, te
     missing_pkgs |= set(missing_h.values())
     status["missing_debian_packages"] = sorted(missing_pkgs)
     status["apt_get"] = f"sudo apt-get install {' '.join(sorted(missing_pkgs))}" if missing_pkgs else None
+    if root is None:  # nothing below can be known without the cache
+        return status
     try:
         status["nestml_version"] = locate(python).get("nestml_version")
         m = model_key(model_file, root, python, templates, allow_probe=status["mpi_world_size"] <= 1)

@@ -175,7 +175,9 @@ def cmd_doctor(args) -> int:
         return 0
     yes = lambda flag: "yes" if flag else "no"  # noqa: E731
     problems = []
-    if not status.get("nest_importable"):
+    if status.get("cache_error"):
+        problems.append(status["cache_error"])
+    elif not status.get("nest_importable"):
         problems.append(f"NEST cannot be imported: {status.get('nest_error')} (run `make setup`)")
     if status.get("missing_debian_packages"):
         problems.append(f"missing Debian packages: {status['apt_get']}")

@@ -222,9 +222,9 @@ def run_perturbation(
     time_ms = round(time_ms / params.dt) * params.dt
     if bin_ms <= 0:
         raise ParamError(f"--bin {bin_ms}: must be > 0 ms")
-    claim_experiment_folder(out, "perturb", DIVERGENCE_FILE)
     if (out / DIVERGENCE_FILE).exists() and not overwrite:
         raise ParamError(f"{out} already holds a perturbation experiment; pass --overwrite or choose another --out")
+    claim_experiment_folder(out, "perturb", DIVERGENCE_FILE)
     diagnosis = diagnosis_lines(params)
     kick = [OneSpikeKick(neuron, time_ms, params.V_th + 1.0)] if perturb else []
     ref_dir, pert_dir = out / "reference", out / "perturbed"

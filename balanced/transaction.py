@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .rundir import MANIFEST, PARAMS_FILE, SCHEMA, RunDirError, write_manifest
+from .rundir import MANIFEST, PARAMS_FILE, SCHEMA, RunDirError, atomic_write_text, write_manifest
 
 STAGING_MARK = ".balanced-staging"  # inside a staging folder: it was made by balanced
 
@@ -79,6 +79,11 @@ def folder_entries(out: Path, purpose: str) -> list[str]:
         raise _os_error(out, exc, "cannot be read") from exc
 
 
+def some_names(entries: list[str]) -> str:
+    """The first three of ``entries`` for a message ("a, b, c, ...")."""
+    return ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+
+
 def check_target(target: Path, overwrite: bool) -> bool:
     """Whether ``target`` holds something to replace (True) or is absent/empty (False).
 
@@ -121,19 +126,16 @@ def claim_experiment_folder(out: Path, experiment: str, result_file: str) -> Non
         owner = None
     if owner not in (None, experiment):
         raise OutputError(f"--out {out}: holds a {owner!r} experiment; choose another --out for {experiment!r}")
-    theirs = [e for e in entries if not e.startswith(EXPERIMENT_MARK)]
+    theirs = [e for e in entries if EXPERIMENT_MARK not in e]  # the mark and its temporary file are ours
     if theirs and owner is None and result_file not in entries:
-        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
         raise OutputError(
-            f"--out {out}: holds files that are not a {experiment!r} experiment's ({shown}); "
+            f"--out {out}: holds files that are not a {experiment!r} experiment's ({some_names(theirs)}); "
             "an experiment writes only into a new or empty folder, or its own: choose another --out"
         )
     if owner is None:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            mark = out / f"{EXPERIMENT_MARK}.{os.getpid()}.tmp"
-            mark.write_text(json.dumps({"experiment": experiment}) + "\n")
-            os.replace(mark, out / EXPERIMENT_MARK)
+            atomic_write_text(out / EXPERIMENT_MARK, json.dumps({"experiment": experiment}) + "\n")
         except OSError as exc:
             raise _os_error(out, exc, "cannot be written") from exc
 

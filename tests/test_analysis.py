@@ -515,6 +515,11 @@ def test_formats_saved_in_a_forked_child_equal_those_saved_here(tmp_path):
     assert report._collect_child(pid, read_fd) is None
 
 
+def _no_process_left():
+    """What fork raises without a process left (EAGAIN)."""
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
 def test_formats_are_saved_here_when_no_child_can_be_forked(tmp_path, monkeypatch):
     """A fork that fails (EAGAIN: no process left; as root the process limit cannot make
     it fail, so the failure is injected) leaves every format to this process."""
@@ -525,10 +530,7 @@ def test_formats_are_saved_here_when_no_child_can_be_forked(tmp_path, monkeypatc
     here = report.render_figures(result, ("spectrum",))
     fds_before = len(os.listdir("/proc/self/fd"))
 
-    def no_fork():
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(os, "fork", _no_process_left)
     files = report.render_figures(result, ("spectrum",), fork_formats=True)
     assert list(files) == ["spectrum.png", "spectrum.pdf"] and files["spectrum.png"] == here["spectrum.png"]
     assert files["spectrum.pdf"][:5] == b"%PDF-"
@@ -544,10 +546,7 @@ def test_worker_without_a_figure_process_when_none_can_be_forked(monkeypatch):
 
     fds_before = len(os.listdir("/proc/self/fd"))
 
-    def no_fork():
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(os, "fork", _no_process_left)
     monkeypatch.setattr(worker.sys, "platform", "linux")
     assert worker._start_figure_process() is None
     assert len(os.listdir("/proc/self/fd")) == fds_before

@@ -37,11 +37,11 @@ def _param_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _logging_args(p: argparse.ArgumentParser, default_to_none: bool) -> None:
-    """-v, -q, --log-file: before the verb (``default_to_none``: the defaults are set here)
-    or after it (no defaults, so that the options before the verb stay when not repeated)."""
-    zero = 0 if default_to_none else argparse.SUPPRESS
-    none = None if default_to_none else argparse.SUPPRESS
+def _logging_args(p: argparse.ArgumentParser, with_defaults: bool) -> None:
+    """-v, -q, --log-file: before the verb (``with_defaults``) or after it (no defaults, so
+    that the options given before the verb stay when not repeated)."""
+    zero = 0 if with_defaults else argparse.SUPPRESS
+    none = None if with_defaults else argparse.SUPPRESS
     p.add_argument("-v", "--verbose", action="count", default=zero, help="more messages (debug level)")
     p.add_argument("-q", "--quiet-log", dest="quiet_log", action="count", default=zero, help="warnings and errors only")
     p.add_argument(
@@ -52,9 +52,9 @@ def _logging_args(p: argparse.ArgumentParser, default_to_none: bool) -> None:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="balanced", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"balanced {__version__}")
-    _logging_args(parser, default_to_none=True)
+    _logging_args(parser, with_defaults=True)
     after_verb = argparse.ArgumentParser(add_help=False)  # the same options, accepted after a verb too
-    _logging_args(after_verb, default_to_none=False)
+    _logging_args(after_verb, with_defaults=False)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     config = verbs.add_parser("config", parents=[after_verb], help="show resolved parameters and presets")

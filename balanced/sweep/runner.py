@@ -18,11 +18,11 @@ from typing import Any
 from .. import rundir
 from ..blas import one_thread_env
 from ..params import ParamError
-from ..transaction import OutputError, folder_entries
+from ..transaction import OutputError, folder_entries, some_names
 from .errors import SweepError
 from .fits import sweep_fits
 from .spec import Point, SweepSpec, base_params, points
-from .table import fold_seeds, run_rows, write_results
+from .table import RESULTS_CSV, RESULTS_JSON, RUNS_CSV, fold_seeds, run_rows, write_results
 from .worker import point_status
 
 EXECUTORS = ("local", "slurm")
@@ -56,7 +56,7 @@ def job_file(sweep_dir: Path, spec: SweepSpec, p: Point) -> Path:
 
 #: what a sweep folder holds (the layout in :mod:`balanced.sweep`)
 SWEEP_ENTRIES = frozenset(
-    {"sweep.json", "points", "logs", "jobs", "slurm", "figures", "results.csv", "results_runs.csv", "results.json"}
+    {"sweep.json", "points", "logs", "jobs", "slurm", "figures", RESULTS_CSV, RUNS_CSV, RESULTS_JSON}
 )
 
 
@@ -74,9 +74,8 @@ def check_sweep_folder(sweep_dir: Path) -> None:
     except (OSError, ValueError):
         ours = False
     if not ours and not set(entries) <= SWEEP_ENTRIES:
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise OutputError(
-            f"--out {sweep_dir}: exists and is not a sweep folder of balanced ({shown}); "
+            f"--out {sweep_dir}: exists and is not a sweep folder of balanced ({some_names(entries)}); "
             "a sweep writes only into a new or empty folder, or its own: choose another --out"
         )
 

@@ -113,13 +113,16 @@ def test_errors_are_clear(args, code, message):
         (["run", "-v", "--log-file", "a.log", "--quiet"], 1, 0, "a.log"),  # --quiet: run's, no bar
         (["--log-file", "a.log", "sweep", "s.toml", "-q"], 0, 1, "a.log"),  # kept when not repeated
         (["config", "show", "-vv"], 2, 0, None),
+        (["-q", "experiment", "tracking", "--out", "d", "-v", "--log-file", "a.log"], 1, 1, "a.log"),
     ],
 )
 def test_logging_options_before_or_after_the_verb(argv, verbose, quiet, log_file):
-    from balanced.cli.parser import make_parser
+    from balanced.cli.parser import parse_args
 
-    args = make_parser().parse_args(argv)
+    args = parse_args(argv)
     assert (args.verbose, args.quiet_log, args.log_file) == (verbose, quiet, log_file)
+    if args.verb == "experiment":  # the experiment gets only its own options
+        assert args.args == ["--out", "d"]
 
 
 def test_analyze_refuses_incomplete_run(tmp_path):

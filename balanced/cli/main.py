@@ -8,12 +8,12 @@ import sys
 
 from .. import __version__
 from ..blas import single_thread_blas
-from .parser import make_parser
+from .parser import parse_args
 from .verbs import EXIT_FAILED, EXIT_USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args = parse_args(argv)
     from ..progress import configure_logging, verbosity_level
 
     try:

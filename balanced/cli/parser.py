@@ -49,6 +49,21 @@ def _logging_args(p: argparse.ArgumentParser, with_defaults: bool) -> None:
     )
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; -v, -q and --log-file given after ``experiment NAME`` apply to
+    the command, as after any other verb, and the experiment gets the rest."""
+    args = make_parser().parse_args(argv)
+    if args.verb == "experiment":
+        after_name = argparse.ArgumentParser(
+            prog=f"balanced experiment {args.name}", add_help=False, allow_abbrev=False
+        )
+        _logging_args(after_name, with_defaults=False)
+        logging_options, args.args = after_name.parse_known_args(args.args)
+        for name, value in vars(logging_options).items():
+            setattr(args, name, value)
+    return args
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="balanced", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"balanced {__version__}")

@@ -192,6 +192,8 @@ class Network:
         E and I populations (``net.E``, ``net.I``) with drive and initial ``V_m``."""
         from .choices import check_memory, decide
         from .kernel import import_nest, resolve_threads, setup_kernel
+        from .launch import detect_launch
+        from .memory import memory_budget
         from .network import create_populations
         from .run import new_manifest
 
@@ -201,15 +203,26 @@ class Network:
         threads = resolve_threads(params, self.threads)  # a given count checked against this task's CPUs
         nest = import_nest()
         self.rank, ranks = nest.Rank(), nest.NumProcesses()
+        on_node = detect_launch().local_tasks
+        budget = memory_budget()
         self._choices = decide(
-            params.synapse_model, self.huge_pages, d.n_synapses_expected, ranks, threads.threads, params.T
+            params.synapse_model,
+            self.huge_pages,
+            d.n_synapses_expected,
+            ranks,
+            threads.threads,
+            params.T,
+            n_neurons=d.N,
+            tasks_on_node=on_node,
+            budget=budget,
         )
-        check_memory(d.n_synapses_expected, d.N, self._choices.synapse_model.value, ranks)
+        check_memory(d.n_synapses_expected, d.N, self._choices.synapse_model.value, ranks, on_node, budget)
         if self.out is not None:
             self._writer = RunWriter(self.out, self.overwrite, self.rank)  # refuses an unusable out first
             self._recording = Recording(self._writer.spike_writer())
         self.manifest = new_manifest(nest, params, self.preset, self._choices, threads, [], self._timers)
         self.manifest["huge_pages"] = {"setting": self.huge_pages, "applied": False}
+        self.manifest["memory"] = budget.as_dict()
         with self._phase():
             if self._writer is not None:
                 self._writer.start(self.manifest, params, self.preset)

@@ -1,5 +1,6 @@
 """Every automatic choice a run makes from the machine, decided once, with its reason, and
-the refusal of a network that cannot fit in the machine's memory.
+the refusal of a network that cannot fit in the memory the run may use
+(:mod:`balanced.memory`: the machine's, its control group's or its SLURM allocation's).
 
 Each decision is a pure function of its inputs (unit-tested); :func:`decide` gathers the
 machine's facts, and the run records the result in its manifest (``choices``) and passes
@@ -15,17 +16,19 @@ command line before NumPy loads (:func:`balanced.blas.single_thread_blas`, ``bla
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .hugepages import HUGE_PAGE_SETTINGS
+from .memory import MemoryBudget, memory_budget
 from .params import ParamError
 
 FAST_SYNAPSE = "static_synapse"  # fastest delivery, ~48 bytes per synapse
 SMALL_SYNAPSE = "static_synapse_hom_w_hpc"  # smallest NEST connection, ~24 bytes per synapse
 FAST_BYTES_PER_SYNAPSE = 48.0
-MEMORY_FRACTION = 0.25  # the fast synapse while the network needs under a quarter of RAM
+# the fast synapse while its estimated peak is at most half of the memory runs may use:
+# the estimate is an average, and the rest is for the system, the page cache and the analysis
+FAST_SYNAPSE_MEMORY_FRACTION = 0.5
 
 # Huge pages: the collapse costs about COLLAPSE_S_PER_GB of one core per GB of heap and
 # saves about HUGE_PAGE_SAVING of the simulation from HUGE_PAGE_MIN_SYNAPSES synapses per
@@ -56,30 +59,28 @@ class Choice:
     reason: str
 
 
-def synapse_model(setting: str, n_synapses: float, physical_memory_bytes: float) -> Choice:
+def synapse_model(
+    setting: str, n_synapses: float, n_neurons: int, budget: MemoryBudget, ranks: int = 1, tasks_on_node: int = 1
+) -> Choice:
     """The NEST synapse model behind ``synapse_model = setting``.
 
     ``auto``: ``static_synapse`` (weight and target pointer in every connection; delivery
-    1.3-1.65x faster than the homogeneous-weight variants at N = 2e4) while the expected
-    connections need less than a quarter of the machine's memory at ~48 bytes each, else
-    ``static_synapse_hom_w_hpc`` (one weight per projection, ~24 bytes). Same spikes.
+    1.3-1.65x faster than the homogeneous-weight variants at N = 2e4, 1.6x at 1e5) while
+    the run's estimated peak with it on this node (:func:`estimated_memory_bytes` times
+    the ranks on the node) is at most :data:`FAST_SYNAPSE_MEMORY_FRACTION` of what the
+    node's runs may use (``budget``: the machine, its control group or the SLURM
+    allocation), else ``static_synapse_hom_w_hpc`` (one weight per projection, ~24 bytes).
+    Same spikes.
     """
     if setting != "auto":
         return Choice(setting, "user", "synapse_model set in the parameters")
-    need = n_synapses * FAST_BYTES_PER_SYNAPSE
-    if need < MEMORY_FRACTION * physical_memory_bytes:
-        return Choice(
-            FAST_SYNAPSE,
-            "auto",
-            f"{need / 1e9:.3g} GB of connections at 48 B/synapse is under "
-            f"{MEMORY_FRACTION:g} of the {physical_memory_bytes / 1e9:.3g} GB of memory",
-        )
-    return Choice(
-        SMALL_SYNAPSE,
-        "auto",
-        f"{need / 1e9:.3g} GB at 48 B/synapse would exceed {MEMORY_FRACTION:g} of "
-        f"the {physical_memory_bytes / 1e9:.3g} GB of memory",
-    )
+    on_node = max(1, min(tasks_on_node, ranks))
+    need = estimated_memory_bytes(n_synapses, n_neurons, FAST_SYNAPSE, ranks) * on_node
+    of_budget = f"{FAST_SYNAPSE_MEMORY_FRACTION:g} of {budget.limit / 1e9:.3g} GB ({budget.source})"
+    peak = f"{need / 1e9:.3g} GB estimated peak with {FAST_SYNAPSE} (48 B/synapse)"
+    if need <= FAST_SYNAPSE_MEMORY_FRACTION * budget.limit:
+        return Choice(FAST_SYNAPSE, "auto", f"{peak} is within {of_budget}")
+    return Choice(SMALL_SYNAPSE, "auto", f"{peak} would exceed {of_budget}")
 
 
 def connection_builder(n_synapses_per_rank: float) -> Choice:
@@ -137,14 +138,6 @@ def huge_pages(
     return Choice(saving > cost, "auto", f"expected saving {saving:.3g} s against {cost:.3g} s of collapse: {verdict}")
 
 
-def physical_memory_bytes() -> float:
-    """This machine's physical memory (bytes), inf where the OS does not say."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return float("inf")
-
-
 @dataclass(frozen=True)
 class RunChoices:
     """What :func:`decide` chose for one run."""
@@ -158,12 +151,22 @@ class RunChoices:
 
 
 def decide(
-    synapse_setting: str, huge_page_setting: str, n_synapses: float, ranks: int, threads: int, T_ms: float
+    synapse_setting: str,
+    huge_page_setting: str,
+    n_synapses: float,
+    ranks: int,
+    threads: int,
+    T_ms: float,
+    n_neurons: int = 0,
+    tasks_on_node: int = 1,
+    budget: MemoryBudget | None = None,
 ) -> RunChoices:
-    """The run's machine-dependent choices, from the machine's facts (same on every rank)."""
+    """The run's machine-dependent choices, from the machine's facts (same on every rank
+    of nodes alike); ``budget``: :func:`balanced.memory.memory_budget` when not given."""
     from . import hugepages
 
-    synapse = synapse_model(synapse_setting, n_synapses, physical_memory_bytes())
+    budget = budget or memory_budget()
+    synapse = synapse_model(synapse_setting, n_synapses, n_neurons, budget, ranks, tasks_on_node)
     return RunChoices(
         synapse_model=synapse,
         huge_pages=huge_pages(
@@ -184,30 +187,28 @@ def estimated_memory_bytes(n_synapses: float, n_neurons: int, synapse_model: str
     return (n_synapses * per_synapse + n_neurons * BYTES_PER_NEURON) / max(1, ranks)
 
 
-def available_memory_bytes() -> float:
-    """Memory available to new allocations on this machine (MemAvailable), inf if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024.0
-    except OSError:
-        pass
-    return float("inf")
-
-
 def check_memory(
-    n_synapses: float, n_neurons: int, synapse_model: str, ranks: int, available: float | None = None
+    n_synapses: float,
+    n_neurons: int,
+    synapse_model: str,
+    ranks: int,
+    tasks_on_node: int = 1,
+    budget: MemoryBudget | None = None,
 ) -> None:
-    """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory per rank
-    exceeds what this machine has free, before NEST allocates any of it."""
-    need = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
-    free = available_memory_bytes() if available is None else available
-    if need > free:
+    """Refuse (:class:`balanced.params.ParamError`) a network whose estimated memory on this
+    node (per rank, times the ranks on the node) exceeds what the node's runs may still
+    allocate (``budget.available``: the machine's free memory, its control group's or the
+    SLURM allocation's), before NEST allocates any of it."""
+    budget = budget or memory_budget()
+    on_node = max(1, min(tasks_on_node, ranks))
+    per_rank = estimated_memory_bytes(n_synapses, n_neurons, synapse_model, ranks)
+    need = per_rank * on_node
+    if need > budget.available:
         smaller = "" if synapse_model == SMALL_SYNAPSE else f"set synapse_model = '{SMALL_SYNAPSE}', "
+        where = f"{on_node} ranks on this node, " if on_node > 1 else ""
         raise ParamError(
-            f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB per rank "
-            f"({n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
-            f"but {free / 2**30:.3g} GiB are available; reduce N_E, N_I or K, {smaller}"
-            "or run on more MPI ranks"
+            f"network size N_E + N_I = {n_neurons}: needs about {need / 2**30:.3g} GiB "
+            f"({where}{n_synapses:.3g} synapses of {synapse_model}, {ranks} rank{'s' if ranks > 1 else ''}) "
+            f"but {budget.available / 2**30:.3g} GiB are available ({budget.source}); "
+            f"reduce N_E, N_I or K, {smaller}or run on more MPI ranks"
         )

@@ -3,19 +3,38 @@
 import pytest
 
 from balanced import choices as C
+from balanced.memory import MemoryBudget
 from balanced.params import ParamError
 
 GB = 1e9
 
 
-def test_synapse_model_fast_while_it_fits():
-    small = C.synapse_model("auto", 2e7, 24 * GB)  # N = 1e4, K = 1000: 0.96 GB
-    assert small.value == "static_synapse" and small.source == "auto" and "under 0.25" in small.reason
-    big = C.synapse_model("auto", 2e8, 24 * GB)  # 9.6 GB > 6 GB
-    assert big.value == "static_synapse_hom_w_hpc" and "exceed" in big.reason
-    assert C.synapse_model("static_synapse_hom_w", 1e12, 1.0) == C.Choice(
-        "static_synapse_hom_w", "user", "synapse_model set in the parameters"
+def test_synapse_model_fast_while_half_the_budget_holds_it():
+    machine = MemoryBudget(24 * GB, 20 * GB, "the machine")
+    small = C.synapse_model("auto", 2e7, 10_000, machine)  # N = 1e4, K = 1000: 1.1 GB
+    assert small.value == "static_synapse" and "within 0.5 of 24 GB (the machine)" in small.reason
+    n1e5 = C.synapse_model("auto", 2e8, 100_000, machine)  # 9.6 + 1.3 GB: 1.6x faster delivery
+    assert n1e5.value == "static_synapse"
+    assert C.synapse_model("auto", 2.4e8, 120_000, machine).value == "static_synapse_hom_w_hpc"
+    job = MemoryBudget(8 * GB, 8 * GB, "SLURM_MEM_PER_NODE=7629")
+    in_job = C.synapse_model("auto", 2e8, 100_000, job)
+    assert (
+        in_job.value == "static_synapse_hom_w_hpc" and "would exceed 0.5 of 8 GB (SLURM_MEM_PER_NODE" in in_job.reason
     )
+    # four ranks on one node hold the whole network between them; on four nodes a quarter each
+    assert C.synapse_model("auto", 2e8, 100_000, job, ranks=4, tasks_on_node=4).value == "static_synapse_hom_w_hpc"
+    assert C.synapse_model("auto", 2e8, 100_000, job, ranks=4, tasks_on_node=1).value == "static_synapse"
+    assert C.synapse_model("static_synapse", 1e12, 1, job).source == "user"
+
+
+def test_check_memory_names_the_binding_limit():
+    job = MemoryBudget(2 * GB, 1.5 * GB, "the control group /slurm/job_7")
+    C.check_memory(2e7, 10_000, "static_synapse_hom_w_hpc", 1, budget=job)  # 0.6 GB
+    with pytest.raises(ParamError, match=r"are available \(the control group /slurm/job_7\)"):
+        C.check_memory(4e7, 20_000, "static_synapse", 1, budget=job)  # 2.2 GB
+    with pytest.raises(ParamError, match="2 ranks on this node"):
+        C.check_memory(6e7, 20_000, "static_synapse_hom_w_hpc", 2, tasks_on_node=2, budget=job)  # 1.7 GB
+    C.check_memory(6e7, 20_000, "static_synapse_hom_w_hpc", 2, tasks_on_node=1, budget=job)  # 0.86 GB here
 
 
 def test_huge_pages_only_where_the_saving_beats_the_collapse():

@@ -68,6 +68,7 @@ def test_doctor():
     hp = status["huge_pages"]
     assert set(hp) == {"thp", "kernel", "collapse"} and "huge pages  transparent: " in text
     assert ("runs can collapse" in text) == hp["collapse"]
+    assert status["memory"]["limit_bytes"] > 0 and f"GiB ({status['memory']['source']})" in text
 
 
 def test_doctor_lists_a_module_cache_that_is_a_file(tmp_path):

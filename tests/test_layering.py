@@ -47,6 +47,8 @@ def test_nest_free_stages_load_no_simulator():
         "balanced.rundir",
         "balanced.transaction",
         "balanced.launch",
+        "balanced.memory",
+        "balanced.choices",
         "balanced.interrupt",
         "balanced.cli",
     ]

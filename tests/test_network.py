@@ -11,6 +11,7 @@ from balanced import choices, rundir
 from balanced import params as P
 from balanced.api import run_network
 from balanced.derived import derive
+from balanced.memory import memory_budget
 from balanced.transaction import OutputError
 
 TUTORIAL_WINDOW = (50.0, 950.0)
@@ -56,7 +57,7 @@ def _build(nest, built_model, *overrides):
     p = P.resolve(overrides=list(overrides))
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=1, module=built_model)
     d = derive(p)
-    synapse = choices.synapse_model(p.synapse_model, d.n_synapses_expected, choices.physical_memory_bytes()).value
+    synapse = choices.synapse_model(p.synapse_model, d.n_synapses_expected, d.N, memory_budget()).value
     return p, build_network(nest, p, d, built_model.model, synapse)
 
 

@@ -137,6 +137,31 @@ def test_sbatch_run_records_its_job(slurm_cluster, tmp_path):
     assert len(lines) >= 5 and "ETA" in lines[-1]
 
 
+def test_sbatch_mem_is_the_run_memory(slurm_cluster, tmp_path):
+    """``sbatch --mem`` is the job's memory: a network estimated above it is refused before
+    NEST allocates (one line naming SLURM_MEM_PER_NODE, no output folder), and a run that
+    fits records the allocation as its memory limit."""
+    big, small, log = tmp_path / "big", tmp_path / "small", tmp_path / "job.log"
+    too_big = ("N_E=40000", "N_I=10000", "T=10", "record_n=0", "neuron_model=iaf_psc_exp")
+    script = tmp_path / "job.sh"
+    script.write_text(
+        f"#!/bin/sh\n{sys.executable} {' '.join(_run_args(big, *too_big))}; echo big=$?\n"
+        f"exec {sys.executable} {' '.join(_run_args(small, *SMALL))}\n"
+    )
+    slurm_cluster.sbatch(
+        "-c", "1", "--mem=400", f"--output={log}", f"--chdir={tmp_path}", str(script), env=_env(slurm_cluster)
+    )
+    text = log.read_text()
+    assert "big=2" in text and text.count("balanced: error:") == 1 and "Traceback" not in text, text
+    assert "are available (SLURM_MEM_PER_NODE=400)" in text, text
+    assert not big.exists()
+    manifest = json.loads((small / "manifest.json").read_text())
+    assert manifest["status"] == "complete", text
+    assert manifest["memory"]["limit_bytes"] == 400 * 2**20
+    assert manifest["memory"]["source"] == "SLURM_MEM_PER_NODE=400"
+    assert "SLURM_MEM_PER_NODE=400" in manifest["choices"]["synapse_model"]["reason"]
+
+
 def test_scaling_benchmark_runs_under_srun(slurm_cluster, tmp_path):
     """benchmarks/scaling.py inside an allocation starts its ranks with srun --mpi=pmix and
     finds identical spikes across the splits of each VP count."""

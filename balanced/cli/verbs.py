@@ -167,9 +167,12 @@ def cmd_export(args) -> int:
 def cmd_doctor(args) -> int:
     from .. import hugepages
     from ..build import module_status
+    from ..memory import memory_budget
 
     status = module_status()
     status["huge_pages"] = hugepages.support()
+    budget = memory_budget()
+    status["memory"] = budget.as_dict()
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -200,6 +203,7 @@ def cmd_doctor(args) -> int:
         + ", ".join(f"{k} {yes(v)}" for k, v in (status.get("headers") or {}).items())
     )
     print(f"  MPI ranks {status.get('mpi_world_size')} (this process)")
+    print(f"  memory    {budget.limit / 2**30:.3g} GiB ({budget.source}), {budget.available / 2**30:.3g} GiB free")
     hp = status["huge_pages"]
     print(
         f"  huge pages  transparent: {hp['thp'] or 'not available'}, kernel {hp['kernel'] or '-'}: "

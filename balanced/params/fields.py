@@ -52,7 +52,7 @@ class Params:
     synapse_model: str = _p(
         "auto",
         "",
-        "NEST synapse: 'static_synapse' (fastest delivery, ~48 B/synapse), 'static_synapse_hom_w', 'static_synapse_hom_w_hpc' (one weight per projection, ~23 B/synapse) or 'auto' (static_synapse unless the connections would take over a quarter of the memory)",
+        "NEST synapse: 'static_synapse' (fastest delivery, ~48 B/synapse), 'static_synapse_hom_w', 'static_synapse_hom_w_hpc' (one weight per projection, ~23 B/synapse) or 'auto' (static_synapse while the run's estimated peak with it is at most half of the memory it may use: the machine's, its control group's or its SLURM allocation's)",
         "model",
     )
     # ---- populations

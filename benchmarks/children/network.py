@@ -30,9 +30,10 @@ def build(cfg: dict):
     """``(nest, params, network, build_s)``: the kernel set up and the network connected
     (``build_s``: the synapse choice and ``build_network``, seconds)."""
     from balanced import params as P
-    from balanced.choices import connection_builder, physical_memory_bytes, synapse_model
+    from balanced.choices import connection_builder, synapse_model
     from balanced.derived import derive
     from balanced.kernel import import_nest, setup_kernel
+    from balanced.memory import memory_budget
     from balanced.network import build_network
 
     p = P.resolve("tutorial", overrides=cfg["sets"])
@@ -41,7 +42,7 @@ def build(cfg: dict):
     module = build_module(cfg) if p.neuron_model == "nestml" else None
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
     t0 = time.perf_counter()
-    synapse = synapse_model(p.synapse_model, d.n_synapses_expected, physical_memory_bytes()).value
+    synapse = synapse_model(p.synapse_model, d.n_synapses_expected, d.N, memory_budget()).value
     module_rule = cfg.get("module_rule", connection_builder(d.n_synapses_expected).value == "module")
     net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse, module_rule)
     return nest, p, net, time.perf_counter() - t0

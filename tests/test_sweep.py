@@ -9,6 +9,7 @@ process, most of it importing NEST). The SLURM sweeps are in tests/test_sweep_sl
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import signal
@@ -312,6 +313,49 @@ def test_a_process_that_cannot_be_started_leaves_fewer_at_once(tmp_path, built_m
     assert sorted(res.ran) == ["d=0.5", "d=1", "d=1.5"] and not res.failed, logs
     assert len(starts) == (4 if fresh else 2), starts  # fresh: 3 points + the refused start
     assert fresh or any("only 1 of 2 workers could be started" in line for line in logs), logs
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["workers", "fresh-processes"])
+def test_points_that_do_not_fit_together_run_one_at_a_time(tmp_path, built_model, monkeypatch, fresh):
+    """A 15 MiB allocation (SLURM_MEM_PER_NODE, as ``sbatch --mem=15``): each tiny point
+    (about 9.7 MB estimated) fits alone, two do not, so with two jobs the points run one
+    after the other (each starts after the one before it finished), all complete."""
+    monkeypatch.setenv("SLURM_MEM_PER_NODE", "15")
+    spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 100.0")))
+    logs: list[str] = []
+    res = run_sweep(spec, tmp_path / "sw", jobs=2, fresh=fresh, log=logs.append, figures=False)
+    assert sorted(res.ran) == ["d=0.5", "d=1", "d=1.5"] and not res.failed, logs
+    waits = [line for line in logs if "waits for memory" in line]
+    assert [w.split(":")[0] for w in waits] == ["d=1", "d=1.5"], logs  # once per point
+    assert "GiB free (SLURM_MEM_PER_NODE=15)" in waits[0], waits
+    manifests = [json.loads((tmp_path / "sw" / "points" / n / "manifest.json").read_text()) for n in res.ran]
+    for before, after in itertools.pairwise(manifests):
+        assert after["created"] >= before["finished"], (before["finished"], after["created"])
+
+
+def test_memory_gate_admits_alone_or_while_all_fit():
+    from balanced.memory import MemoryBudget
+    from balanced.sweep.admission import MemoryGate, point_memory_bytes
+
+    gate = MemoryGate(MemoryBudget(limit=10e9, available=8e9, source="the machine"))
+    assert gate.admits("a", 20e9)  # alone always: the point's own check refuses it
+    gate.take("a", 5e9)
+    assert gate.admits("b", 3e9) and not gate.admits("c", 3.5e9)
+    line = gate.waiting_line("c", 3.5e9)
+    assert line == (
+        "c: waits for memory: about 3.26 GiB, with the 4.66 GiB of the points running, "
+        "would exceed the 7.45 GiB free (the machine)"
+    )
+    assert gate.waiting_line("c", 3.5e9) is None  # said once
+    gate.release("a")
+    assert gate.admits("c", 3.5e9)
+    # the estimate is the point's own: N = 600, K = 60 from each population, 24 B/synapse
+    # (static_synapse would not fit in half of 15 MiB) and 13 KiB per neuron
+    params = points(parse_spec(tomllib.loads(TINY.format(values="[1.0]"))))[0].params
+    small = MemoryBudget(15 * 2**20, 15 * 2**20, "SLURM_MEM_PER_NODE=15")
+    assert point_memory_bytes(params, small) == pytest.approx(600 * 120 * 24 + 600 * 13 * 1024, rel=0.05)
+    large = MemoryBudget(1e12, 1e12, "the machine")
+    assert point_memory_bytes(params, large) == pytest.approx(600 * 120 * 48 + 600 * 13 * 1024, rel=0.05)
 
 
 def test_no_process_for_any_point_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):

@@ -68,15 +68,16 @@ kill, ``failed``, different parameters) is rerun with overwrite.
 
 Executors: ``local`` runs ``jobs`` long-lived worker processes
 (:mod:`balanced.sweep.worker`), each running point after point with one thread, the NEST
-kernel reset in between (``fresh=True``: one new process per point); ``slurm`` submits the
+kernel reset in between (``fresh=True``: one new process per point), as many at once as
+fit in memory (:mod:`~balanced.sweep.admission`); ``slurm`` submits the
 points as a job array (:mod:`balanced.sweep.slurm`). Either way the same collect step
 builds the table and the figures.
 
 Modules: :mod:`~balanced.sweep.spec` (file, checks, points), :mod:`~balanced.sweep.worker`
 (one point: run and analyse), :mod:`~balanced.sweep.runner` (what to do, local executor,
-collect), :mod:`~balanced.sweep.slurm`, :mod:`~balanced.sweep.table` (rows, seeds, files),
-:mod:`~balanced.sweep.fits` (fits, text),
-:mod:`~balanced.sweep.figures`. Regime labels: :mod:`balanced.analysis.regimes`.
+collect), :mod:`~balanced.sweep.admission` (points side by side in memory),
+:mod:`~balanced.sweep.slurm`, :mod:`~balanced.sweep.table` (rows, seeds, files),
+:mod:`~balanced.sweep.fits` (fits, text), :mod:`~balanced.sweep.figures`. Regime labels: :mod:`balanced.analysis.regimes`.
 """
 
 from __future__ import annotations

@@ -176,11 +176,27 @@ def run_local(
     """Bring the ``todo`` points to complete with ``jobs`` processes at once.
 
     ``fresh``: one new process per point (``python -m balanced.sweep.worker JOB``); otherwise
-    ``jobs`` long-lived workers that each run point after point in one process.
+    ``jobs`` long-lived workers that each run point after point in one process. Points
+    start side by side only while their estimated peaks fit together in the memory free
+    now (:mod:`balanced.sweep.admission`), in the order of ``todo``.
     ``on_done(point)`` is called after each point ended (done or failed)."""
+    from ..memory import memory_budget
+    from .admission import MemoryGate, point_memory_bytes
+
     total = len(pts)
+    gate = MemoryGate(memory_budget())
+    need = {p.name: point_memory_bytes(p.params, gate.budget) for p in todo}
+
+    def may_start(p: Point) -> bool:
+        if gate.admits(p.name, need[p.name]):
+            return True
+        line = gate.waiting_line(p.name, need[p.name])
+        if line is not None:
+            log(line)
+        return False
 
     def finished(p: Point, ok: bool, started: float, why: str = "") -> None:
+        gate.release(p.name)
         dt = time.perf_counter() - started
         if ok:
             result.ran.append(p.name)
@@ -199,7 +215,7 @@ def run_local(
         running: dict[str, tuple[subprocess.Popen, Point, float]] = {}
         try:
             while queue or running:
-                while queue and len(running) < jobs:
+                while queue and len(running) < jobs and may_start(queue[0][0]):
                     try:
                         proc = subprocess.Popen(
                             [python, "-m", "balanced.sweep.worker", str(queue[0][1])],
@@ -213,6 +229,7 @@ def run_local(
                             raise
                         break
                     p, _ = queue.pop(0)
+                    gate.take(p.name, need[p.name])
                     running[p.name] = (proc, p, time.perf_counter())
                 time.sleep(0.05)
                 for name in list(running):
@@ -249,19 +266,25 @@ def run_local(
             return True
 
         def feed(w: _Worker) -> None:
-            while queue:
+            """The next point to an idle worker, if one may start now (else it stays idle)."""
+            while queue and may_start(queue[0][0]):
                 p, job = queue.pop(0)
+                gate.take(p.name, need[p.name])
                 if w.give(p, job):
                     return
                 finished(p, False, time.perf_counter(), "worker not running")
             w.point = None
 
+        def feed_idle() -> None:
+            for w in pool:
+                if w.point is None:
+                    feed(w)
+
         for _ in range(min(jobs, len(queue))):
             if not start_one():
                 log(f"only {len(pool)} of {min(jobs, len(queue))} workers could be started (no process left)")
                 break
-        for w in list(pool):
-            feed(w)
+        feed_idle()
         while any(w.point is not None for w in pool):
             for key, _ in sel.select(timeout=1.0):
                 w = key.data
@@ -273,13 +296,15 @@ def run_local(
                     pool.remove(w)
                     if p is not None:
                         finished(p, False, w.started, f"worker exited with {w.proc.returncode}")
-                    if queue and start_one():
-                        feed(pool[-1])
+                    if queue:
+                        start_one()
+                    feed_idle()
                     continue
                 parts = line.split(maxsplit=2)
+                w.point = None
                 if p is not None:
                     finished(p, parts[0] == "ok", w.started, parts[2].strip() if len(parts) > 2 else "")
-                feed(w)
+                feed_idle()
     finally:
         for w in pool:
             w.stop()

@@ -56,12 +56,12 @@ def point_params(base: Params, ratio: float) -> Params:
 
 def spectrum_peak(time_ms: np.ndarray, n_neurons: int, t_start: float, t_stop: float) -> dict[str, float]:
     """Peak of the Welch PSD of a population's rate (``RATE_BIN_MS`` bins) above ``MIN_FREQ_HZ``."""
-    import scipy.signal
+    from .analysis.poprate import welch_psd
 
     n_bins = int((t_stop - t_start) / RATE_BIN_MS)
     hist, _ = np.histogram(time_ms, bins=n_bins, range=(t_start, t_start + n_bins * RATE_BIN_MS))
     rate = hist / max(n_neurons, 1) * 1000.0 / RATE_BIN_MS
-    freqs, psd = scipy.signal.welch(rate - rate.mean(), fs=1000.0 / RATE_BIN_MS, nperseg=min(len(rate), 512))
+    freqs, psd = welch_psd(rate - rate.mean(), 1000.0 / RATE_BIN_MS, 512)
     sel = freqs >= MIN_FREQ_HZ
     k = int(np.argmax(psd[sel]))
     med = float(np.median(psd[sel]))

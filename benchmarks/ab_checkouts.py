@@ -10,7 +10,9 @@ on average; measure on an idle machine.
     .venv/bin/python benchmarks/ab_checkouts.py A/python B/python -- run --preset tutorial --figures none
 
 The command after ``--`` is what follows ``python -m balanced`` (default: the tutorial
-``run`` with statistics and figure); ``--out`` and ``--overwrite --quiet`` are added.
+``run`` with statistics and figure); ``--out`` and ``--overwrite --quiet`` are added. For a
+``run``, the time after the run is printed too: from the manifest of the complete run
+(its file's modification time) to the end of the command, the analysis's share.
 Each command runs in a temporary folder with ``python -P``, so that a ``balanced`` folder
 in the current directory (the checkout this script is started from) cannot shadow the
 package of the Python given; the package each Python imports is printed and recorded,
@@ -59,16 +61,23 @@ def commit_of(source: str) -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def one(python: str, command: list[str], out: Path) -> float:
+def one(python: str, command: list[str], out: Path) -> tuple[float, float | None]:
     """Wall seconds of ``python -P -m balanced COMMAND --out OUT --overwrite --quiet``, run in
-    the folder above ``out`` (not the caller's: ``-m`` would find a checkout there first)."""
+    the folder above ``out`` (not the caller's: ``-m`` would find a checkout there first),
+    and the seconds from the run's manifest to the end (None without a new manifest)."""
     argv = [python, "-P", "-m", "balanced", *command, "--out", str(out), "--overwrite", "--quiet"]
+    started = time.time()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=out.parent)
     wall = time.perf_counter() - t0
+    ended = time.time()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return wall
+    try:
+        written = (out / "manifest.json").stat().st_mtime
+    except OSError:
+        return wall, None
+    return wall, (ended - written if written >= started else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the times and medians here")
     args = ap.parse_args(argv)
     times: dict[str, list[float]] = {"A": [], "B": []}
+    after_run: dict[str, list[float]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="ab-") as tmp:
         outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
         # absolute, as the commands run in the temporary folder (not resolved: a venv's python is a link)
@@ -102,17 +112,28 @@ def main(argv: list[str] | None = None) -> int:
                 one(pythons[key], command, outs[key])
         for i in range(args.pairs):
             for key in ("A", "B") if i % 2 == 0 else ("B", "A"):
-                times[key].append(one(pythons[key], command, outs[key]))
-            print(f"pair {i + 1}: A {times['A'][-1]:.3f} s, B {times['B'][-1]:.3f} s", flush=True)
+                wall, tail = one(pythons[key], command, outs[key])
+                times[key].append(wall)
+                if tail is not None:
+                    after_run[key].append(tail)
+            line = f"pair {i + 1}: A {times['A'][-1]:.3f} s, B {times['B'][-1]:.3f} s"
+            if len(after_run["A"]) == len(after_run["B"]) == i + 1:
+                line += f" (after the run: A {after_run['A'][-1]:.3f} s, B {after_run['B'][-1]:.3f} s)"
+            print(line, flush=True)
     med = {k: median(v) for k, v in times.items()}
     ratio = med["B"] / med["A"]
     print(f"\nbalanced {' '.join(command)}: median A {med['A']:.3f} s, B {med['B']:.3f} s, B / A = {ratio:.3f}")
+    med_after = {k: median(v) for k, v in after_run.items() if len(v) == args.pairs}
+    if len(med_after) == 2:
+        print(f"after the run: median A {med_after['A']:.3f} s, B {med_after['B']:.3f} s")
     if args.json:
         record = {
             "command": command,
             "pairs": args.pairs,
             "times_s": times,
             "median_s": med,
+            "after_run_s": after_run,
+            "after_run_median_s": med_after,
             "commits": commits,
             "ratio_b_over_a": ratio,
             "machine": machine(),

@@ -129,6 +129,36 @@ def test_identical_trains_correlate_at_one_and_are_synchronous():
     assert stats.golomb_chi_signal(x) == pytest.approx(1.0, rel=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 7, 100, 1001, 9000])
+@pytest.mark.parametrize("taps", [1, 2, 51, 145, 2000])
+def test_fft_convolution_is_scipys(n, taps):
+    import scipy.signal
+
+    from balanced.analysis.poprate import fft_convolve_same
+
+    rng = np.random.default_rng(n * 7919 + taps)
+    x, k = rng.poisson(3.0, size=n).astype(float), rng.uniform(size=taps)
+    ref = scipy.signal.fftconvolve(x, k, mode="same")
+    mine = fft_convolve_same(x, k)
+    assert mine.shape == ref.shape
+    np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+    assert fft_convolve_same(np.empty(0), k).shape == (0,)
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 640, 10_000])
+@pytest.mark.parametrize("nperseg", [1, 2, 8, 255, 256, 1000])
+def test_welch_is_scipys(n, nperseg):
+    import scipy.signal
+
+    from balanced.analysis.poprate import welch_psd
+
+    x = 5.0 + np.random.default_rng(n + nperseg).normal(size=n)
+    freqs, psd = welch_psd(x, 10_000.0, nperseg)
+    ref_freqs, ref_psd = scipy.signal.welch(x, fs=10_000.0, nperseg=min(nperseg, n))
+    np.testing.assert_array_equal(freqs, ref_freqs)
+    np.testing.assert_allclose(psd, ref_psd, rtol=0, atol=1e-13 * max(np.abs(ref_psd).max(), 1e-300))
+
+
 def test_dominant_frequency_of_an_oscillating_population():
     rng = np.random.default_rng(0)
     n, T, f = 2000, 3000.0, 40.0

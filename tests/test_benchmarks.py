@@ -116,6 +116,9 @@ def test_ab_checkouts_measures_the_package_of_each_python(tmp_path, built_model)
     data = json.loads(record.read_text())
     assert len(data["times_s"]["A"]) == len(data["times_s"]["B"]) == 1
     assert data["commits"]["A"] == data["commits"]["B"] != "unknown"
+    # the time from the complete run's manifest to the command's end: part of the wall time
+    for key in ("A", "B"):
+        assert 0 <= data["after_run_s"][key][0] < data["times_s"][key][0]
 
 
 def test_interleaved_ab_runs_and_reports(tmp_path, built_model):

@@ -133,7 +133,9 @@ def test_default_kernel_is_elephants_to_the_last_bit(period):
 # --------------------------------------------------------------------------- a point's analysis
 def test_a_points_analysis_imports_neither_elephant_nor_quantities(tmp_path):
     """stats.json and sweep_point.json of a point, in a fresh process: Elephant, neo and
-    quantities stay unimported (they were most of a worker's start-up)."""
+    quantities stay unimported (they were most of a worker's start-up), and so do SciPy's
+    signal and stats modules (half a second of import for a Welch spectrum and a
+    convolution, :mod:`balanced.analysis.poprate`)."""
     run = poisson_run(tmp_path / "p", n_e=400, n_i=400, rate_hz=8.0, t_stop_ms=1000.0, seed=3)
     manifest = read_manifest(run)
     manifest["params"] = replace(resolve("balanced"), N_E=400, N_I=400, K=40, T=1000.0, record_n=5).to_dict()
@@ -141,7 +143,8 @@ def test_a_points_analysis_imports_neither_elephant_nor_quantities(tmp_path):
     code = (
         "import sys, json; from pathlib import Path; from balanced.sweep.worker import analyze_point; "
         "s = analyze_point(Path(sys.argv[1]), 100.0, None); "
-        "print(json.dumps([sorted(m for m in ('elephant', 'neo', 'quantities') if m in sys.modules), "
+        "heavy = ('elephant', 'neo', 'quantities', 'scipy.signal', 'scipy.stats'); "
+        "print(json.dumps([sorted(m for m in heavy if m in sys.modules), "
         "s['E']['corr_mean'], s['network']['chi']]))"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=120)

@@ -68,9 +68,10 @@ def diagnosis_of(params: dict[str, Any]) -> list[str] | None:
 
 
 def preload_statistics() -> None:
-    """Import what computing the statistics needs: SciPy's signal module (the statistics
-    reproduce Elephant's definitions without importing Elephant, :mod:`.stats`)."""
-    import scipy.signal  # noqa: F401
+    """Import what computing the statistics needs: SciPy's sparse matrices, for the
+    correlations (the statistics reproduce Elephant's definitions without importing
+    Elephant, :mod:`.stats`; the rate's spectrum is NumPy's, :mod:`.poprate`)."""
+    import scipy.sparse  # noqa: F401
 
 
 def preload_figures() -> None:

@@ -61,7 +61,7 @@ def correlation_coefficient_counts(counts: np.ndarray) -> np.ndarray:
     """``correlation_coefficient(BinnedSpikeTrain(counts, ...))`` of Elephant 1.2 (``binary
     = False``, ``fast = True``): the (n, n) Pearson coefficients of the rows of ``counts``,
     NaN rows and columns for empty trains."""
-    import scipy.sparse as sps  # SciPy's signal module, which the statistics use, imports it too
+    import scipy.sparse as sps
 
     counts = np.asarray(counts)
     n_bins = counts.shape[1]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from .balance import balance_rates
 from .constants import E_L, FB_ALPHA_HALF, T_REF, TAU_M, TAU_S, V_RESET, V_TH
@@ -93,6 +93,8 @@ class RateDistribution:
 
     def cdf(self, a: int, rate_hz) -> np.ndarray:
         """P(rate < x) for population a: ``Ncdf((Phi^{-1}(x) - mu)/s)`` (Phi is monotone in mu)."""
+        from scipy import stats  # here: a run's diagnosis imports this module, never needs this
+
         x = np.atleast_1d(np.asarray(rate_hz, dtype=float))
         out = np.empty(len(x))
         for k, r in enumerate(x):
@@ -106,6 +108,8 @@ class RateDistribution:
     def count_cdf(self, a: int, window_ms: float, counts) -> np.ndarray:
         """P(spike count <= n) in a window of ``window_ms`` when each neuron's count is
         Poisson with its rate: the distribution a measurement of finite length sees."""
+        from scipy import stats
+
         u = (np.arange(4000) + 0.5) / 4000
         lam = self.rate_of(a, stats.norm.ppf(u)) * window_ms / 1000.0
         n = np.asarray(counts, dtype=float)

@@ -13,11 +13,15 @@ Each variant: ``--a`` / ``--b`` as ``model[,huge_pages]`` with model ``nestml``,
 ``nestml-stock`` (the NESTML model generated from NESTML's own templates,
 ``balanced build --templates stock``) or ``builtin`` and huge_pages ``on`` (collapse after the build, what ``balanced run`` does),
 ``off`` (default) or ``malloc`` (the child started with glibc's malloc asking for huge
-pages, :data:`MALLOC_TUNABLES`), for example::
+pages, :data:`MALLOC_TUNABLES`), optionally followed by the connection builder,
+``nest-rule`` (NEST's ``fixed_indegree``) or ``module-rule`` (the package module's, which
+``balanced run`` uses only with the NESTML neuron, whose module is loaded anyway), for
+example::
 
     .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b nestml --chunks 7
     .venv/bin/python benchmarks/interleaved.py --size 2e4 --a builtin,off --b builtin,on
     .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b builtin   # A/A control
+    .venv/bin/python benchmarks/interleaved.py --separate --size 1e4 --threads 1 --a builtin,off,module-rule --b nestml
 
 A variant may name the source tree it measures, ``MODEL[,huge_pages]@FOLDER`` (a checkout
 of another commit, e.g. ``git worktree add /tmp/before HEAD~1``), to compare two versions
@@ -72,18 +76,39 @@ CHILD = Path(__file__).resolve().parent / "children" / "interleaved_child.py"
 MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.tcache_count=4096"
 
 
+RULES = {"nest-rule": False, "module-rule": True}  # the connection builder, where given
+
+
 def parse_variant(text: str) -> dict:
-    """``MODEL[,on|off|malloc][@FOLDER]``; the label names the folder by its last part."""
+    """``MODEL[,on|off|malloc][,nest-rule|module-rule][@FOLDER]``; the label names the folder
+    by its last part. Without a rule the builder is the one ``balanced run`` chooses (the
+    module's only where the module is loaded, for the NESTML neuron); ``module-rule`` with
+    ``builtin`` loads the module for its rule alone."""
     spec, _, src = text.partition("@")
-    model, _, huge = spec.partition(",")
-    if model not in (*C.MODEL_NAMES, "nestml-stock") or huge not in ("", "on", "off", "malloc"):
+    model, *options = spec.split(",")
+    huge = [o for o in options if o in ("on", "off", "malloc")]
+    rule = [o for o in options if o in RULES]
+    if (
+        model not in (*C.MODEL_NAMES, "nestml-stock")
+        or len(huge) > 1
+        or len(rule) > 1
+        or len(huge) + len(rule) < len(options)
+    ):
         raise SystemExit(
-            f"variant {text!r}: expected MODEL[,on|off|malloc][@FOLDER] with MODEL nestml, nestml-stock or builtin"
+            f"variant {text!r}: expected MODEL[,on|off|malloc][,nest-rule|module-rule][@FOLDER] with MODEL "
+            "nestml, nestml-stock or builtin"
         )
     if src and not (Path(src) / "balanced" / "__init__.py").is_file():
         raise SystemExit(f"variant {text!r}: {src} is not a checkout of this package (no balanced/__init__.py)")
-    label = f"{model},{huge or 'off'}" + (f"@{Path(src).resolve().name}" if src else "")
-    return {"model": model, "huge_pages": huge or "off", "label": label, "src": src or None}
+    huge_pages = huge[0] if huge else "off"
+    label = f"{model},{huge_pages}" + (f",{rule[0]}" if rule else "") + (f"@{Path(src).resolve().name}" if src else "")
+    return {
+        "model": model,
+        "huge_pages": huge_pages,
+        "module_rule": RULES[rule[0]] if rule else None,
+        "label": label,
+        "src": src or None,
+    }
 
 
 def start(python: str, variant: dict, n: int, threads: int, T: float, src: str | None) -> tuple:
@@ -96,6 +121,8 @@ def start(python: str, variant: dict, n: int, threads: int, T: float, src: str |
         "templates": "stock" if stock else None,
         "model_file": str(Path(src or C.ROOT) / "models" / "lif_psc_exp.nestml"),
     }
+    if variant["module_rule"] is not None:
+        cfg["module_rule"] = variant["module_rule"]
     env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES} if variant["huge_pages"] == "malloc" else None
     proc = subprocess.Popen(
         [python, str(CHILD), json.dumps(cfg)],
@@ -176,10 +203,10 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1e4", help="network size (1e3, 1e4, 2e4, 1e5 or a number)")
     ap.add_argument(
         "--a",
-        help="variant A: MODEL[,on|off|malloc][@FOLDER] (on: collapse after the build; malloc: "
+        help="variant A: MODEL[,on|off|malloc][,nest-rule|module-rule][@FOLDER] (on: collapse after the build; malloc: "
         "started with glibc malloc asking; FOLDER: measure the package in that checkout)",
     )
-    ap.add_argument("--b", help="variant B: MODEL[,on|off|malloc][@FOLDER]")
+    ap.add_argument("--b", help="variant B: MODEL[,on|off|malloc][,nest-rule|module-rule][@FOLDER]")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk-ms", type=float, default=100.0)
     ap.add_argument("--chunks", type=int, default=6, help="chunks per variant (the first is left out of the ratio)")

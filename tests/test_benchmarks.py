@@ -228,10 +228,23 @@ def _load_benchmark(name):
 def test_interleaved_variant_may_name_a_checkout(tmp_path):
     interleaved = _load_benchmark("interleaved")
     v = interleaved.parse_variant(f"nestml,on@{ROOT}")
-    assert v == {"model": "nestml", "huge_pages": "on", "label": f"nestml,on@{ROOT.name}", "src": str(ROOT)}
+    assert v == {
+        "model": "nestml",
+        "huge_pages": "on",
+        "module_rule": None,
+        "label": f"nestml,on@{ROOT.name}",
+        "src": str(ROOT),
+    }
     assert interleaved.parse_variant("builtin")["src"] is None
     with pytest.raises(SystemExit, match="not a checkout of this package"):
         interleaved.parse_variant(f"builtin@{tmp_path}")
+    # the connection builder, where given, in either place after the model
+    rule = interleaved.parse_variant("builtin,module-rule")
+    assert (rule["huge_pages"], rule["module_rule"], rule["label"]) == ("off", True, "builtin,off,module-rule")
+    assert interleaved.parse_variant("nestml,nest-rule,on")["module_rule"] is False
+    for bad in ("builtin,fast", "builtin,on,off", "builtin,nest-rule,module-rule"):
+        with pytest.raises(SystemExit, match="expected MODEL"):
+            interleaved.parse_variant(bad)
 
 
 BUSY = "import time; t = time.process_time()\nwhile time.process_time() - t < {s}: pass"

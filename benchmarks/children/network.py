@@ -39,10 +39,12 @@ def build(cfg: dict):
     p = P.resolve("tutorial", overrides=cfg["sets"])
     d = derive(p)
     nest = import_nest()
-    module = build_module(cfg) if p.neuron_model == "nestml" else None
+    # the module for the NESTML neuron, or for its connection rule alone
+    module = build_module(cfg) if p.neuron_model == "nestml" or cfg.get("module_rule") else None
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
     t0 = time.perf_counter()
     synapse = synapse_model(p.synapse_model, d.n_synapses_expected, d.N, memory_budget()).value
     module_rule = cfg.get("module_rule", connection_builder(d.n_synapses_expected).value == "module")
-    net = build_network(nest, p, d, module.model if module else p.neuron_model, synapse, module_rule)
+    model = module.model if module and p.neuron_model == "nestml" else p.neuron_model
+    net = build_network(nest, p, d, model, synapse, module_rule)
     return nest, p, net, time.perf_counter() - t0

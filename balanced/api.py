@@ -232,7 +232,11 @@ class Network:
                     from .build import build_model
 
                     module = build_model()
-            self._model = module.model if module else params.neuron_model
+                elif self._choices.connection_builder.value == "module":
+                    from .build import cached_model
+
+                    module = cached_model()  # for its connection rule, where already built
+            self._model = module.model if module and params.neuron_model == "nestml" else params.neuron_model
             self.manifest["model"].update(nest_model=self._model, module=module.module if module else None)
             with self._timers.phase("kernel"):
                 self._layout = setup_kernel(

@@ -85,7 +85,8 @@ def synapse_model(
 
 def connection_builder(n_synapses_per_rank: float) -> Choice:
     """Who draws ``fixed_indegree`` connections: ``"module"``, the package's module rule
-    (:data:`balanced.network.FAST_FIXED_INDEGREE`, where the module is loaded; NEST's own
+    (:data:`balanced.network.FAST_FIXED_INDEGREE`, where the module is loaded: always for
+    the NESTML neuron, for a built-in one where the module is already built; NEST's own
     elsewhere). The same connections as NEST's, in about half the time, and the simulation
     after it as fast from 2e7 to 2e8 synapses (docs/performance.md, "The module's
     fixed_indegree")."""

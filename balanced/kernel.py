@@ -9,6 +9,7 @@ through the code.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from dataclasses import dataclass
@@ -157,6 +158,22 @@ def nest_links_mpi() -> bool | None:
                     data = f.read()
                 return b"libmpi.so" in data or b"libmpich.so" in data
     return None
+
+
+def release_memory() -> None:
+    """Reset the NEST kernel (if NEST is imported) and give the freed heap back to the system.
+
+    For a process that goes on after a run (a sweep worker waiting for its next point): NEST
+    frees a network only at the next reset, and glibc keeps freed heap memory mapped until
+    ``malloc_trim``, so the process would hold the last network while others need the memory.
+    """
+    nest = sys.modules.get("nest")
+    if nest is not None:
+        nest.ResetKernel()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ Each variant: ``--a`` / ``--b`` as ``model[,huge_pages]`` with model ``nestml``,
 ``off`` (default) or ``malloc`` (the child started with glibc's malloc asking for huge
 pages, :data:`MALLOC_TUNABLES`), optionally followed by the connection builder,
 ``nest-rule`` (NEST's ``fixed_indegree``) or ``module-rule`` (the package module's, which
-``balanced run`` uses only with the NESTML neuron, whose module is loaded anyway), for
+``balanced run`` uses wherever the module is built, the default here too), for
 example::
 
     .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b nestml --chunks 7
     .venv/bin/python benchmarks/interleaved.py --size 2e4 --a builtin,off --b builtin,on
     .venv/bin/python benchmarks/interleaved.py --size 1e4 --a builtin --b builtin   # A/A control
-    .venv/bin/python benchmarks/interleaved.py --separate --size 1e4 --threads 1 --a builtin,off,module-rule --b nestml
+    .venv/bin/python benchmarks/interleaved.py --separate --size 1e4 --threads 1 --a builtin,off,nest-rule --b nestml
 
 A variant may name the source tree it measures, ``MODEL[,huge_pages]@FOLDER`` (a checkout
 of another commit, e.g. ``git worktree add /tmp/before HEAD~1``), to compare two versions
@@ -82,8 +82,8 @@ RULES = {"nest-rule": False, "module-rule": True}  # the connection builder, whe
 def parse_variant(text: str) -> dict:
     """``MODEL[,on|off|malloc][,nest-rule|module-rule][@FOLDER]``; the label names the folder
     by its last part. Without a rule the builder is the one ``balanced run`` chooses (the
-    module's only where the module is loaded, for the NESTML neuron); ``module-rule`` with
-    ``builtin`` loads the module for its rule alone."""
+    module's, the module loaded for its rule alone with ``builtin``); ``nest-rule`` asks for
+    NEST's own."""
     spec, _, src = text.partition("@")
     model, *options = spec.split(",")
     huge = [o for o in options if o in ("on", "off", "malloc")]

@@ -162,12 +162,11 @@ def measure(args) -> dict:
     probe("python_start")
     nest = import_nest(nest_extras=False)
     probe.nest = nest
-    module = None
-    if params.neuron_model == "nestml":
-        from balanced.build import build_model
+    from balanced.build import build_model, cached_model
 
-        module = build_model()
-    model = module.model if module else params.neuron_model
+    # the module for the NESTML neuron, or for its connection rule where built (as `balanced run`)
+    module = build_model() if params.neuron_model == "nestml" else cached_model()
+    model = module.model if module and params.neuron_model == "nestml" else params.neuron_model
     setup_kernel(nest, dt=params.dt, seed=params.seed, threads=args.threads, module=module)
     kernel = parse_kernel(args.kernel)
     if kernel:

@@ -168,6 +168,21 @@ def test_nestml_network_equals_builtin(tmp_path):
     np.testing.assert_allclose(a.state.V_m, b.state.V_m, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_builtin_neuron_same_spikes_with_and_without_the_module(tmp_path, monkeypatch, built_model, threads):
+    """A built-in neuron's run loads the already built module for its connection rule; with
+    no module in the cache it gets NEST's rule, and the same spikes."""
+    fast, a = run(tmp_path, "fast", "T=300", "record_n=0", "neuron_model=iaf_psc_exp", threads=threads)
+    monkeypatch.setenv("BALANCED_CACHE", str(tmp_path / "empty-cache"))
+    plain, b = run(tmp_path, "plain", "T=300", "record_n=0", "neuron_model=iaf_psc_exp", threads=threads)
+    assert fast["model"]["nest_connection_rule"] == "balanced_fixed_indegree"
+    assert fast["model"]["nest_model"] == "iaf_psc_exp" and fast["model"]["module"] == built_model.module
+    assert plain["model"]["nest_connection_rule"] == "fixed_indegree" and plain["model"]["module"] is None
+    assert not (tmp_path / "empty-cache" / built_model.key).exists()  # looked up, never built
+    assert len(a.spikes) > 1000
+    assert np.array_equal(a.spikes.neuron, b.spikes.neuron) and np.array_equal(a.spikes.time, b.spikes.time)
+
+
 def test_threads_do_not_change_spikes_at_fixed_seed(tmp_path):
     # 2 threads = 2 virtual processes: a different (but reproducible) realisation than 1 VP.
     _, a = run(tmp_path, "t2a", "T=200", "record_n=0", threads=2)

@@ -379,6 +379,41 @@ def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
     assert json.loads((tmp_path / "sw" / "points" / "d=1" / "manifest.json").read_text())["status"] == "complete"
 
 
+def _rss_and_peak_mib(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return float(fields["VmRSS"].split()[0]) / 1024, float(fields["VmHWM"].split()[0]) / 1024
+
+
+def test_a_waiting_worker_holds_no_network(tmp_path, built_model):
+    """The sweep counts a finished point's memory free when its worker answers: by then the
+    worker has reset NEST and trimmed its heap (6.4e6 synapses: about 340 MB otherwise kept
+    until its next point)."""
+    from balanced.sweep.runner import job_file, prepare, worker_env
+
+    text = TINY.format(values="[1.0]").replace("N_E = 300\nN_I = 300\nK = 60", "N_E = 2000\nN_I = 2000\nK = 800")
+    spec = parse_spec(tomllib.loads(text.replace("T = 300.0", "T = 60.0")), source="big")
+    _, todo, _ = prepare(spec, tmp_path / "sw", log=lambda s: None)
+    job = job_file(tmp_path / "sw", spec, todo[0])
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "balanced.sweep.worker", "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=worker_env(),
+    )
+    try:
+        worker.stdin.write(f"{job}\n")
+        worker.stdin.flush()
+        answer = worker.stdout.readline()
+        assert answer.startswith("ok d=1 run "), answer + (tmp_path / "sw" / "logs" / "d=1.log").read_text()
+        rss, peak = _rss_and_peak_mib(worker.pid)
+        assert peak > 300 and rss < 0.4 * peak, (rss, peak)
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=60)
+    assert worker.returncode == 0
+
+
 def test_a_worker_runs_a_point_without_nests_optional_imports(tmp_path, built_model):
     """A point run by the worker in a process of its own (as ``python -m balanced.sweep.worker
     JOB`` runs it) imports none of the libraries PyNEST would import for nothing, and

@@ -21,12 +21,12 @@ builds from NESTML's own templates for comparison.
 One concern per module: :mod:`.base` (errors, result, names), :mod:`.facts` (NEST
 facts), :mod:`.toolchain` (compiler, flags, the ``nest-config`` shim), :mod:`.cache`
 (key, stamp, lock), :mod:`.variants` (templates and their upstream check),
-:mod:`.generation` (running the generator), :mod:`.builder` (``build_model``),
+:mod:`.generation` (running the generator), :mod:`.builder` (``build_model``, ``cached_model``),
 :mod:`.loading` (``load_module``), :mod:`.status` (``module_status`` for ``doctor``).
 """
 
 from .base import BuildError, BuildResult, default_model_file
-from .builder import build_model
+from .builder import build_model, cached_model
 from .cache import default_cache_dir
 from .facts import cached_nest_facts
 from .loading import load_module
@@ -38,6 +38,7 @@ __all__ = [
     "BuildError",
     "BuildResult",
     "build_model",
+    "cached_model",
     "cached_nest_facts",
     "default_cache_dir",
     "default_model_file",

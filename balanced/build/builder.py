@@ -57,6 +57,18 @@ def model_key(model_file, cache_dir, python: str | None, templates: str, *, allo
     }
 
 
+def cached_model(model_file=None, cache_dir=None, templates: str = "balanced") -> BuildResult | None:
+    """The module already built for this process's NEST, or None: never builds, never probes
+    (a few ms). A run of a built-in neuron loads it for its connection rule only."""
+    t0 = time.perf_counter()
+    try:
+        m = model_key(model_file, cache_dir, None, templates, allow_probe=False)
+    except BuildError:  # no NEST facts cached yet, or no cache: nothing built for this NEST
+        return None
+    stamp = cache.valid_stamp(m["directory"], m["key"], m["inputs"])
+    return cache.result(m["directory"], stamp, True, t0) if stamp else None
+
+
 def build_model(
     force: bool = False,
     model_file: str | os.PathLike | None = None,

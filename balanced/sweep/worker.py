@@ -22,7 +22,9 @@ Exit status 0 when every job ended complete and analysed, 1 otherwise; 2 for bad
 Many points in one process pay the interpreter start-up and the imports (NEST, NumPy,
 SciPy, Elephant) once: between points the NEST kernel is reset and the model module
 installed again (:func:`balanced.kernel.setup_kernel`), which gives the same spikes as a
-fresh process (tests/test_sweep.py checks it). NEST is imported without the optional
+fresh process (tests/test_sweep.py checks it). After each point the worker gives the
+network's memory back (:func:`balanced.kernel.release_memory`) before it says it is done,
+so a worker waiting for its next point holds no network. NEST is imported without the optional
 libraries a point never uses (:func:`run_point`); docs/sweeps.md has where a point's time
 goes.
 """
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import rundir
+from ..kernel import release_memory
 from ..params import ParamError, Params, validate
 from .spec import SAFE_NAME_RULE, is_safe_name
 from .table import POINT_FILE
@@ -148,7 +151,7 @@ def run_jobs(job_paths: list[str], say=None) -> int:
     """Run the jobs one after the other in this process; 0 if all ended analysed, else 1."""
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     failed = 0
-    for path in job_paths:
+    for i, path in enumerate(job_paths):
         t0 = time.perf_counter()
         try:
             what = run_job(path)
@@ -156,6 +159,8 @@ def run_jobs(job_paths: list[str], say=None) -> int:
         except Exception as exc:  # the next point runs in a reset kernel
             failed += 1
             say(f"{Path(path).stem}: FAILED ({type(exc).__name__}: {exc})")
+        if i + 1 < len(job_paths):
+            release_memory()
     return 1 if failed else 0
 
 
@@ -173,10 +178,12 @@ def serve() -> int:
         t0 = time.perf_counter()
         try:
             what = run_job(path)
-            reply.write(f"ok {Path(path).stem} {what} {time.perf_counter() - t0:.3f}\n")
+            answer = f"ok {Path(path).stem} {what} {time.perf_counter() - t0:.3f}"
         except Exception as exc:
             msg = " ".join(f"{type(exc).__name__}: {exc}".split())
-            reply.write(f"failed {Path(path).stem} {msg}\n")
+            answer = f"failed {Path(path).stem} {msg}"
+        release_memory()  # before the answer: from it on, the sweep counts the point's memory free
+        reply.write(answer + "\n")
     return 0
 
 

@@ -39,8 +39,9 @@ def build(cfg: dict):
     p = P.resolve("tutorial", overrides=cfg["sets"])
     d = derive(p)
     nest = import_nest()
-    # the module for the NESTML neuron, or for its connection rule alone
-    module = build_module(cfg) if p.neuron_model == "nestml" or cfg.get("module_rule") else None
+    # the module for the NESTML neuron, or for its connection rule alone (as `balanced run`
+    # loads it for a built-in neuron) unless the variant asks for NEST's rule
+    module = build_module(cfg) if p.neuron_model == "nestml" or cfg.get("module_rule") is not False else None
     setup_kernel(nest, dt=p.dt, seed=p.seed, threads=cfg["threads"], module=module)
     t0 = time.perf_counter()
     synapse = synapse_model(p.synapse_model, d.n_synapses_expected, d.N, memory_budget()).value

@@ -7,7 +7,8 @@ complete, renames the staging folder onto the target; an old run (``--overwrite`
 moved away only then. A failed or interrupted run leaves the target as it was; its staging
 folder keeps only a manifest that says what happened. A killed run leaves its staging
 folder (manifest "running", with the process id); the next run into the same target
-removes it (a marker file says that it is ours).
+removes it (a marker file says that it is ours; an empty one, left by a run killed
+between making and marking it, is removed too).
 
 The target is used only if it is absent, an empty folder, or a run directory written by
 this package (recognised by its manifest, :func:`own_run_status`) and ``--overwrite`` was
@@ -140,6 +141,13 @@ def claim_experiment_folder(out: Path, experiment: str, result_file: str) -> Non
             raise _os_error(out, exc, "cannot be written") from exc
 
 
+def _is_empty_folder(path: Path) -> bool:
+    try:
+        return not path.is_symlink() and path.is_dir() and not os.listdir(path)
+    except OSError:
+        return False
+
+
 class Lock:
     """An exclusive, non-blocking lock on ``path`` (a lock file, removed on release)."""
 
@@ -210,11 +218,14 @@ class RunTransaction:
         try:
             check_target(target, self.overwrite)  # again, under the lock
             if self.staging.exists() or self.staging.is_symlink():
-                if not (self.staging / STAGING_MARK).is_file():
+                if (self.staging / STAGING_MARK).is_file():
+                    shutil.rmtree(self.staging)  # left by a killed run into the same target
+                elif _is_empty_folder(self.staging):
+                    self.staging.rmdir()  # a run killed between making it and marking it
+                else:
                     raise OutputError(
                         f"{self.staging}: exists and was not made by balanced; remove it or choose another --out"
                     )
-                shutil.rmtree(self.staging)  # left by a killed run into the same target
             self.staging.mkdir()
             (self.staging / STAGING_MARK).write_bytes(b"")
         except OSError as exc:
@@ -228,7 +239,6 @@ class RunTransaction:
     def commit(self) -> None:
         """Put the staged run in place of the target (an old run is moved away only now)."""
         target, old = self.target, None
-        (self.staging / STAGING_MARK).unlink(missing_ok=True)
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"
             os.rename(target, old)
@@ -237,8 +247,9 @@ class RunTransaction:
         except BaseException:
             if old is not None:
                 os.rename(old, target)
-            (self.staging / STAGING_MARK).write_bytes(b"")
             raise
+        # the mark goes only after the rename: a staging folder is never left unmarked and full
+        (target / STAGING_MARK).unlink(missing_ok=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._release()

@@ -109,6 +109,28 @@ def test_a_folder_that_is_not_a_run_is_never_touched(tmp_path):
     assert not staging_path(user).exists()
 
 
+def test_a_staging_folder_killed_before_its_mark_is_reused_a_foreign_one_never(tmp_path):
+    """A run killed between making its staging folder and marking it leaves it empty: the
+    next run removes it. One that holds anything without the mark is not ours: refused,
+    kept as it is. A committed run keeps no mark."""
+    from balanced.transaction import OutputError, RunTransaction
+
+    target = tmp_path / "run"
+    staging_path(target).mkdir()
+    txn = RunTransaction(target)
+    assert txn.begin() == staging_path(target) and (staging_path(target) / STAGING_MARK).is_file()
+    (staging_path(target) / "manifest.json").write_text("{}")
+    txn.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json"]
+    other = tmp_path / "other"
+    staging_path(other).mkdir()
+    (staging_path(other) / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="exists and was not made by balanced"):
+        RunTransaction(other).begin()
+    assert (staging_path(other) / "notes.txt").read_text() == "keep" and not other.exists()
+
+
 def test_another_programs_manifest_is_not_ours(tmp_path):
     other = tmp_path / "other"
     (other / "analysis").mkdir(parents=True)

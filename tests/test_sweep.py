@@ -315,16 +315,65 @@ def test_a_process_that_cannot_be_started_leaves_fewer_at_once(tmp_path, built_m
     assert fresh or any("only 1 of 2 workers could be started" in line for line in logs), logs
 
 
+def test_a_killed_worker_fails_its_point_and_a_new_one_runs_the_rest(tmp_path, built_model, monkeypatch):
+    """SIGKILL of the worker in the middle of its first point (as the kernel's OOM killer
+    ends it): that point is reported failed, a new worker is started for the others, and
+    they complete; the sweep run again completes the killed point over its stale lock and
+    staging folder and leaves neither."""
+    import threading
+
+    long = TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 3000.0")  # about 1 s to kill it in
+    spec = parse_spec(tomllib.loads(long), source="tiny")
+    workers: list[subprocess.Popen] = []
+    start = subprocess.Popen
+
+    def popen(argv, *args, **kwargs):  # the real Popen; the worker processes are remembered
+        proc = start(argv, *args, **kwargs)
+        if "balanced.sweep.worker" in argv:
+            workers.append(proc)
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    points_dir = tmp_path / "sw" / "points"
+
+    def staging_exists() -> bool:  # the run directory's transaction has begun
+        return points_dir.is_dir() and any(p.name.startswith(".") for p in points_dir.iterdir())
+
+    def kill_first_worker_mid_point():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (workers and staging_exists()):
+            time.sleep(0.005)
+        workers[0].send_signal(signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_first_worker_mid_point)
+    killer.start()
+    logs: list[str] = []
+    with pytest.raises(SweepError, match="1 of 3 points failed \\(d=0.5\\)"):
+        run_sweep(spec, tmp_path / "sw", jobs=1, log=logs.append, figures=False)
+    killer.join()
+    assert len(workers) == 2, workers
+    assert any("d=0.5: FAILED (worker exited with -9)" in line for line in logs), logs
+    for name in ("d=1", "d=1.5"):
+        assert json.loads((tmp_path / "sw" / "points" / name / "manifest.json").read_text())["status"] == "complete"
+    assert not (tmp_path / "sw" / "points" / "d=0.5" / "manifest.json").exists()
+    again = run_sweep(spec, tmp_path / "sw", jobs=1, log=logs.append, figures=False)  # the killed one's lock is stale
+    assert again.ran == ["d=0.5"] and not again.failed, logs
+    assert sorted(p.name for p in points_dir.iterdir()) == ["d=0.5", "d=1", "d=1.5"]
+
+
 @pytest.mark.parametrize("fresh", [False, True], ids=["workers", "fresh-processes"])
 def test_points_that_do_not_fit_together_run_one_at_a_time(tmp_path, built_model, monkeypatch, fresh):
     """A 15 MiB allocation (SLURM_MEM_PER_NODE, as ``sbatch --mem=15``): each tiny point
     (about 9.7 MB estimated) fits alone, two do not, so with two jobs the points run one
-    after the other (each starts after the one before it finished), all complete."""
+    after the other (each starts after the one before it finished), all complete, and
+    only one worker is started."""
     monkeypatch.setenv("SLURM_MEM_PER_NODE", "15")
     spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 100.0")))
+    starts = _refuse_process_starts(monkeypatch, lambda n: False)
     logs: list[str] = []
     res = run_sweep(spec, tmp_path / "sw", jobs=2, fresh=fresh, log=logs.append, figures=False)
     assert sorted(res.ran) == ["d=0.5", "d=1", "d=1.5"] and not res.failed, logs
+    assert len(starts) == (3 if fresh else 1), starts  # one point at a time: one worker
     waits = [line for line in logs if "waits for memory" in line]
     assert [w.split(":")[0] for w in waits] == ["d=1", "d=1.5"], logs  # once per point
     assert "GiB free (SLURM_MEM_PER_NODE=15)" in waits[0], waits

@@ -176,7 +176,8 @@ def run_local(
     """Bring the ``todo`` points to complete with ``jobs`` processes at once.
 
     ``fresh``: one new process per point (``python -m balanced.sweep.worker JOB``); otherwise
-    ``jobs`` long-lived workers that each run point after point in one process. Points
+    up to ``jobs`` long-lived workers that each run point after point in one process, each
+    started when a point may start and no worker is free. Points
     start side by side only while their estimated peaks fit together in the memory free
     now (:mod:`balanced.sweep.admission`), in the order of ``todo``.
     ``on_done(point)`` is called after each point ended (done or failed)."""
@@ -275,15 +276,30 @@ def run_local(
                 finished(p, False, time.perf_counter(), "worker not running")
             w.point = None
 
+        wanted = min(jobs, len(queue))
+        no_process_left = False
+
         def feed_idle() -> None:
+            """Points to idle workers; a new worker (up to ``jobs``) only for a point that may
+            start now while every worker is busy, so memory that admits one point at a
+            time gets one worker."""
+            nonlocal no_process_left
             for w in pool:
                 if w.point is None:
                     feed(w)
+            while (
+                queue
+                and (not no_process_left or not pool)
+                and len(pool) < jobs
+                and all(w.point is not None for w in pool)
+                and may_start(queue[0][0])
+            ):
+                if not start_one():
+                    no_process_left = True
+                    log(f"only {len(pool)} of {wanted} workers could be started (no process left)")
+                    break
+                feed(pool[-1])
 
-        for _ in range(min(jobs, len(queue))):
-            if not start_one():
-                log(f"only {len(pool)} of {min(jobs, len(queue))} workers could be started (no process left)")
-                break
         feed_idle()
         while any(w.point is not None for w in pool):
             for key, _ in sel.select(timeout=1.0):
@@ -296,9 +312,7 @@ def run_local(
                     pool.remove(w)
                     if p is not None:
                         finished(p, False, w.started, f"worker exited with {w.proc.returncode}")
-                    if queue:
-                        start_one()
-                    feed_idle()
+                    feed_idle()  # starts a new worker for the rest
                     continue
                 parts = line.split(maxsplit=2)
                 w.point = None

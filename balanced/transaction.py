@@ -8,7 +8,9 @@ moved away only then. A failed or interrupted run leaves the target as it was; i
 folder keeps only a manifest that says what happened. A killed run leaves its staging
 folder (manifest "running", with the process id); the next run into the same target
 removes it (a marker file says that it is ours; an empty one, left by a run killed
-between making and marking it, is removed too).
+between making and marking it, is removed too). A commit killed after moving an old run
+aside (``.NAME.old-PID``) and before moving the new one in: the next run puts the old one
+back first (:func:`recover_leftovers`).
 
 The target is used only if it is absent, an empty folder, or a run directory written by
 this package (recognised by its manifest, :func:`own_run_status`) and ``--overwrite`` was
@@ -141,6 +143,42 @@ def claim_experiment_folder(out: Path, experiment: str, result_file: str) -> Non
             raise _os_error(out, exc, "cannot be written") from exc
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def recover_leftovers(target: Path, kinds: tuple[str, ...], is_ours: Callable[[Path], bool] = lambda p: True) -> None:
+    """Clean up after a killed process of this package: its ``.NAME.KIND-PID`` folders
+    beside ``target`` (``KIND`` in ``kinds``; only those whose process is gone and that
+    ``is_ours``). An ``old`` one is the previous ``target``, moved aside by a commit killed
+    before the new one was in place: it is put back if ``target`` is absent; every other
+    one is removed."""
+    prefixes = tuple(f".{target.name}.{kind}-" for kind in kinds)
+    try:
+        names = sorted(os.listdir(target.parent))
+    except OSError:
+        return
+    dead = []
+    for name in names:
+        pid = name.rpartition("-")[2]
+        path = target.parent / name
+        if name.startswith(prefixes) and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if path.is_dir() and not path.is_symlink() and is_ours(path):
+                dead.append(path)
+    olds = [p for p in dead if p.name.startswith(f".{target.name}.old-")]
+    if olds and not target.exists() and not target.is_symlink():
+        os.rename(olds[-1], target)
+        dead.remove(olds[-1])
+    for path in dead:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _is_empty_folder(path: Path) -> bool:
     try:
         return not path.is_symlink() and path.is_dir() and not os.listdir(path)
@@ -216,6 +254,8 @@ class RunTransaction:
             raise _os_error(target.parent, exc, "its parent folder cannot be created") from exc
         self._lock = Lock(lock_path(target), str(target))
         try:
+            # a run of ours moved aside by a commit killed between or after its renames
+            recover_leftovers(target, ("old",), lambda p: own_run_status(p) is not None)
             check_target(target, self.overwrite)  # again, under the lock
             if self.staging.exists() or self.staging.is_symlink():
                 if (self.staging / STAGING_MARK).is_file():
@@ -295,6 +335,7 @@ def replace_folder(target: str | os.PathLike, write: Callable[[Path], None]) -> 
         raise RunDirError(f"{target}: exists and is not a folder; remove it to write the analysis there")
     staging = target.parent / f".{target.name}.staging-{os.getpid()}"
     old = target.parent / f".{target.name}.old-{os.getpid()}"
+    recover_leftovers(target, ("staging", "old"))  # of a killed process (inside a run of ours)
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

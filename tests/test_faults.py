@@ -131,6 +131,55 @@ def test_a_staging_folder_killed_before_its_mark_is_reused_a_foreign_one_never(t
     assert (staging_path(other) / "notes.txt").read_text() == "keep" and not other.exists()
 
 
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _own_run(folder: Path, status: str = "complete") -> Path:
+    folder.mkdir(parents=True)
+    manifest = {"schema": rundir.SCHEMA, "versions": {"balanced": "0"}, "status": status}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_a_commit_killed_between_its_renames_leaves_the_old_run_in_place(tmp_path):
+    """Killed after moving the old run aside and before moving the new one in: the next run
+    into the folder puts the old run back first (and, without --overwrite, refuses it as
+    usual). Killed while removing the old run: the next run removes what is left. A folder
+    of that name that is not a run of ours, or whose process lives, is never touched."""
+    from balanced.transaction import OutputError, RunTransaction
+
+    target = tmp_path / "run"
+    aside = _own_run(tmp_path / f".run.old-{_dead_pid()}")
+    with pytest.raises(OutputError, match="already holds a run"):
+        RunTransaction(target).begin()
+    assert json.loads((target / "manifest.json").read_text())["status"] == "complete" and not aside.exists()
+    leftover = _own_run(tmp_path / f".run.old-{_dead_pid()}", status="failed")
+    foreign = tmp_path / f".run.old-{_dead_pid()}-x"
+    foreign.mkdir()
+    running = _own_run(tmp_path / ".run.old-1")  # process 1 lives
+    txn = RunTransaction(target, overwrite=True)
+    txn.begin()
+    txn.abort()
+    assert not leftover.exists() and foreign.is_dir() and running.is_dir()
+    assert json.loads((target / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_an_analysis_killed_mid_replace_is_cleaned_by_the_next(tmp_path):
+    from balanced.transaction import replace_folder
+
+    target = tmp_path / "analysis"
+    staged, aside = tmp_path / f".analysis.staging-{_dead_pid()}", tmp_path / f".analysis.old-{_dead_pid()}"
+    for folder in (staged, aside):
+        folder.mkdir()
+        (folder / "stats.json").write_text("{}")
+    replace_folder(target, lambda f: (f / "stats.json").write_text("new"))
+    assert (target / "stats.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis"]
+
+
 def test_another_programs_manifest_is_not_ours(tmp_path):
     other = tmp_path / "other"
     (other / "analysis").mkdir(parents=True)

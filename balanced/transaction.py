@@ -159,16 +159,16 @@ def recover_leftovers(target: Path, kinds: tuple[str, ...], is_ours: Callable[[P
     ``is_ours``). An ``old`` one is the previous ``target``, moved aside by a commit killed
     before the new one was in place: it is put back if ``target`` is absent; every other
     one is removed."""
-    prefixes = tuple(f".{target.name}.{kind}-" for kind in kinds)
+    prefixes = [f".{target.name}.{kind}-" for kind in kinds]
     try:
         names = sorted(os.listdir(target.parent))
     except OSError:
         return
     dead = []
     for name in names:
-        pid = name.rpartition("-")[2]
+        pid = next((name[len(p) :] for p in prefixes if name.startswith(p)), "")
         path = target.parent / name
-        if name.startswith(prefixes) and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             if path.is_dir() and not path.is_symlink() and is_ours(path):
                 dead.append(path)
     olds = [p for p in dead if p.name.startswith(f".{target.name}.old-")]
@@ -333,9 +333,10 @@ def replace_folder(target: str | os.PathLike, write: Callable[[Path], None]) -> 
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise RunDirError(f"{target}: exists and is not a folder; remove it to write the analysis there")
-    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    recover_leftovers(target, ("staging", "old"))  # of a killed process (inside a run of ours)
+    host = os.uname().nodename  # in the names: a process id says nothing about another node's
+    staging = target.parent / f".{target.name}.staging-{host}-{os.getpid()}"
+    old = target.parent / f".{target.name}.old-{host}-{os.getpid()}"
+    recover_leftovers(target, (f"staging-{host}", f"old-{host}"))  # of a killed process on this host
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

@@ -170,14 +170,21 @@ def test_a_commit_killed_between_its_renames_leaves_the_old_run_in_place(tmp_pat
 def test_an_analysis_killed_mid_replace_is_cleaned_by_the_next(tmp_path):
     from balanced.transaction import replace_folder
 
+    """What an ``analyze`` killed on this host left is removed by the next; another node's
+    (same shared folder, a process id that says nothing here) is left alone."""
+    host = os.uname().nodename
     target = tmp_path / "analysis"
-    staged, aside = tmp_path / f".analysis.staging-{_dead_pid()}", tmp_path / f".analysis.old-{_dead_pid()}"
-    for folder in (staged, aside):
+    staged, aside = (
+        tmp_path / f".analysis.staging-{host}-{_dead_pid()}",
+        tmp_path / f".analysis.old-{host}-{_dead_pid()}",
+    )
+    elsewhere = tmp_path / f".analysis.staging-other-node-{_dead_pid()}"
+    for folder in (staged, aside, elsewhere):
         folder.mkdir()
         (folder / "stats.json").write_text("{}")
     replace_folder(target, lambda f: (f / "stats.json").write_text("new"))
     assert (target / "stats.json").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["analysis", elsewhere.name])
 
 
 def test_another_programs_manifest_is_not_ours(tmp_path):

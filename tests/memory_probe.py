@@ -9,8 +9,9 @@ from balanced.cli import main
 from balanced.kernel import import_nest
 
 
-def status_bytes(key: str) -> int:
-    with open("/proc/self/status") as fh:
+def status_bytes(key: str, pid: int | str = "self") -> int:
+    """A ``/proc/PID/status`` memory field (``VmRSS``, ``VmHWM``) in bytes."""
+    with open(f"/proc/{pid}/status") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(key + ":"))
 
 

@@ -168,10 +168,10 @@ def test_a_commit_killed_between_its_renames_leaves_the_old_run_in_place(tmp_pat
 
 
 def test_an_analysis_killed_mid_replace_is_cleaned_by_the_next(tmp_path):
-    from balanced.transaction import replace_folder
-
     """What an ``analyze`` killed on this host left is removed by the next; another node's
     (same shared folder, a process id that says nothing here) is left alone."""
+    from balanced.transaction import replace_folder
+
     host = os.uname().nodename
     target = tmp_path / "analysis"
     staged, aside = (

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from memory_probe import status_bytes
 
 from balanced import cli
 from balanced.params import ParamError, resolve
@@ -284,19 +285,22 @@ def test_workers_give_the_spikes_of_fresh_processes(tmp_path, built_model):
     assert (tmp_path / "fresh" / "results.csv").read_text() == (tmp_path / "work" / "results.csv").read_text()
 
 
-def _refuse_process_starts(monkeypatch, refused) -> list[int]:
-    """Make the sweep's n-th start of a point process fail as fork does without a process
-    left (EAGAIN), for every n in ``refused`` (1-based; root is exempt from the process
-    limit, so the failure is injected); returns the list of starts made."""
+def _refuse_process_starts(monkeypatch, refused=lambda n: False) -> list[subprocess.Popen | None]:
+    """Record the sweep's starts of point processes (the real processes), and make the n-th
+    fail as fork does without a process left (EAGAIN), for every n in ``refused`` (1-based;
+    root is exempt from the process limit, so the failure is injected); returns one entry
+    per start made, None for a refused one."""
     start = subprocess.Popen
-    starts: list[int] = []
+    starts: list[subprocess.Popen | None] = []
 
     def popen(argv, *args, **kwargs):
-        if "balanced.sweep.worker" in argv:
-            starts.append(len(starts) + 1)
-            if refused(starts[-1]):
-                raise BlockingIOError(11, "Resource temporarily unavailable")
-        return start(argv, *args, **kwargs)
+        if "balanced.sweep.worker" not in argv:
+            return start(argv, *args, **kwargs)
+        if refused(len(starts) + 1):
+            starts.append(None)
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        starts.append(start(argv, *args, **kwargs))
+        return starts[-1]
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     return starts
@@ -324,16 +328,7 @@ def test_a_killed_worker_fails_its_point_and_a_new_one_runs_the_rest(tmp_path, b
 
     long = TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 3000.0")  # about 1 s to kill it in
     spec = parse_spec(tomllib.loads(long), source="tiny")
-    workers: list[subprocess.Popen] = []
-    start = subprocess.Popen
-
-    def popen(argv, *args, **kwargs):  # the real Popen; the worker processes are remembered
-        proc = start(argv, *args, **kwargs)
-        if "balanced.sweep.worker" in argv:
-            workers.append(proc)
-        return proc
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
+    workers = _refuse_process_starts(monkeypatch)
     points_dir = tmp_path / "sw" / "points"
 
     def staging_exists() -> bool:  # the run directory's transaction has begun
@@ -369,7 +364,7 @@ def test_points_that_do_not_fit_together_run_one_at_a_time(tmp_path, built_model
     only one worker is started."""
     monkeypatch.setenv("SLURM_MEM_PER_NODE", "15")
     spec = parse_spec(tomllib.loads(TINY.format(values="[0.5, 1.0, 1.5]").replace("T = 300.0", "T = 100.0")))
-    starts = _refuse_process_starts(monkeypatch, lambda n: False)
+    starts = _refuse_process_starts(monkeypatch)
     logs: list[str] = []
     res = run_sweep(spec, tmp_path / "sw", jobs=2, fresh=fresh, log=logs.append, figures=False)
     assert sorted(res.ran) == ["d=0.5", "d=1", "d=1.5"] and not res.failed, logs
@@ -428,11 +423,6 @@ def test_a_failing_point_does_not_stop_the_worker(tmp_path, built_model):
     assert json.loads((tmp_path / "sw" / "points" / "d=1" / "manifest.json").read_text())["status"] == "complete"
 
 
-def _rss_and_peak_mib(pid: int) -> tuple[float, float]:
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return float(fields["VmRSS"].split()[0]) / 1024, float(fields["VmHWM"].split()[0]) / 1024
-
-
 def test_a_waiting_worker_holds_no_network(tmp_path, built_model):
     """The sweep counts a finished point's memory free when its worker answers: by then the
     worker has reset NEST and trimmed its heap (6.4e6 synapses: about 340 MB otherwise kept
@@ -455,7 +445,7 @@ def test_a_waiting_worker_holds_no_network(tmp_path, built_model):
         worker.stdin.flush()
         answer = worker.stdout.readline()
         assert answer.startswith("ok d=1 run "), answer + (tmp_path / "sw" / "logs" / "d=1.log").read_text()
-        rss, peak = _rss_and_peak_mib(worker.pid)
+        rss, peak = (status_bytes(key, worker.pid) / 2**20 for key in ("VmRSS", "VmHWM"))
         assert peak > 300 and rss < 0.4 * peak, (rss, peak)
     finally:
         worker.stdin.close()

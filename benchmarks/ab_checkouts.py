@@ -10,9 +10,11 @@ on average; measure on an idle machine.
     .venv/bin/python benchmarks/ab_checkouts.py A/python B/python -- run --preset tutorial --figures none
 
 The command after ``--`` is what follows ``python -m balanced`` (default: the tutorial
-``run`` with statistics and figure); ``--out`` and ``--overwrite --quiet`` are added. For a
-``run``, the time after the run is printed too: from the manifest of the complete run
-(its file's modification time) to the end of the command, the analysis's share.
+``run`` with statistics and figure). A ``run`` gets ``--out`` and ``--overwrite --quiet``,
+and the time after the run is printed too: from the manifest of the complete run (its
+file's modification time) to the end of the command, the analysis's share. Any other
+command (a ``sweep``, say, whose options differ between versions) gets only ``--out``, a
+new folder each time, so that nothing of an earlier run is reused.
 Each command runs in a temporary folder with ``python -P``, so that a ``balanced`` folder
 in the current directory (the checkout this script is started from) cannot shadow the
 package of the Python given; the package each Python imports is printed and recorded,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,11 +64,17 @@ def commit_of(source: str) -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def one(python: str, command: list[str], out: Path) -> tuple[float, float | None]:
-    """Wall seconds of ``python -P -m balanced COMMAND --out OUT --overwrite --quiet``, run in
-    the folder above ``out`` (not the caller's: ``-m`` would find a checkout there first),
-    and the seconds from the run's manifest to the end (None without a new manifest)."""
-    argv = [python, "-P", "-m", "balanced", *command, "--out", str(out), "--overwrite", "--quiet"]
+def one(python: str, command: list[str], out: Path) -> tuple[float, float | None, list[str]]:
+    """Wall seconds of ``python -P -m balanced COMMAND --out OUT`` (with ``--overwrite
+    --quiet`` for a ``run``; any other command into an ``OUT`` removed first), run in the
+    folder above ``out`` (not the caller's: ``-m`` would find a checkout there first), and
+    the seconds from the run's manifest to the end (None without a new manifest), and the
+    last lines the command printed."""
+    argv = [python, "-P", "-m", "balanced", *command, "--out", str(out)]
+    if command[:1] == ["run"]:
+        argv += ["--overwrite", "--quiet"]
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     started = time.time()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=out.parent)
@@ -73,11 +82,12 @@ def one(python: str, command: list[str], out: Path) -> tuple[float, float | None
     ended = time.time()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    last_lines = proc.stdout.strip().splitlines()[-3:]
     try:
         written = (out / "manifest.json").stat().st_mtime
     except OSError:
-        return wall, None
-    return wall, (ended - written if written >= started else None)
+        return wall, None, last_lines
+    return wall, (ended - written if written >= started else None), last_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     times: dict[str, list[float]] = {"A": [], "B": []}
     after_run: dict[str, list[float]] = {"A": [], "B": []}
+    last_lines: dict[str, list[str]] = {"A": [], "B": []}  # of each one's latest command
     with tempfile.TemporaryDirectory(prefix="ab-") as tmp:
         outs = {"A": Path(tmp) / "a", "B": Path(tmp) / "b"}
         # absolute, as the commands run in the temporary folder (not resolved: a venv's python is a link)
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 one(pythons[key], command, outs[key])
         for i in range(args.pairs):
             for key in ("A", "B") if i % 2 == 0 else ("B", "A"):
-                wall, tail = one(pythons[key], command, outs[key])
+                wall, tail, last_lines[key] = one(pythons[key], command, outs[key])
                 times[key].append(wall)
                 if tail is not None:
                     after_run[key].append(tail)
@@ -135,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             "after_run_s": after_run,
             "after_run_median_s": med_after,
             "commits": commits,
+            "last_lines": last_lines,
             "ratio_b_over_a": ratio,
             "machine": machine(),
         }

@@ -121,6 +121,25 @@ def test_ab_checkouts_measures_the_package_of_each_python(tmp_path, built_model)
         assert 0 <= data["after_run_s"][key][0] < data["times_s"][key][0]
 
 
+def test_ab_checkouts_times_a_sweep_with_only_its_own_options(tmp_path, built_model):
+    # a sweep takes neither --overwrite nor --quiet (which the run gets); it runs into a new
+    # folder each time, so the timed sweep after the warm-up computes its points again
+    spec = tmp_path / "two.toml"
+    spec.write_text(
+        'name = "two"\npreset = "balanced"\n[fixed]\nN_E = 100\nN_I = 100\nK = 20\nT = 50.0\n'
+        "record_n = 5\n[sweep]\nd = [0.9, 1.1]\n[analysis]\nt_start = 10.0\n"
+    )
+    record = tmp_path / "ab.json"
+    argv = [sys.executable, str(ROOT / "benchmarks" / "ab_checkouts.py"), sys.executable, sys.executable]
+    argv += ["--pairs", "1", "--warmup", "1", "--json", str(record), "--", "sweep", str(spec), "--no-figures"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    data = json.loads(record.read_text())
+    assert len(data["times_s"]["A"]) == len(data["times_s"]["B"]) == 1
+    for key in ("A", "B"):
+        assert any(line.startswith("2 points run, 0 skipped") for line in data["last_lines"][key]), data
+
+
 def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
     # the A/B harness at the tutorial size, two 20 ms chunks each, one with huge pages:
     # both networks simulate the same spikes, and the summary names both variants

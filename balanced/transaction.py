@@ -10,7 +10,9 @@ folder (manifest "running", with the process id); the next run into the same tar
 removes it (a marker file says that it is ours; an empty one, left by a run killed
 between making and marking it, is removed too). A commit killed after moving an old run
 aside (``.NAME.old-PID``) and before moving the new one in: the next run puts the old one
-back first (:func:`recover_leftovers`).
+back first (:func:`recover_leftovers`); one killed while removing the old run leaves a
+folder still recognised by its manifest, which goes last (:func:`remove_run`), and the
+next run removes it.
 
 The target is used only if it is absent, an empty folder, or a run directory written by
 this package (recognised by its manifest, :func:`own_run_status`) and ``--overwrite`` was
@@ -171,7 +173,7 @@ def recover_leftovers(target: Path, kinds: tuple[str, ...], is_ours: Callable[[P
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             if path.is_dir() and not path.is_symlink() and is_ours(path):
                 dead.append(path)
-    olds = [p for p in dead if p.name.startswith(f".{target.name}.old-")]
+    olds = [p for p in dead if p.name.startswith(f".{target.name}.old-") and not _is_empty_folder(p)]
     if olds and not target.exists() and not target.is_symlink():
         os.rename(olds[-1], target)
         dead.remove(olds[-1])
@@ -184,6 +186,27 @@ def _is_empty_folder(path: Path) -> bool:
         return not path.is_symlink() and path.is_dir() and not os.listdir(path)
     except OSError:
         return False
+
+
+def remove_run(folder: Path) -> None:
+    """Remove the run directory ``folder``, its manifest last: a removal killed half-way
+    leaves a folder that is still recognised as a run of ours (or an empty one)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    try:
+        for entry in entries:
+            if entry.name != MANIFEST:
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass  # what could not be removed stays, as with shutil.rmtree(ignore_errors=True)
 
 
 class Lock:
@@ -255,7 +278,7 @@ class RunTransaction:
         self._lock = Lock(lock_path(target), str(target))
         try:
             # a run of ours moved aside by a commit killed between or after its renames
-            recover_leftovers(target, ("old",), lambda p: own_run_status(p) is not None)
+            recover_leftovers(target, ("old",), lambda p: own_run_status(p) is not None or _is_empty_folder(p))
             check_target(target, self.overwrite)  # again, under the lock
             if self.staging.exists() or self.staging.is_symlink():
                 if (self.staging / STAGING_MARK).is_file():
@@ -291,7 +314,7 @@ class RunTransaction:
         # the mark goes only after the rename: a staging folder is never left unmarked and full
         (target / STAGING_MARK).unlink(missing_ok=True)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_run(old)
         self._release()
 
     def abort(self, manifest: dict | None = None) -> None:

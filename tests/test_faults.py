@@ -167,6 +167,73 @@ def test_a_commit_killed_between_its_renames_leaves_the_old_run_in_place(tmp_pat
     assert json.loads((target / "manifest.json").read_text())["status"] == "complete"
 
 
+def test_an_empty_old_run_of_a_dead_commit_is_removed_not_put_back(tmp_path):
+    """A removal killed after the old run's last file, its manifest: the empty folder is
+    removed, and never put in place of an absent target."""
+    from balanced.transaction import RunTransaction
+
+    empty = tmp_path / f".run.old-{_dead_pid()}"
+    empty.mkdir()
+    txn = RunTransaction(tmp_path / "run")
+    txn.begin()
+    txn.abort()
+    assert os.listdir(tmp_path) == []
+
+
+COMMIT_THEN_WAIT = """
+import json, sys
+from pathlib import Path
+from balanced.transaction import RunTransaction
+txn = RunTransaction(Path(sys.argv[1]), overwrite=True)
+staging = txn.begin()
+(staging / "manifest.json").write_text(json.dumps({"schema": %d, "versions": {"balanced": "0"}, "status": "complete"}))
+(staging / "new").write_text("")
+print("staged", flush=True)
+sys.stdin.readline()
+txn.commit()
+"""
+
+
+def test_a_commit_killed_while_removing_the_old_run_leaves_nothing_behind(tmp_path):
+    """SIGKILL (the OOM killer) while a commit removes the old run it replaced, aimed at
+    10 % to 85 % of its files gone: what is left is still recognised as ours, and the next
+    run into the folder removes it. The old run's file names change every round, and with
+    them the place of its manifest in the order a removal meets the files."""
+    from balanced.transaction import RunTransaction
+
+    code = COMMIT_THEN_WAIT % rundir.SCHEMA
+    n_files, caught = 10000, 0
+    for round_, gone in enumerate((0.1, 0.25, 0.4, 0.55, 0.7, 0.85)):
+        parent = tmp_path / str(round_)
+        target = parent / "run"
+        _own_run(target)
+        for i in range(n_files):
+            (target / f"{os.urandom(6).hex()}-{i}").write_bytes(b"")
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout.readline() == "staged\n"
+        aside = parent / f".run.old-{child.pid}"
+        child.stdin.write("\n")
+        child.stdin.flush()
+        left = n_files + 1
+        deadline = time.monotonic() + 60
+        while left > (1 - gone) * n_files and child.poll() is None and time.monotonic() < deadline:
+            try:
+                left = len(os.listdir(aside))
+            except FileNotFoundError:
+                left = 0 if (target / "new").exists() else n_files + 1  # not moved aside yet
+        child.kill()
+        child.wait(timeout=30)
+        caught += 0 < left < n_files  # the kill came in the middle of the removal
+        txn = RunTransaction(target, overwrite=True)
+        txn.begin()
+        txn.abort()
+        assert sorted(os.listdir(parent)) == ["run"], (round_, left, os.listdir(parent)[:5])
+        assert (target / "new").is_file()
+    assert caught >= 4, caught
+
+
 def test_an_analysis_killed_mid_replace_is_cleaned_by_the_next(tmp_path):
     """What an ``analyze`` killed on this host left is removed by the next; another node's
     (same shared folder, a process id that says nothing here) is left alone."""

@@ -90,6 +90,15 @@ def one(python: str, command: list[str], out: Path) -> tuple[float, float | None
     return wall, (ended - written if written >= started else None), last_lines
 
 
+def points_run(lines: list[str]) -> int:
+    """The points a sweep ran, from its summary line ("6 points run, 0 skipped, ..."), or 0."""
+    for line in lines:
+        words = line.split()
+        if words[1:3] == ["points", "run,"] and words[0].isdigit():
+            return int(words[0])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = DEFAULT_COMMAND
@@ -134,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: median(v) for k, v in times.items()}
     ratio = med["B"] / med["A"]
     print(f"\nbalanced {' '.join(command)}: median A {med['A']:.3f} s, B {med['B']:.3f} s, B / A = {ratio:.3f}")
+    per_minute = {key: 60 * n / med[key] for key in med if (n := points_run(last_lines[key]))}
+    if len(per_minute) == 2:
+        print(
+            f"points per minute: A {per_minute['A']:.1f}, B {per_minute['B']:.1f}, "
+            f"B / A = {per_minute['B'] / per_minute['A']:.3f}"
+        )
     med_after = {k: median(v) for k, v in after_run.items() if len(v) == args.pairs}
     if len(med_after) == 2:
         print(f"after the run: median A {med_after['A']:.3f} s, B {med_after['B']:.3f} s")
@@ -147,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "after_run_median_s": med_after,
             "commits": commits,
             "last_lines": last_lines,
+            "points_per_minute": per_minute,
             "ratio_b_over_a": ratio,
             "machine": machine(),
         }

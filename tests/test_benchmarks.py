@@ -138,6 +138,8 @@ def test_ab_checkouts_times_a_sweep_with_only_its_own_options(tmp_path, built_mo
     assert len(data["times_s"]["A"]) == len(data["times_s"]["B"]) == 1
     for key in ("A", "B"):
         assert any(line.startswith("2 points run, 0 skipped") for line in data["last_lines"][key]), data
+        assert data["points_per_minute"][key] == pytest.approx(120 / data["median_s"][key])
+    assert "points per minute: A " in proc.stdout, proc.stdout
 
 
 def test_interleaved_ab_runs_and_reports(tmp_path, built_model):
